@@ -1,0 +1,66 @@
+"""Response shapes of the HTTP API (they document themselves in /docs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class MomentOut(BaseModel):
+    video_id: int
+    path: str
+    start: float = Field(description="seconds from the start of the video")
+    end: float = Field(description="seconds from the start of the video")
+    score: float
+    texts: dict[str, str] = Field(description="what the moment says, by kind: speech, ocr, subtitle, caption")
+
+
+class SearchOut(BaseModel):
+    query: str
+    results: list[MomentOut]
+
+
+class VideoOut(BaseModel):
+    id: int
+    path: str
+    status: str
+    error: str | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    windows: int
+    indexed_at: datetime | None
+
+
+class TextOut(BaseModel):
+    kind: str
+    text: str
+    source: str
+
+
+class WindowOut(BaseModel):
+    index: int
+    start: float
+    end: float
+    texts: list[TextOut]
+
+
+class VideoDetailOut(VideoOut):
+    fps: float | None
+    content_hash: str | None
+    probe: dict[str, Any] | None
+    pipeline_settings: dict[str, Any] | None
+    window_list: list[WindowOut]
+
+
+class HealthOut(BaseModel):
+    status: str
+    videos: dict[str, int]
+    index_generation: int | None
+    vectors: int | None
+
+
+class ErrorOut(BaseModel):
+    detail: str

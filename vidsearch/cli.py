@@ -1,0 +1,240 @@
+"""The command line: vidsearch index | search | serve | status | reindex | demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from vidsearch.config import Settings
+from vidsearch.errors import VidsearchError
+
+app = typer.Typer(help="Semantic search over your video library.", no_args_is_help=True, pretty_exceptions_enable=False)
+out = Console()
+err = Console(stderr=True)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="Data folder (database and vector index). Default: $VIDSEARCH_DATA_DIR or the user data folder."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+    # Model libraries print their own load bars; vidsearch shows one progress display.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _settings(data: Path | None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data is not None:
+        values["data_dir"] = data
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        err.print(f"[red]invalid settings:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: VidsearchError) -> typer.Exit:
+    err.print(f"[red]error:[/] {exc}")
+    return typer.Exit(1)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+    data: DataOption = None,
+    window_length: Annotated[float | None, typer.Option(help="Window length, seconds.")] = None,
+    window_stride: Annotated[float | None, typer.Option(help="Seconds between window starts.")] = None,
+    speech: Annotated[bool, typer.Option("--speech/--no-speech", help="Transcribe speech.")] = True,
+    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Index new and changed videos; unchanged ones are skipped without any model work."""
+    from vidsearch.indexer import Indexer
+
+    settings = _settings(
+        data,
+        window_length=window_length,
+        window_stride=window_stride,
+        speech=None if speech else "none",
+        ocr=None if ocr else "none",
+    )
+    try:
+        indexer = Indexer(settings)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=as_json or not err.is_terminal,
+        ) as progress:
+            report = indexer.run(paths, progress)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+        return
+    speed = report.media_seconds / report.wall_seconds if report.wall_seconds else 0.0
+    out.print(
+        f"[bold]indexed[/] {len(report.indexed)}  [bold]skipped[/] {len(report.skipped)} (unchanged)  "
+        f"[bold]failed[/] {len(report.failed)}  ·  {report.windows} windows, "
+        f"{report.media_seconds:.0f}s of video in {report.wall_seconds:.1f}s ({speed:.1f}x realtime)"
+    )
+    if report.failed:
+        table = Table("failed file", "reason", title="Not indexed", title_justify="left")
+        for path, reason in report.failed:
+            table.add_row(path, reason)
+        out.print(table)
+    out.print(f"data: {settings.data_dir}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to find, in plain language.")],
+    k: Annotated[int, typer.Option("-k", "--top", help="How many moments.")] = 10,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find the moments that match a query."""
+    from vidsearch.search import Searcher
+    from vidsearch.storage import Database
+
+    settings = _settings(data)
+    try:
+        response = Searcher(settings, Database(settings.resolved_database_url)).search(query, k)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(response.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("#", "score", "video", "time", "what it says", title=f"“{query}”", title_justify="left")
+    for i, moment in enumerate(response.results, 1):
+        said = "\n".join(f"[dim]{kind}:[/] {text[:160]}" for kind, text in moment.texts.items())
+        table.add_row(str(i), f"{moment.score:.3f}", moment.path, f"{_clock(moment.start)}–{_clock(moment.end)}", said)
+    out.print(table if response.results else "no results")
+
+
+@app.command()
+def serve(
+    data: DataOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from vidsearch.api import create_app
+
+    settings = _settings(data, host=host, port=port)
+    out.print(f"vidsearch API on http://{settings.host}:{settings.port}  (docs: /docs, data: {settings.data_dir})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def status(data: DataOption = None, as_json: JsonOption = False) -> None:
+    """What is indexed, what failed and why, and which index generation is served."""
+    from vidsearch.storage import Database
+    from vidsearch.storage.vectors import read_manifest
+
+    settings = _settings(data)
+    try:
+        db = Database(settings.resolved_database_url)
+        counts, failed = db.status_counts(), db.failed_videos()
+        manifest = read_manifest(settings.vector_dir)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    summary = {
+        "data_dir": str(settings.data_dir),
+        "videos": counts,
+        "failed": [{"path": p, "reason": r} for p, r in failed],
+        "index": None
+        if manifest is None
+        else {
+            "generation": manifest.generation,
+            "vectors": manifest.vector_count,
+            "embedder": manifest.embedder_model_id,
+            "revision": manifest.embedder_revision,
+            "dimension": manifest.dimension,
+        },
+    }
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    out.print(f"data: {settings.data_dir}")
+    out.print("videos: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    if manifest:
+        out.print(
+            f"index: generation {manifest.generation}, {manifest.vector_count} vectors, "
+            f"{manifest.embedder_model_id} ({manifest.embedder_revision}, {manifest.dimension} dims)"
+        )
+    for path, reason in failed:
+        out.print(f"[red]failed[/] {path}: {reason}")
+
+
+@app.command()
+def reindex(data: DataOption = None) -> None:
+    """Rebuild the vector index from the database (after damage or an embedder change); no video is decoded."""
+    from vidsearch.indexer.generations import rebuild_vector_index
+    from vidsearch.models.loader import ModelSet
+    from vidsearch.storage import Database
+
+    settings = _settings(data)
+    try:
+        manifest = rebuild_vector_index(
+            Database(settings.resolved_database_url), ModelSet(settings).embedder, settings.vector_dir
+        )
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    out.print(f"index generation {manifest.generation}: {manifest.vector_count} vectors")
+
+
+@app.command()
+def demo(folder: Annotated[Path, typer.Argument(help="Where to write the demo videos.")]) -> None:
+    """Make a small demo library (narration, on-screen titles, subtitles) from packaged sample photos."""
+    from vidsearch.demo import build_demo_library
+
+    try:
+        built = build_demo_library(folder)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    for name, spans in built.items():
+        out.print(f"{folder / name}  ({spans[-1].end:.0f}s, {len(spans)} scenes)")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,125 @@
+"""Every setting and its default, in one place. Environment variables use the prefix VIDSEARCH_
+(for example VIDSEARCH_DATA_DIR, VIDSEARCH_DATABASE_URL, VIDSEARCH_WINDOW_LENGTH)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".wmv",
+    ".flv",
+    ".3gp",
+    ".ogv",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDSEARCH_", extra="ignore")
+
+    # Where the database (by default) and the vector index live.
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("vidsearch")))
+    # Any SQLAlchemy URL; empty means SQLite inside data_dir.
+    database_url: str = ""
+
+    # Windows: every video is cut into windows of this length, one starting every stride seconds.
+    window_length: float = Field(10.0, gt=0)
+    window_stride: float = Field(10.0, gt=0)
+
+    # Frame sampling for on-screen text.
+    frame_decoder: Literal["auto", "decord", "pyav"] = "auto"
+    ocr_fps: float = Field(1.0, gt=0)
+    ocr_max_side: int = Field(960, ge=64)
+    # Frames whose 32x32 grey thumbnails differ less than this (mean absolute, 0-255) from the last
+    # frame read are not read again: static scenes cost one OCR call.
+    ocr_dedup_threshold: float = Field(6.0, ge=0)
+    ocr_min_score: float = Field(0.6, ge=0, le=1)
+
+    # Components, by registry name or dotted class path; "none" turns a signal off.
+    embedder: str = "sentence-transformers"
+    embedder_model: str = ""  # local path or HF id; empty: the packaged all-MiniLM-L6-v2
+    embed_batch_size: int = Field(64, ge=1)
+    speech: str = "faster-whisper"
+    speech_model: str = ""  # local CTranslate2 folder or size/id; empty: the packaged tiny.en
+    speech_language: str = "en"
+    speech_compute_type: str = "int8"
+    speech_beam_size: int = Field(1, ge=1)  # greedy decoding: tiny.en loses little and runs ~3x faster
+    ocr: str = "rapidocr"
+    captioner: str = "none"
+    captioner_model: str = ""
+    caption_fps: float = Field(1.0, gt=0)
+    caption_max_side: int = Field(448, ge=64)
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0)  # 0: one per core
+
+    # Search.
+    search_candidates: int = Field(200, ge=1)  # texts fetched from the vector index per query
+
+    # API.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> Settings:
+        if self.window_stride > self.window_length:
+            raise ValueError("window_stride must not exceed window_length (it would leave gaps)")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'vidsearch.db'}"
+
+    @property
+    def vector_dir(self) -> Path:
+        return self.data_dir / "vectors"
+
+    def pipeline_settings(self) -> dict[str, Any]:
+        """The settings that change what indexing produces (not where or how fast)."""
+        return {
+            "window_length": self.window_length,
+            "window_stride": self.window_stride,
+            "ocr_fps": self.ocr_fps,
+            "ocr_max_side": self.ocr_max_side,
+            "ocr_dedup_threshold": self.ocr_dedup_threshold,
+            "ocr_min_score": self.ocr_min_score,
+            "embedder": self.embedder,
+            "embedder_model": self.embedder_model,
+            "speech": self.speech,
+            "speech_model": self.speech_model,
+            "speech_language": self.speech_language,
+            "speech_beam_size": self.speech_beam_size,
+            "ocr": self.ocr,
+            "captioner": self.captioner,
+            "captioner_model": self.captioner_model,
+            "caption_fps": self.caption_fps,
+            "caption_max_side": self.caption_max_side,
+        }
+
+
+def fingerprint(data: dict[str, Any]) -> str:
+    """A stable short hash of settings, used to key units of work and artifacts."""
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,47 @@
+"""Building a new vector index generation from what SQL holds."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from vidsearch.models.base import Embedder
+from vidsearch.storage.database import Database
+from vidsearch.storage.vectors import INDEX_TYPE, IndexManifest, build_index, write_generation
+
+log = logging.getLogger(__name__)
+
+_EMBED_CHUNK = 2048
+
+
+def embed_missing(db: Database, embedder: Embedder) -> int:
+    """Give every stored text a vector under this embedder (after an embedder change, say)."""
+    embedder_id = db.model_record(embedder.spec)
+    done = 0
+    while batch := db.texts_without_embedding(embedder_id, _EMBED_CHUNK):
+        ids, texts = zip(*batch, strict=True)
+        db.add_embeddings(embedder_id, ids, embedder.embed(texts))
+        done += len(batch)
+    if done:
+        log.info("embedded %d texts that had no vector under %s", done, embedder.spec.model_id)
+    return done
+
+
+def rebuild_vector_index(db: Database, embedder: Embedder, directory: Path) -> IndexManifest:
+    """A new generation holding every stored vector of this embedder; the old one serves until it is done."""
+    embed_missing(db, embedder)
+    spec = embedder.spec
+    if spec.dimension is None:
+        raise ValueError(f"embedder {spec.model_id} has no dimension")
+    embedder_id = db.model_record(spec)
+    generation = db.create_generation(embedder_id, INDEX_TYPE, spec.dimension)
+    try:
+        index = build_index(spec.dimension, db.iter_embeddings(embedder_id, spec.dimension))
+        manifest = write_generation(directory, generation, index, spec)
+    except BaseException:
+        db.fail_generation(generation)
+        raise
+    db.finish_generation(
+        generation, vector_count=manifest.vector_count, file_name=manifest.file, checksum=manifest.checksum
+    )
+    return manifest

@@ -1,0 +1,1 @@
+"""Media: probing files, planning windows, sampling frames, reading subtitles."""

@@ -1,0 +1,146 @@
+"""Sampling frames at chosen presentation times, decoded already resized (memory stays bounded).
+
+decord seeks sparse samples fastest; PyAV is the fallback and decodes straight through, because its
+seeking collapses on long GOPs. Times everywhere are seconds from the media's start time."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import av
+import numpy as np
+
+from vidsearch.errors import DecodeError
+from vidsearch.media.probe import MediaInfo
+from vidsearch.media.windows import Window
+
+log = logging.getLogger(__name__)
+
+_DECORD_BATCH = 16  # frames decoded per get_batch call: bounds memory on long windows
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    time: float  # presentation time of the decoded frame, seconds from the media start
+    image: np.ndarray  # H x W x 3, uint8, RGB
+
+
+def sample_grid(duration: float, fps: float) -> list[float]:
+    """Sample times at `fps` over the whole video, each in the middle of its interval."""
+    count = max(1, math.floor(duration * fps))
+    return [round((i + 0.5) / fps, 6) for i in range(count)]
+
+
+def frames_by_window(frames: Sequence[SampledFrame], windows: Sequence[Window]) -> dict[int, list[SampledFrame]]:
+    out: dict[int, list[SampledFrame]] = {w.index: [] for w in windows}
+    for frame in frames:
+        for window in windows:
+            if window.contains(frame.time):
+                out[window.index].append(frame)
+    return out
+
+
+def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """Fit inside max_side keeping the aspect ratio, never upscaling; even sizes for the scalers."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+class FrameSource(Protocol):
+    def iter_frames(self, times: Sequence[float]) -> Iterator[SampledFrame]: ...
+
+
+class DecordFrameSource:
+    def __init__(self, path: Path, info: MediaInfo, max_side: int) -> None:
+        import decord  # imported here: decord is optional on platforms without a wheel
+
+        self.path, self.info = path, info
+        width, height = scaled_size(info.width, info.height, max_side)
+        try:
+            self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height)
+            # (start, end) presentation seconds of every frame, from the packets' timestamps.
+            self._starts = self._reader.get_frame_timestamp(range(len(self._reader)))[:, 0]
+        except decord.DECORDError as exc:
+            raise DecodeError(path, f"decord cannot open the video: {str(exc).splitlines()[0]}") from exc
+        # decord reports stream timestamps; make them relative to the container start like PyAV's.
+        self._offset = info.start_time if self._starts.size and self._starts[0] >= info.start_time else 0.0
+
+    def iter_frames(self, times: Sequence[float]) -> Iterator[SampledFrame]:
+        import decord
+
+        if not len(self._starts):
+            return
+        wanted = np.asarray(times, dtype=np.float64) + self._offset
+        # The frame on screen at t is the last one whose start is <= t.
+        indices = np.clip(np.searchsorted(self._starts, wanted, side="right") - 1, 0, len(self._starts) - 1)
+        for lo in range(0, len(indices), _DECORD_BATCH):
+            chunk = indices[lo : lo + _DECORD_BATCH]
+            try:
+                batch = self._reader.get_batch(chunk.tolist()).asnumpy()
+            except decord.DECORDError as exc:
+                raise DecodeError(self.path, f"decoding failed near {times[lo]:.1f}s: {exc}") from exc
+            for idx, image in zip(chunk, batch, strict=True):
+                yield SampledFrame(float(self._starts[idx] - self._offset), image)
+
+
+class PyAVFrameSource:
+    def __init__(self, path: Path, info: MediaInfo, max_side: int) -> None:
+        self.path, self.info = path, info
+        self._size = scaled_size(info.width, info.height, max_side)
+
+    def iter_frames(self, times: Sequence[float]) -> Iterator[SampledFrame]:
+        if not times:
+            return
+        targets = iter(times)
+        target = next(targets, None)
+        previous: av.VideoFrame | None = None
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for frame in container.decode(stream):
+                    if frame.time is None:
+                        continue
+                    t = frame.time - self.info.start_time
+                    # Emit every target that lies before this frame: the previous frame was on screen.
+                    while target is not None and t > target:
+                        yield self._convert(previous or frame)
+                        target = next(targets, None)
+                    if target is None:
+                        return
+                    previous = frame
+        except av.FFmpegError as exc:
+            if previous is None:
+                raise DecodeError(self.path, f"no frame could be decoded ({exc.strerror})") from exc
+            # A damaged tail: keep what decoded, report it, and let the caller use the frames it has.
+            log.warning("%s: decoding stopped early: %s", self.path, exc.strerror)
+        while target is not None and previous is not None:
+            yield self._convert(previous)
+            target = next(targets, None)
+
+    def _convert(self, frame: av.VideoFrame) -> SampledFrame:
+        width, height = self._size
+        image = frame.to_ndarray(width=width, height=height, format="rgb24")
+        return SampledFrame(float(frame.time - self.info.start_time), image)
+
+
+def open_frames(
+    path: Path, info: MediaInfo, max_side: int, decoder: Literal["auto", "decord", "pyav"] = "auto"
+) -> FrameSource:
+    """The frame source for a file: decord when available, else PyAV."""
+    if decoder in ("auto", "decord"):
+        try:
+            return DecordFrameSource(path, info, max_side)
+        except ImportError:
+            if decoder == "decord":
+                raise
+        except DecodeError as exc:
+            if decoder == "decord":
+                raise
+            log.info("%s: falling back to PyAV (%s)", path, exc.reason)
+    return PyAVFrameSource(path, info, max_side)

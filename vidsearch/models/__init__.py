@@ -1,0 +1,35 @@
+"""Models behind small protocols: Embedder, SpeechRecognizer, TextReader, Captioner.
+
+Each seam has one registry; `registry.create(name, settings)` builds a component by name or by a
+dotted class path. Importing this package registers the built-in adapters."""
+
+from vidsearch.models import embedders, ocr, speech  # noqa: F401  (registration side effects)
+from vidsearch.models.base import (
+    Captioner,
+    Embedder,
+    ModelSpec,
+    SpeechRecognizer,
+    SpokenWord,
+    TextLine,
+    TextReader,
+    WindowClip,
+    captioners,
+    embedder_registry,
+    speech_recognizers,
+    text_readers,
+)
+
+__all__ = [
+    "Captioner",
+    "Embedder",
+    "ModelSpec",
+    "SpeechRecognizer",
+    "SpokenWord",
+    "TextLine",
+    "TextReader",
+    "WindowClip",
+    "captioners",
+    "embedder_registry",
+    "speech_recognizers",
+    "text_readers",
+]

@@ -1,0 +1,106 @@
+"""The model seams: one small protocol each, one registry each, and ModelSpec, the identity that
+every stored artifact records (model id, revision, dimension, settings)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from vidsearch.config import fingerprint
+from vidsearch.media.frames import SampledFrame
+from vidsearch.media.windows import Window
+from vidsearch.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What produced an artifact. Two artifacts are comparable only if their specs match."""
+
+    kind: str  # "embedder" | "speech" | "ocr" | "captioner"
+    name: str  # the registry name or dotted path that built it
+    model_id: str  # e.g. "sentence-transformers/all-MiniLM-L6-v2"
+    revision: str  # a hub commit, the package that shipped it ("pkg==1.0"), or "local:<hash>"
+    dimension: int | None = None  # embedders only
+    settings: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(
+            {
+                "kind": self.kind,
+                "name": self.name,
+                "model_id": self.model_id,
+                "revision": self.revision,
+                "dimension": self.dimension,
+                "settings": self.settings,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class SpokenWord:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class TextLine:
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class WindowClip:
+    """What a captioner sees of one window: its frames with their presentation times."""
+
+    video_path: Path
+    window: Window
+    frames: Sequence[SampledFrame]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    spec: ModelSpec
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised so inner product is cosine similarity."""
+        ...
+
+
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    spec: ModelSpec
+
+    def transcribe(self, path: Path) -> list[SpokenWord]:
+        """Every recognised word with its time in seconds from the start of the media."""
+        ...
+
+
+@runtime_checkable
+class TextReader(Protocol):
+    spec: ModelSpec
+
+    def read(self, image: np.ndarray) -> list[TextLine]:
+        """Lines of text visible in one RGB frame."""
+        ...
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    spec: ModelSpec
+
+    def caption(self, clips: Sequence[WindowClip]) -> list[str]:
+        """One dense description per clip, in order."""
+        ...
+
+
+embedder_registry: Registry[Embedder] = Registry("embedder")
+speech_recognizers: Registry[SpeechRecognizer] = Registry("speech recognizer")
+text_readers: Registry[TextReader] = Registry("text reader")
+# No default captioner yet: video language models plug in here by name or dotted path.
+captioners: Registry[Captioner] = Registry("captioner")

@@ -1,0 +1,399 @@
+"""The repository: every SQL read and write vidsearch makes goes through Database.
+
+SQLite (the default) runs in WAL mode with a busy timeout, so the API can read while an indexer
+writes; any SQLAlchemy URL works, and PostgreSQL passes the same tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from vidsearch.errors import NotFoundError, StorageError
+from vidsearch.models.base import ModelSpec
+from vidsearch.storage.schema import (
+    Base,
+    IndexGeneration,
+    ModelRecord,
+    TextEmbedding,
+    VideoRecord,
+    VideoStatus,
+    WindowRecord,
+    WindowTextRecord,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NewText:
+    window_index: int
+    kind: str
+    text: str
+    model_id: int | None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class TextHit:
+    """Where a stored text lives: enough to turn a vector hit into a time segment."""
+
+    text_id: int
+    window_id: int
+    video_id: int
+    path: str
+    start: float
+    end: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class FileState:
+    path: str
+    size_bytes: int
+    mtime: float
+
+
+class Database:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StorageError(f"cannot use database {parsed.render_as_string(hide_password=True)}: {exc}") from exc
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if create:
+            try:
+                Base.metadata.create_all(self.engine)
+            except SQLAlchemyError as exc:
+                raise StorageError(
+                    f"cannot open database {parsed.render_as_string(hide_password=True)}: "
+                    f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+                ) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on any error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    # --- models -------------------------------------------------------------------------------
+    def model_record(self, spec: ModelSpec) -> int:
+        """The id of the row describing this model, created on first use."""
+        with self.session() as s:
+            found = s.scalar(select(ModelRecord.id).where(ModelRecord.fingerprint == spec.fingerprint))
+            if found is not None:
+                return found
+            record = ModelRecord(
+                fingerprint=spec.fingerprint,
+                kind=spec.kind,
+                name=spec.name,
+                model_id=spec.model_id,
+                revision=spec.revision,
+                dimension=spec.dimension,
+                settings=spec.settings,
+            )
+            s.add(record)
+            s.flush()
+            return record.id
+
+    def model_by_id(self, model_id: int) -> ModelRecord:
+        with self.session() as s:
+            record = s.get(ModelRecord, model_id)
+            if record is None:
+                raise NotFoundError(f"model record {model_id} not found")
+            return record
+
+    # --- videos -------------------------------------------------------------------------------
+    def video_by_path(self, path: str) -> VideoRecord | None:
+        with self.session() as s:
+            return s.scalar(select(VideoRecord).where(VideoRecord.path == path))
+
+    def begin_video(self, state: FileState, content_hash: str | None) -> int:
+        """Record that a file is being indexed. Its previous windows stay until the new ones replace them."""
+        with self.session() as s:
+            video = s.scalar(select(VideoRecord).where(VideoRecord.path == state.path))
+            if video is None:
+                video = VideoRecord(path=state.path)
+                s.add(video)
+            video.size_bytes, video.mtime, video.content_hash = state.size_bytes, state.mtime, content_hash
+            video.status, video.error = VideoStatus.INDEXING, None
+            s.flush()
+            return video.id
+
+    def touch_video(self, video_id: int, state: FileState) -> None:
+        """The file's bytes are unchanged but its stat moved (copied, touched): remember the new stat."""
+        with self.session() as s:
+            s.execute(
+                update(VideoRecord)
+                .where(VideoRecord.id == video_id)
+                .values(size_bytes=state.size_bytes, mtime=state.mtime)
+            )
+
+    def mark_failed(self, state: FileState, reason: str, content_hash: str | None = None) -> int:
+        with self.session() as s:
+            video = s.scalar(select(VideoRecord).where(VideoRecord.path == state.path))
+            if video is None:
+                video = VideoRecord(path=state.path)
+                s.add(video)
+            video.size_bytes, video.mtime = state.size_bytes, state.mtime
+            video.content_hash = content_hash or video.content_hash
+            video.status, video.error = VideoStatus.FAILED, reason
+            s.flush()
+            return video.id
+
+    def store_video(
+        self,
+        video_id: int,
+        *,
+        probe: dict[str, Any],
+        windows: Sequence[tuple[float, float]],
+        texts: Sequence[NewText],
+        vectors: np.ndarray,
+        embedder_id: int,
+        pipeline_fingerprint: str,
+        pipeline_settings: dict[str, Any],
+    ) -> None:
+        """Replace a video's windows, texts and vectors and mark it done, all in one transaction."""
+        if len(texts) != len(vectors):
+            raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
+        with self.session() as s:
+            self._delete_windows(s, video_id)
+            rows = [
+                WindowRecord(video_id=video_id, idx=i, start=start, end=end) for i, (start, end) in enumerate(windows)
+            ]
+            s.add_all(rows)
+            s.flush()
+            text_rows = [
+                WindowTextRecord(
+                    window_id=rows[t.window_index].id, kind=t.kind, text=t.text, model_id=t.model_id, source=t.source
+                )
+                for t in texts
+            ]
+            s.add_all(text_rows)
+            s.flush()
+            s.add_all(
+                TextEmbedding(text_id=row.id, embedder_id=embedder_id, vector=_to_blob(vec))
+                for row, vec in zip(text_rows, vectors, strict=True)
+            )
+            video = s.get(VideoRecord, video_id)
+            if video is None:
+                raise NotFoundError(f"video {video_id} vanished while indexing")
+            video.probe = probe
+            video.duration, video.start_time = probe["duration"], probe["start_time"]
+            video.fps, video.width, video.height = probe["fps"], probe["width"], probe["height"]
+            video.status, video.error = VideoStatus.DONE, None
+            video.pipeline_fingerprint, video.pipeline_settings = pipeline_fingerprint, pipeline_settings
+            video.indexed_at = utcnow()
+
+    def _delete_windows(self, s: Session, video_id: int) -> None:
+        window_ids = select(WindowRecord.id).where(WindowRecord.video_id == video_id)
+        text_ids = select(WindowTextRecord.id).where(WindowTextRecord.window_id.in_(window_ids))
+        s.execute(delete(TextEmbedding).where(TextEmbedding.text_id.in_(text_ids)))
+        s.execute(delete(WindowTextRecord).where(WindowTextRecord.window_id.in_(window_ids)))
+        s.execute(delete(WindowRecord).where(WindowRecord.video_id == video_id))
+
+    def list_videos(self) -> list[tuple[VideoRecord, int]]:
+        """Every video with its window count, by path."""
+        counts = select(WindowRecord.video_id, func.count().label("n")).group_by(WindowRecord.video_id).subquery()
+        with self.session() as s:
+            rows = s.execute(
+                select(VideoRecord, func.coalesce(counts.c.n, 0))
+                .outerjoin(counts, counts.c.video_id == VideoRecord.id)
+                .order_by(VideoRecord.path)
+            ).all()
+            return [(video, int(n)) for video, n in rows]
+
+    def video_detail(self, video_id: int) -> VideoRecord:
+        with self.session() as s:
+            video = s.scalar(
+                select(VideoRecord)
+                .where(VideoRecord.id == video_id)
+                .options(selectinload(VideoRecord.windows).selectinload(WindowRecord.texts))
+            )
+            if video is None:
+                raise NotFoundError(f"video {video_id} not found")
+            return video
+
+    def status_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            return dict(s.execute(select(VideoRecord.status, func.count()).group_by(VideoRecord.status)).all())
+
+    def failed_videos(self) -> list[tuple[str, str]]:
+        with self.session() as s:
+            rows = s.execute(
+                select(VideoRecord.path, VideoRecord.error)
+                .where(VideoRecord.status == VideoStatus.FAILED)
+                .order_by(VideoRecord.path)
+            )
+            return [(p, e or "") for p, e in rows]
+
+    # --- texts and vectors --------------------------------------------------------------------
+    def text_hits(self, text_ids: Sequence[int]) -> dict[int, TextHit]:
+        if not len(text_ids):
+            return {}
+        stmt = (
+            select(
+                WindowTextRecord.id,
+                WindowRecord.id,
+                VideoRecord.id,
+                VideoRecord.path,
+                WindowRecord.start,
+                WindowRecord.end,
+                WindowTextRecord.kind,
+            )
+            .join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
+            .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
+            .where(WindowTextRecord.id.in_([int(i) for i in text_ids]))
+        )
+        with self.session() as s:
+            return {row[0]: TextHit(*row) for row in s.execute(stmt)}
+
+    def window_texts(self, window_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+        """(kind, text) pairs of each window, in the order they were stored."""
+        out: dict[int, list[tuple[str, str]]] = {int(w): [] for w in window_ids}
+        if not out:
+            return out
+        stmt = (
+            select(WindowTextRecord.window_id, WindowTextRecord.kind, WindowTextRecord.text)
+            .where(WindowTextRecord.window_id.in_(list(out)))
+            .order_by(WindowTextRecord.id)
+        )
+        with self.session() as s:
+            for window_id, kind, text in s.execute(stmt):
+                out[window_id].append((kind, text))
+        return out
+
+    def texts_without_embedding(self, embedder_id: int, limit: int) -> list[tuple[int, str]]:
+        has = select(TextEmbedding.text_id).where(TextEmbedding.embedder_id == embedder_id)
+        stmt = (
+            select(WindowTextRecord.id, WindowTextRecord.text)
+            .where(WindowTextRecord.id.not_in(has))
+            .order_by(WindowTextRecord.id)
+            .limit(limit)
+        )
+        with self.session() as s:
+            return [(i, t) for i, t in s.execute(stmt)]
+
+    def add_embeddings(self, embedder_id: int, text_ids: Sequence[int], vectors: np.ndarray) -> None:
+        with self.session() as s:
+            s.add_all(
+                TextEmbedding(text_id=int(t), embedder_id=embedder_id, vector=_to_blob(v))
+                for t, v in zip(text_ids, vectors, strict=True)
+            )
+
+    def count_embeddings(self, embedder_id: int) -> int:
+        with self.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count()).select_from(TextEmbedding).where(TextEmbedding.embedder_id == embedder_id)
+                )
+                or 0
+            )
+
+    def count_texts(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(WindowTextRecord)) or 0)
+
+    def iter_embeddings(
+        self, embedder_id: int, dimension: int, batch: int = 20_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(text ids, vectors) in batches, in id order, without holding all rows in Python objects."""
+        last = -1
+        while True:
+            stmt = (
+                select(TextEmbedding.text_id, TextEmbedding.vector)
+                .where(TextEmbedding.embedder_id == embedder_id, TextEmbedding.text_id > last)
+                .order_by(TextEmbedding.text_id)
+                .limit(batch)
+            )
+            with self.session() as s:
+                rows = s.execute(stmt).all()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dimension)
+            last = int(ids[-1])
+            yield ids, vectors
+
+    # --- index generations --------------------------------------------------------------------
+    def create_generation(self, embedder_id: int, index_type: str, dimension: int) -> int:
+        with self.session() as s:
+            generation = IndexGeneration(embedder_id=embedder_id, index_type=index_type, dimension=dimension)
+            s.add(generation)
+            s.flush()
+            return generation.id
+
+    def finish_generation(self, generation_id: int, *, vector_count: int, file_name: str, checksum: str) -> None:
+        with self.session() as s:
+            s.execute(
+                update(IndexGeneration)
+                .where(IndexGeneration.id == generation_id)
+                .values(
+                    status="ready",
+                    vector_count=vector_count,
+                    file_name=file_name,
+                    checksum=checksum,
+                    completed_at=utcnow(),
+                )
+            )
+
+    def fail_generation(self, generation_id: int) -> None:
+        with self.session() as s:
+            s.execute(
+                update(IndexGeneration)
+                .where(IndexGeneration.id == generation_id)
+                .values(status="failed", completed_at=utcnow())
+            )
+
+    def latest_generation(self) -> IndexGeneration | None:
+        with self.session() as s:
+            return s.scalar(
+                select(IndexGeneration)
+                .where(IndexGeneration.status == "ready")
+                .order_by(IndexGeneration.id.desc())
+                .limit(1)
+            )
+
+
+def _to_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never block the writer; NORMAL: consistent after an application crash.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def as_iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

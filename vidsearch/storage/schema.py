@@ -1,0 +1,140 @@
+"""The SQL schema. Every text records the model that produced it; every vector records its embedder;
+every index generation records the embedder, dimension and vector count it was built with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
+
+
+class VideoStatus:
+    PENDING = "pending"
+    INDEXING = "indexing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class TextKind:
+    CAPTION = "caption"
+    SPEECH = "speech"
+    OCR = "ocr"
+    SUBTITLE = "subtitle"
+
+
+class ModelRecord(Base):
+    """A model (with its revision and settings) that produced stored artifacts."""
+
+    __tablename__ = "model_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256))
+    model_id: Mapped[str] = mapped_column(String(512))
+    revision: Mapped[str] = mapped_column(String(256))
+    dimension: Mapped[int | None] = mapped_column(Integer)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VideoRecord(Base):
+    __tablename__ = "videos"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(4096), unique=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    mtime: Mapped[float] = mapped_column(Float, default=0.0)
+    duration: Mapped[float | None] = mapped_column(Float)
+    start_time: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    probe: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=VideoStatus.PENDING, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Hash of the settings and models that produced this video's windows: a change means redo.
+    pipeline_fingerprint: Mapped[str | None] = mapped_column(String(32))
+    pipeline_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    indexed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    windows: Mapped[list[WindowRecord]] = relationship(back_populates="video", order_by="WindowRecord.idx")
+
+
+class WindowRecord(Base):
+    __tablename__ = "windows"
+    __table_args__ = (UniqueConstraint("video_id", "idx"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+
+    video: Mapped[VideoRecord] = relationship(back_populates="windows")
+    texts: Mapped[list[WindowTextRecord]] = relationship(back_populates="window", order_by="WindowTextRecord.id")
+
+
+class WindowTextRecord(Base):
+    """What a window says in one modality: a caption, speech, on-screen text or subtitles."""
+
+    __tablename__ = "window_texts"
+    __table_args__ = (Index("ix_window_texts_window_kind", "window_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("model_records.id"))
+    source: Mapped[str] = mapped_column(String(512), default="")  # e.g. "stream:2", "talk.en.srt"
+
+    window: Mapped[WindowRecord] = relationship(back_populates="texts")
+    model: Mapped[ModelRecord | None] = relationship()
+
+
+class TextEmbedding(Base):
+    """A text's vector under one embedder: the FAISS index is rebuilt from these rows."""
+
+    __tablename__ = "text_embeddings"
+    text_id: Mapped[int] = mapped_column(ForeignKey("window_texts.id", ondelete="CASCADE"), primary_key=True)
+    embedder_id: Mapped[int] = mapped_column(ForeignKey("model_records.id"), primary_key=True, index=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+
+
+class IndexGeneration(Base):
+    """One build of the vector index; the newest ready generation is the one searched."""
+
+    __tablename__ = "index_generations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    embedder_id: Mapped[int] = mapped_column(ForeignKey("model_records.id"))
+    status: Mapped[str] = mapped_column(String(16), default="building")  # building | ready | failed
+    index_type: Mapped[str] = mapped_column(String(64))
+    dimension: Mapped[int] = mapped_column(Integer)
+    vector_count: Mapped[int] = mapped_column(Integer, default=0)
+    file_name: Mapped[str | None] = mapped_column(String(256))
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    embedder: Mapped[ModelRecord] = relationship()

@@ -1,0 +1,166 @@
+"""FAISS vector index generations, derived from SQL and rebuildable from it.
+
+A generation is written to a temporary file, fsynced and renamed into place; the manifest
+(current.json) is switched last, so a reader sees the old generation or the new one, never half of
+one. Loading checks the manifest against the file and the configured embedder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from vidsearch.errors import IndexMismatchError, IndexNotReadyError
+from vidsearch.models.base import ModelSpec
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "current.json"
+INDEX_TYPE = "IDMap2,Flat,IP"  # exact inner product over L2-normalised vectors = cosine
+_KEEP_GENERATIONS = 2  # the current one and the one before, for readers that have not switched yet
+
+
+@dataclass(frozen=True)
+class IndexManifest:
+    generation: int
+    index_type: str
+    file: str
+    checksum: str  # sha256 of the index file
+    vector_count: int
+    dimension: int
+    embedder_fingerprint: str
+    embedder_model_id: str
+    embedder_revision: str
+    created_at: str
+
+
+class VectorIndex:
+    """A loaded generation: search returns (scores, text ids), best first; id -1 marks no result."""
+
+    def __init__(self, index: faiss.Index, manifest: IndexManifest) -> None:
+        self.index = index
+        self.manifest = manifest
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, self.size))
+        return self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+
+
+def build_index(dimension: int, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> faiss.Index:
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+    for ids, vectors in batches:
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+    return index
+
+
+def write_generation(directory: Path, generation: int, index: faiss.Index, embedder: ModelSpec) -> IndexManifest:
+    """Write the index file, then switch the manifest to it. Either step failing leaves the old one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"gen-{generation:06d}.faiss"
+    final = directory / name
+    tmp = directory / f".{name}.tmp"
+    try:
+        faiss.write_index(index, str(tmp))
+        _fsync(tmp)
+        checksum = _sha256(tmp)
+        os.replace(tmp, final)
+        _fsync_dir(directory)
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest = IndexManifest(
+        generation=generation,
+        index_type=INDEX_TYPE,
+        file=name,
+        checksum=checksum,
+        vector_count=int(index.ntotal),
+        dimension=int(index.d),
+        embedder_fingerprint=embedder.fingerprint,
+        embedder_model_id=embedder.model_id,
+        embedder_revision=embedder.revision,
+        created_at=datetime.now(UTC).isoformat(),
+    )
+    _write_atomic(directory / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
+    _prune(directory, keep=manifest.generation)
+    log.info("vector index generation %d: %d vectors", generation, manifest.vector_count)
+    return manifest
+
+
+def read_manifest(directory: Path) -> IndexManifest | None:
+    path = directory / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return IndexManifest(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise IndexMismatchError(f"{path} is unreadable ({exc}); run `vidsearch reindex` to rebuild it") from exc
+
+
+def load_generation(directory: Path, embedder: ModelSpec | None = None) -> VectorIndex:
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise IndexNotReadyError(f"no vector index in {directory}: index some videos first")
+    path = directory / manifest.file
+    rebuild = "run `vidsearch reindex` to rebuild it from the database"
+    if not path.exists():
+        raise IndexMismatchError(f"{path} is missing; {rebuild}")
+    if _sha256(path) != manifest.checksum:
+        raise IndexMismatchError(f"{path} does not match its checksum (damaged); {rebuild}")
+    if embedder is not None and embedder.fingerprint != manifest.embedder_fingerprint:
+        raise IndexMismatchError(
+            f"the index was built with {manifest.embedder_model_id} ({manifest.embedder_revision}) but the "
+            f"configured embedder is {embedder.model_id} ({embedder.revision}); {rebuild}"
+        )
+    index = faiss.read_index(str(path))
+    if index.ntotal != manifest.vector_count or index.d != manifest.dimension:
+        raise IndexMismatchError(
+            f"{path} holds {index.ntotal}x{index.d} vectors, the manifest says "
+            f"{manifest.vector_count}x{manifest.dimension}; {rebuild}"
+        )
+    return VectorIndex(index, manifest)
+
+
+def _prune(directory: Path, keep: int) -> None:
+    files = sorted(directory.glob("gen-*.faiss"))
+    for old in files[:-_KEEP_GENERATIONS]:
+        if old.name != f"gen-{keep:06d}.faiss":
+            old.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
