@@ -77,6 +77,9 @@ def index(
     window_stride: Annotated[float | None, typer.Option(help="Seconds between window starts.")] = None,
     speech: Annotated[bool, typer.Option("--speech/--no-speech", help="Transcribe speech.")] = True,
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text.")] = True,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Try again files that failed before, even if unchanged.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Index new and changed videos; unchanged ones are skipped without any model work."""
@@ -90,7 +93,7 @@ def index(
         ocr=None if ocr else "none",
     )
     try:
-        indexer = Indexer(settings)
+        indexer = Indexer(settings, retry_failed=retry_failed)
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -107,14 +110,21 @@ def index(
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
-    speed = report.media_seconds / report.wall_seconds if report.wall_seconds else 0.0
-    out.print(
+    line = (
         f"[bold]indexed[/] {len(report.indexed)}  [bold]skipped[/] {len(report.skipped)} (unchanged)  "
-        f"[bold]failed[/] {len(report.failed)}  ·  {report.windows} windows, "
-        f"{report.media_seconds:.0f}s of video in {report.wall_seconds:.1f}s ({speed:.1f}x realtime)"
+        f"[bold]failed[/] {len(report.failed)}"
     )
+    if report.media_seconds:
+        speed = report.media_seconds / report.wall_seconds
+        line += (
+            f"  ·  {report.windows} windows, {report.media_seconds:.0f}s of video in "
+            f"{report.wall_seconds:.1f}s ({speed:.1f}x realtime)"
+        )
+    out.print(line)
     if report.failed:
-        table = Table("failed file", "reason", title="Not indexed", title_justify="left")
+        table = Table(title="Not indexed", title_justify="left")
+        table.add_column("file", overflow="fold")
+        table.add_column("reason", overflow="fold")
         for path, reason in report.failed:
             table.add_row(path, reason)
         out.print(table)
@@ -140,10 +150,16 @@ def search(
     if as_json:
         sys.stdout.write(json.dumps(response.to_dict(), ensure_ascii=False, indent=2) + "\n")
         return
-    table = Table("#", "score", "video", "time", "what it says", title=f"“{query}”", title_justify="left")
+    table = Table(title=f"“{query}”", title_justify="left", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("score")
+    table.add_column("video", overflow="fold", min_width=22)
+    table.add_column("time", no_wrap=True)
+    table.add_column("what it says", ratio=1)
     for i, moment in enumerate(response.results, 1):
-        said = "\n".join(f"[dim]{kind}:[/] {text[:160]}" for kind, text in moment.texts.items())
-        table.add_row(str(i), f"{moment.score:.3f}", moment.path, f"{_clock(moment.start)}–{_clock(moment.end)}", said)
+        said = "\n".join(f"[dim]{kind}:[/] {text[:200]}" for kind, text in moment.texts.items())
+        where = f"{_clock(moment.start)}–{_clock(moment.end)}"
+        table.add_row(str(i), f"{moment.score:.3f}", _short_path(moment.path), where, said)
     out.print(table if response.results else "no results")
 
 
@@ -232,6 +248,12 @@ def demo(folder: Annotated[Path, typer.Argument(help="Where to write the demo vi
         raise _fail(exc) from exc
     for name, spans in built.items():
         out.print(f"{folder / name}  ({spans[-1].end:.0f}s, {len(spans)} scenes)")
+
+
+def _short_path(path: str) -> str:
+    """The folder and file name: enough to tell videos apart in a narrow terminal."""
+    parts = Path(path).parts
+    return str(Path(*parts[-2:])) if len(parts) >= 2 else path
 
 
 def _clock(seconds: float) -> str:

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
 
     # Windows: every video is cut into windows of this length, one starting every stride seconds.
     window_length: float = Field(10.0, gt=0)
-    window_stride: float = Field(10.0, gt=0)
+    window_stride: float | None = Field(None, gt=0)  # empty: the window length (no overlap)
 
     # Frame sampling for on-screen text.
     frame_decoder: Literal["auto", "decord", "pyav"] = "auto"
@@ -84,9 +84,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_windows(self) -> Settings:
-        if self.window_stride > self.window_length:
+        if self.window_stride is not None and self.window_stride > self.window_length:
             raise ValueError("window_stride must not exceed window_length (it would leave gaps)")
         return self
+
+    @property
+    def stride(self) -> float:
+        return self.window_stride or self.window_length
 
     @property
     def resolved_database_url(self) -> str:
@@ -100,7 +104,7 @@ class Settings(BaseSettings):
         """The settings that change what indexing produces (not where or how fast)."""
         return {
             "window_length": self.window_length,
-            "window_stride": self.window_stride,
+            "window_stride": self.stride,
             "ocr_fps": self.ocr_fps,
             "ocr_max_side": self.ocr_max_side,
             "ocr_dedup_threshold": self.ocr_dedup_threshold,

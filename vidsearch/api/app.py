@@ -36,7 +36,7 @@ from vidsearch.errors import (
 from vidsearch.search import Searcher
 from vidsearch.search.engine import MAX_K, MAX_QUERY_CHARS
 from vidsearch.storage import Database
-from vidsearch.storage.schema import VideoRecord
+from vidsearch.storage.schema import ModelRecord, VideoRecord
 from vidsearch.storage.vectors import read_manifest
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
                 index=w.idx,
                 start=w.start,
                 end=w.end,
-                texts=[TextOut(kind=t.kind, text=t.text, source=t.source) for t in w.texts],
+                texts=[TextOut(kind=t.kind, text=t.text, source=t.source, model=_model_name(t.model)) for t in w.texts],
             )
             for w in record.windows
         ]
@@ -134,6 +134,10 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         return {"name": "vidsearch", "version": __version__, "docs": "/docs"}
 
     return app
+
+
+def _model_name(record: ModelRecord | None) -> str | None:
+    return f"{record.model_id}@{record.revision}" if record else None
 
 
 def _video_out(video: VideoRecord, windows: int) -> VideoOut:

@@ -38,6 +38,7 @@ class TextOut(BaseModel):
     kind: str
     text: str
     source: str
+    model: str | None = Field(None, description="model id and revision that produced the text")
 
 
 class WindowOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -99,8 +100,16 @@ class _Extracted:
 
 
 class Indexer:
-    def __init__(self, settings: Settings, db: Database | None = None, models: ModelSet | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database | None = None,
+        models: ModelSet | None = None,
+        *,
+        retry_failed: bool = False,
+    ) -> None:
         self.settings = settings
+        self.retry_failed = retry_failed
         self.db = db or Database(settings.resolved_database_url)
         self.models = models or ModelSet(settings)
         self.clock = StageClock()
@@ -145,6 +154,12 @@ class Indexer:
 
     def _index_one(self, path: Path, report: IndexReport, progress: Progress | None) -> None:
         try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            report.failed.append((shown, "file name is not valid UTF-8; rename the file to index it"))
+            return
+        try:
             st = path.stat()
         except OSError as exc:
             report.failed.append((str(path), f"cannot read file: {exc.strerror}"))
@@ -153,17 +168,19 @@ class Indexer:
         digest: str | None = None
         try:
             existing = self.db.video_by_path(state.path)
-            current = (
-                existing is not None
-                and existing.status == VideoStatus.DONE
-                and existing.pipeline_fingerprint == self.pipeline_fingerprint
-            )
-            if current and existing and (existing.size_bytes, existing.mtime) == (state.size_bytes, state.mtime):
-                report.skipped.append(state.path)
-                return
+            same_stat = existing is not None and (existing.size_bytes, existing.mtime) == (st.st_size, st.st_mtime)
+            same_pipeline = existing is not None and existing.pipeline_fingerprint == self.pipeline_fingerprint
+            if existing and same_pipeline and same_stat:
+                if existing.status == VideoStatus.DONE:
+                    report.skipped.append(state.path)
+                    return
+                if existing.status == VideoStatus.FAILED and not self.retry_failed:
+                    # The same bytes under the same settings fail the same way: report, don't redo.
+                    report.failed.append((state.path, existing.error or "failed before"))
+                    return
             with self.clock("hash"):
                 digest = content_hash(path)
-            if current and existing and existing.content_hash == digest:
+            if existing and same_pipeline and existing.status == VideoStatus.DONE and existing.content_hash == digest:
                 self.db.touch_video(existing.id, state)
                 report.skipped.append(state.path)
                 return
@@ -173,12 +190,12 @@ class Indexer:
         except (VidsearchError, OSError) as exc:
             reason = exc.reason if isinstance(exc, MediaError) else _describe(exc)
             log.warning("%s: failed: %s", path, reason)
-            self.db.mark_failed(state, reason, digest)
+            self.db.mark_failed(state, reason, digest, self.pipeline_fingerprint)
             report.failed.append((state.path, reason))
         except Exception as exc:  # a bug or an unexpected library error must not stop the run
             log.exception("%s: unexpected error", path)
             reason = f"internal error: {type(exc).__name__}: {exc}"
-            self.db.mark_failed(state, reason, digest)
+            self.db.mark_failed(state, reason, digest, self.pipeline_fingerprint)
             report.failed.append((state.path, reason))
 
     def _index_video(
@@ -220,7 +237,7 @@ class Indexer:
     def _extract(self, path: Path, progress: Progress | None) -> _Extracted:
         with self.clock("probe"):
             info = probe(path)
-            windows = plan_windows(info.duration, self.settings.window_length, self.settings.window_stride)
+            windows = plan_windows(info.duration, self.settings.window_length, self.settings.stride)
         texts: list[tuple[int, str, str, str]] = []
         models = self.models
         speech = models.speech if info.has_audio else None

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+# A tail shorter than this (often audio padding a few ms past the last frame) joins the window
+# before it instead of becoming a window of its own.
+MIN_TAIL_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class Window:
@@ -37,4 +41,8 @@ def plan_windows(duration: float, length: float, stride: float) -> list[Window]:
         start = round(i * stride, 6)
         end = round(min(start + length, duration), 6)
         windows.append(Window(i, start, end))
+    if len(windows) > 1 and windows[-1].duration < min(MIN_TAIL_SECONDS, length / 2):
+        tail = windows.pop()
+        before = windows.pop()
+        windows.append(Window(before.index, before.start, tail.end))
     return windows

@@ -62,7 +62,7 @@ class FasterWhisperRecognizer:
                 condition_on_previous_text=False,
             )
             words = [
-                SpokenWord(w.start, w.end, w.word.strip())
+                SpokenWord(float(w.start), float(w.end), w.word.strip())
                 for segment in segments
                 for w in (segment.words or [])
                 if w.word.strip()

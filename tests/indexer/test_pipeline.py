@@ -1,0 +1,150 @@
+"""The whole indexing path with the real packaged models on synthesised videos."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import sharing_models
+from vidsearch.config import Settings
+from vidsearch.indexer import Indexer
+from vidsearch.media.synthesize import Scene, make_video
+from vidsearch.models.loader import ModelSet
+from vidsearch.search import Searcher
+from vidsearch.storage import Database
+from vidsearch.storage.vectors import read_manifest
+
+pytestmark = pytest.mark.models
+
+
+class ForbiddenModels(ModelSet):
+    """Test double: touching any model fails the test (proves a run did no model work)."""
+
+    @property
+    def embedder(self):
+        raise AssertionError("the embedder was used")
+
+    @property
+    def speech(self):
+        raise AssertionError("speech recognition was used")
+
+    @property
+    def ocr(self):
+        raise AssertionError("OCR was used")
+
+    @property
+    def captioner(self):
+        raise AssertionError("the captioner was used")
+
+
+def test_demo_library_is_indexed_with_every_signal(indexed_demo):
+    report = indexed_demo.report
+    assert len(report.indexed) == 3 and report.failed == [] and report.generation == 1
+    assert report.windows == 11 and report.media_seconds == pytest.approx(96, abs=1)
+    assert {"speech", "ocr", "decode", "embed", "store", "probe"} <= set(report.stage_seconds)
+    assert report.ocr_calls < 96  # near-duplicate frames were not read again
+    db = Database(indexed_demo.settings.resolved_database_url)
+    kinds = {t.kind for video, _ in db.list_videos() for w in db.video_detail(video.id).windows for t in w.texts}
+    assert kinds == {"speech", "ocr", "subtitle"}
+
+
+@pytest.mark.parametrize(
+    ("query", "video", "scene", "signal"),
+    [
+        # paraphrases the narration "Spending on public transport will rise by ten percent next year."
+        ("how much more money will the city put into buses and trains", "city/council_meeting.mp4", 1, "speech"),
+        # names the burnt-in title, which nobody says aloud
+        ("harbor bridge closed", "city/council_meeting.mp4", 2, "ocr"),
+        # matches the soft subtitle, which is neither said nor shown
+        ("grandma's apple pie recipe", "home/kitchen.mp4", 1, "subtitle"),
+        ("weather officers report clear skies", "space/launch_day.mp4", 1, "subtitle"),
+        ("the tabby cat watching birds", "home/kitchen.mp4", 1, "speech"),
+        ("LAUNCH PAD 39A", "space/launch_day.mp4", 0, "ocr"),
+    ],
+)
+def test_queries_find_the_right_moment(indexed_demo, real_models, query, video, scene, signal):
+    searcher = Searcher(
+        indexed_demo.settings, Database(indexed_demo.settings.resolved_database_url), real_models.embedder
+    )
+    top = searcher.search(query, k=3).results[0]
+    span = indexed_demo.truth[video][scene]
+    assert top.path == indexed_demo.path(video)
+    assert top.start < span.end and top.end > span.start, (top.start, top.end, span)
+    assert signal in top.texts
+
+
+def _small_library(folder: Path) -> Path:
+    make_video([Scene("rocket", 6, title="FIRST TITLE", narration="The first clip has a rocket.")], folder / "one.mp4")
+    make_video([Scene("coffee", 6, narration="A second clip about coffee.")], folder / "two.mp4")
+    return folder
+
+
+def test_bad_files_are_reported_and_the_rest_is_indexed(tmp_path, real_models):
+    library = _small_library(tmp_path / "lib")
+    good = (library / "one.mp4").read_bytes()
+    (library / "empty.mp4").write_bytes(b"")
+    (library / "readme.mp4").write_text("not a video at all\n" * 50)
+    (library / "half.mp4").write_bytes(good[: len(good) // 2])
+    (library / os.fsdecode(b"bad-\xff-name.mp4")).write_bytes(good)
+    (library / "notes.txt").write_text("ignored: not a video extension")
+    settings = Settings(data_dir=tmp_path / "data")
+
+    report = Indexer(settings, models=sharing_models(settings, real_models)).run([library])
+
+    failed = dict(report.failed)
+    assert sorted(Path(p).name for p in report.indexed) == ["one.mp4", "two.mp4"]
+    assert "empty" in failed[str(library / "empty.mp4")]
+    assert "readme.mp4" not in failed[str(library / "readme.mp4")] or failed[str(library / "readme.mp4")]
+    assert "not a readable media container" in failed[str(library / "readme.mp4")]
+    assert str(library / "half.mp4") in failed
+    assert any("not valid UTF-8" in reason for reason in failed.values())
+    assert not any("notes.txt" in p for p in failed)
+    searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
+    assert searcher.search("a rocket", k=1).results[0].path == str(library / "one.mp4")
+
+    # Unchanged folder, failures included: no model work at all, and no new index generation.
+    again = Indexer(settings, models=ForbiddenModels(settings)).run([library])
+    assert len(again.skipped) == 2 and again.indexed == [] and again.generation is None
+    assert dict(again.failed)[str(library / "empty.mp4")] == failed[str(library / "empty.mp4")]
+
+
+def test_touched_file_is_skipped_and_changed_file_is_reindexed(tmp_path, real_models):
+    library = _small_library(tmp_path / "lib")
+    settings = Settings(data_dir=tmp_path / "data")
+    first = Indexer(settings, models=sharing_models(settings, real_models)).run([library])
+    assert len(first.indexed) == 2
+
+    # Same bytes, new modification time (a copy, a touch): hashed, found identical, no model work.
+    os.utime(library / "one.mp4", (1_000_000, 1_000_000))
+    touched = Indexer(settings, models=ForbiddenModels(settings)).run([library])
+    assert len(touched.skipped) == 2 and touched.indexed == []
+
+    # New content at the same path: re-indexed, the old texts are gone from search.
+    make_video([Scene("chelsea", 6, narration="The new clip shows a cat sitting by the window.")], tmp_path / "new.mp4")
+    shutil.copy(tmp_path / "new.mp4", library / "one.mp4")
+    changed = Indexer(settings, models=sharing_models(settings, real_models)).run([library])
+    assert [Path(p).name for p in changed.indexed] == ["one.mp4"] and changed.generation == 2
+    searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
+    top = searcher.search("a cat by the window", k=1).results[0]
+    assert top.path == str(library / "one.mp4") and "cat" in top.texts["speech"]
+    assert all("FIRST TITLE" not in m.texts.get("ocr", "") for m in searcher.search("first title", k=5).results)
+
+
+def test_changing_a_setting_reindexes(tmp_path, real_models):
+    library = _small_library(tmp_path / "lib")
+    settings = Settings(data_dir=tmp_path / "data")
+    Indexer(settings, models=sharing_models(settings, real_models)).run([library])
+    shorter = Settings(data_dir=tmp_path / "data", window_length=3)
+    report = Indexer(shorter, models=sharing_models(shorter, real_models)).run([library])
+    assert len(report.indexed) == 2 and report.windows == 4  # 6 s videos in 3 s windows
+    assert read_manifest(shorter.vector_dir).generation == 2
+
+
+def test_video_without_audio_and_signals_switched_off(tmp_path, real_models):
+    make_video([Scene("rocket", 4, title="SILENT TITLE")], tmp_path / "lib" / "silent.mp4", audio=False)
+    settings = Settings(data_dir=tmp_path / "data", speech="none")
+    report = Indexer(settings, models=sharing_models(settings, real_models)).run([tmp_path / "lib"])
+    assert report.failed == [] and "speech" not in report.stage_seconds
+    searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
+    assert searcher.search("silent title", k=1).results[0].texts == {"ocr": "SILENT TITLE"}

@@ -1,0 +1,78 @@
+import numpy as np
+
+from vidsearch.indexer.signals import (
+    FrameText,
+    ScreenTextReader,
+    cues_by_window,
+    screen_text_by_window,
+    words_by_window,
+)
+from vidsearch.media.frames import SampledFrame
+from vidsearch.media.subtitles import Cue
+from vidsearch.media.windows import plan_windows
+from vidsearch.models.base import ModelSpec, SpokenWord, TextLine
+
+
+def test_words_land_in_the_window_holding_their_midpoint():
+    windows = plan_windows(30, 10, 10)
+    words = [
+        SpokenWord(1, 2, "hello"),
+        SpokenWord(9.8, 10.4, "edge"),
+        SpokenWord(10.1, 10.9, "there"),
+        SpokenWord(29.9, 30.3, "end"),
+    ]
+    assert words_by_window(words, windows) == {0: "hello", 1: "edge there", 2: "end"}
+
+
+def test_words_go_to_every_overlapping_window():
+    windows = plan_windows(20, 10, 5)
+    assert words_by_window([SpokenWord(7, 8, "shared")], windows) == {0: "shared", 1: "shared"}
+
+
+def test_cues_go_to_every_window_they_overlap_once():
+    windows = plan_windows(30, 10, 10)
+    cues = [Cue(5, 15, "long cue", "stream:2"), Cue(16, 18, "long cue", "a.srt"), Cue(21, 22, "late", "a.srt")]
+    assert cues_by_window(cues, windows) == {
+        0: ("long cue", "stream:2"),
+        1: ("long cue", "stream:2, a.srt"),
+        2: ("late", "a.srt"),
+    }
+
+
+class CountingReader:
+    """Test double for a TextReader: returns the frame's mean brightness as text and counts calls."""
+
+    spec = ModelSpec("ocr", "counting", "test/counting", "0")
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read(self, image):
+        self.calls += 1
+        return [TextLine(f"level {int(image.mean())}", 1.0)]
+
+
+def _frame(t: float, level: int) -> SampledFrame:
+    return SampledFrame(t, np.full((64, 64, 3), level, np.uint8))
+
+
+def test_near_duplicate_frames_are_read_once_and_credited_to_each_frame():
+    reader = CountingReader()
+    screen = ScreenTextReader(reader, dedup_threshold=6.0)
+    texts = [screen.read(_frame(t, 100 if t < 3 else 200)) for t in (0.5, 1.5, 2.5, 3.5, 4.5)]
+    assert reader.calls == 2 and screen.calls == 2
+    assert [t.lines for t in texts] == [("level 100",)] * 3 + [("level 200",)] * 2
+
+
+def test_threshold_zero_reads_every_frame():
+    reader = CountingReader()
+    screen = ScreenTextReader(reader, dedup_threshold=0.0)
+    for t in (0.5, 1.5, 2.5):
+        screen.read(_frame(t, 100))
+    assert reader.calls == 3
+
+
+def test_screen_text_by_window_dedupes_lines():
+    windows = plan_windows(20, 10, 10)
+    texts = [FrameText(1, ("TITLE",)), FrameText(2, ("TITLE", "sub")), FrameText(12, ()), FrameText(15, ("X",))]
+    assert screen_text_by_window(texts, windows) == {0: "TITLE / sub", 1: "X"}

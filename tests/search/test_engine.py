@@ -1,0 +1,125 @@
+"""Search over stored texts with the real embedder, on SQLite and PostgreSQL."""
+
+import pytest
+
+from vidsearch.config import Settings
+from vidsearch.errors import IndexMismatchError, IndexNotReadyError, InvalidQueryError
+from vidsearch.indexer.generations import rebuild_vector_index
+from vidsearch.models.base import ModelSpec
+from vidsearch.search import Searcher
+from vidsearch.storage.database import FileState, NewText
+from vidsearch.storage.vectors import write_generation
+
+pytestmark = pytest.mark.models
+
+PROBE = {"duration": 30.0, "start_time": 0.0, "fps": 25.0, "width": 640, "height": 360}
+
+
+def _library(db, embedder):
+    """Two videos stored without decoding: texts in, vectors from the real embedder."""
+    embedder_id = db.model_record(embedder.spec)
+    content = {
+        "/lib/news.mp4": [
+            (0, "speech", "The mayor announced a new budget for schools."),
+            (1, "ocr", "WEATHER ALERT: STORM TONIGHT"),
+            (2, "speech", "Heavy rain and wind are expected after midnight."),
+        ],
+        "/lib/cooking.mp4": [
+            (0, "subtitle", "Chop the onions finely"),
+            (1, "speech", "Now fry the onions in butter until golden."),
+            (2, "speech", "Serve the soup hot with bread."),
+        ],
+    }
+    for path, rows in content.items():
+        video_id = db.begin_video(FileState(path, 1, 1.0), path)
+        texts = [NewText(i, kind, text, None) for i, kind, text in rows]
+        db.store_video(
+            video_id,
+            probe=PROBE,
+            windows=[(0, 10), (10, 20), (20, 30)],
+            texts=texts,
+            vectors=embedder.embed([t.text for t in texts]),
+            embedder_id=embedder_id,
+            pipeline_fingerprint="fp",
+            pipeline_settings={},
+        )
+
+
+@pytest.fixture
+def searcher(db, tmp_path, real_models):
+    settings = Settings(data_dir=tmp_path / "data", database_url=db.url)
+    _library(db, real_models.embedder)
+    rebuild_vector_index(db, real_models.embedder, settings.vector_dir)
+    return Searcher(settings, db, real_models.embedder)
+
+
+def test_finds_the_moment_and_returns_its_texts(searcher):
+    response = searcher.search("storm warning", k=2)
+    top = response.results[0]
+    assert (top.path, top.start, top.end) == ("/lib/news.mp4", 10, 20)
+    assert top.texts == {"ocr": "WEATHER ALERT: STORM TONIGHT"}
+    assert set(response.timings_ms) == {"embed", "vector_search", "moments"}
+
+
+def test_json_shape(searcher):
+    data = searcher.search("frying onions", k=1).to_dict()
+    assert data["query"] == "frying onions"
+    [result] = data["results"]
+    assert set(result) == {"video_id", "path", "start", "end", "score", "texts"}
+    assert result["path"] == "/lib/cooking.mp4" and result["start"] == 0 and 0 < result["score"] <= 1
+
+
+def test_new_generation_is_picked_up_without_restart(searcher, db, real_models):
+    assert searcher.search("bread", k=1).results[0].path == "/lib/cooking.mp4"
+    video_id = db.begin_video(FileState("/lib/bakery.mp4", 1, 1.0), "b")
+    text = NewText(0, "speech", "Fresh bread comes out of the bakery oven.", None)
+    db.store_video(
+        video_id,
+        probe=PROBE,
+        windows=[(0, 10)],
+        texts=[text],
+        vectors=real_models.embedder.embed([text.text]),
+        embedder_id=db.model_record(real_models.embedder.spec),
+        pipeline_fingerprint="fp",
+        pipeline_settings={},
+    )
+    rebuild_vector_index(db, real_models.embedder, searcher.settings.vector_dir)
+    assert searcher.search("bread from the oven", k=1).results[0].path == "/lib/bakery.mp4"
+
+
+@pytest.mark.parametrize("query,k", [("   ", 5), ("x" * 1001, 5), ("ok", 0), ("ok", 101)])
+def test_invalid_requests(searcher, query, k):
+    with pytest.raises(InvalidQueryError):
+        searcher.search(query, k)
+
+
+def test_nothing_indexed_yet(db, tmp_path, real_models):
+    searcher = Searcher(Settings(data_dir=tmp_path / "empty"), db, real_models.embedder)
+    with pytest.raises(IndexNotReadyError):
+        searcher.search("anything")
+
+
+def test_index_of_another_embedder_is_refused(db, tmp_path, real_models):
+    import faiss
+
+    settings = Settings(data_dir=tmp_path / "data")
+    other = ModelSpec("embedder", "x", "someone/else", "r", 384)
+    write_generation(settings.vector_dir, 1, faiss.IndexIDMap2(faiss.IndexFlatIP(384)), other)
+    with pytest.raises(IndexMismatchError, match="vidsearch reindex"):
+        Searcher(settings, db, real_models.embedder).search("anything")
+
+
+def test_reindex_embeds_texts_missing_a_vector(db, tmp_path, real_models):
+    """Texts without a vector under the current embedder (imported, or after an embedder change)
+    are embedded by the rebuild, so no video has to be decoded again."""
+    settings = Settings(data_dir=tmp_path / "data")
+    _library(db, real_models.embedder)
+    from sqlalchemy import delete
+
+    from vidsearch.storage.schema import TextEmbedding
+
+    with db.session() as s:
+        s.execute(delete(TextEmbedding))
+    manifest = rebuild_vector_index(db, real_models.embedder, settings.vector_dir)
+    assert manifest.vector_count == 6
+    assert Searcher(settings, db, real_models.embedder).search("onions", k=1).results[0].path == "/lib/cooking.mp4"

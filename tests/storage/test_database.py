@@ -1,0 +1,146 @@
+"""The repository, on SQLite and on PostgreSQL (each test runs once per backend)."""
+
+import numpy as np
+import pytest
+
+from vidsearch.errors import NotFoundError, StorageError
+from vidsearch.models.base import ModelSpec
+from vidsearch.storage.database import FileState, NewText
+from vidsearch.storage.schema import TextKind, VideoStatus
+
+EMBEDDER = ModelSpec("embedder", "test", "unit/embedder", "r1", 4, {"normalized": True})
+ASR = ModelSpec("speech", "test", "unit/asr", "r1")
+PROBE = {"duration": 20.0, "start_time": 0.0, "fps": 25.0, "width": 640, "height": 360, "streams": []}
+
+
+def _vectors(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, 4)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _store(db, path="/videos/a.mp4", texts=None, seed=0):
+    video_id = db.begin_video(FileState(path, 100, 1.5), "hash-" + path)
+    embedder_id, asr_id = db.model_record(EMBEDDER), db.model_record(ASR)
+    texts = texts or [
+        NewText(0, TextKind.SPEECH, "hello world", asr_id),
+        NewText(1, TextKind.OCR, "BREAKING NEWS", None),
+        NewText(1, TextKind.SUBTITLE, "hello again", None, "a.srt"),
+    ]
+    db.store_video(
+        video_id,
+        probe=PROBE,
+        windows=[(0.0, 10.0), (10.0, 20.0)],
+        texts=texts,
+        vectors=_vectors(len(texts), seed),
+        embedder_id=embedder_id,
+        pipeline_fingerprint="fp",
+        pipeline_settings={"window_length": 10},
+    )
+    return video_id, embedder_id
+
+
+def test_model_records_are_shared_by_fingerprint(db):
+    first = db.model_record(EMBEDDER)
+    assert db.model_record(EMBEDDER) == first
+    assert db.model_record(ASR) != first
+    record = db.model_by_id(first)
+    assert (record.model_id, record.revision, record.dimension) == ("unit/embedder", "r1", 4)
+
+
+def test_store_video_writes_windows_texts_and_vectors(db):
+    video_id, embedder_id = _store(db)
+    video = db.video_detail(video_id)
+    assert video.status == VideoStatus.DONE and video.duration == 20.0 and video.pipeline_fingerprint == "fp"
+    assert [(w.idx, w.start, w.end) for w in video.windows] == [(0, 0.0, 10.0), (1, 10.0, 20.0)]
+    assert [(t.kind, t.text) for t in video.windows[1].texts] == [("ocr", "BREAKING NEWS"), ("subtitle", "hello again")]
+    assert video.windows[0].texts[0].model.model_id == "unit/asr"  # every text names its producer
+    assert db.count_embeddings(embedder_id) == 3
+    ids, vectors = next(db.iter_embeddings(embedder_id, 4))
+    assert len(ids) == 3 and np.allclose(vectors, _vectors(3))
+
+
+def test_restoring_a_video_replaces_its_rows(db):
+    video_id, embedder_id = _store(db)
+    _store(db, texts=[NewText(0, TextKind.SPEECH, "only this", None)], seed=1)
+    assert db.count_texts() == 1 and db.count_embeddings(embedder_id) == 1
+    [(video, windows)] = db.list_videos()
+    assert video.id == video_id and windows == 2
+
+
+def test_text_hits_and_window_texts(db):
+    video_id, embedder_id = _store(db)
+    ids, _ = next(db.iter_embeddings(embedder_id, 4))
+    hits = db.text_hits(ids.tolist())
+    hit = hits[int(ids[1])]
+    assert (hit.video_id, hit.path, hit.start, hit.end, hit.kind) == (video_id, "/videos/a.mp4", 10.0, 20.0, "ocr")
+    texts = db.window_texts([hit.window_id])
+    assert texts[hit.window_id] == [("ocr", "BREAKING NEWS"), ("subtitle", "hello again")]
+    assert db.text_hits([]) == {}
+
+
+def test_failure_is_recorded_and_keeps_the_last_good_windows(db):
+    video_id, _ = _store(db)
+    db.mark_failed(FileState("/videos/a.mp4", 50, 9.0), "truncated file")
+    video = db.video_detail(video_id)
+    assert video.status == VideoStatus.FAILED and video.error == "truncated file"
+    assert len(video.windows) == 2  # nothing already indexed is lost
+    db.mark_failed(FileState("/videos/new.mp4", 1, 1.0), "not a video")
+    assert db.failed_videos() == [("/videos/a.mp4", "truncated file"), ("/videos/new.mp4", "not a video")]
+    assert db.status_counts() == {"failed": 2}
+
+
+def test_texts_without_embedding_under_another_embedder(db):
+    _store(db)
+    other = db.model_record(ModelSpec("embedder", "test", "unit/other", "r1", 8))
+    missing = db.texts_without_embedding(other, 10)
+    assert [t for _, t in missing] == ["hello world", "BREAKING NEWS", "hello again"]
+    db.add_embeddings(other, [i for i, _ in missing[:2]], np.zeros((2, 8), np.float32))
+    assert [t for _, t in db.texts_without_embedding(other, 10)] == ["hello again"]
+
+
+def test_iter_embeddings_pages_in_id_order(db):
+    _store(db)
+    _store(db, path="/videos/b.mp4", seed=3)
+    embedder_id = db.model_record(EMBEDDER)
+    pages = list(db.iter_embeddings(embedder_id, 4, batch=4))
+    assert [len(ids) for ids, _ in pages] == [4, 2]
+    all_ids = np.concatenate([ids for ids, _ in pages])
+    assert (np.diff(all_ids) > 0).all()
+
+
+def test_generations(db):
+    embedder_id = db.model_record(EMBEDDER)
+    assert db.latest_generation() is None
+    first = db.create_generation(embedder_id, "flat", 4)
+    db.finish_generation(first, vector_count=3, file_name="gen-1.faiss", checksum="abc")
+    broken = db.create_generation(embedder_id, "flat", 4)
+    db.fail_generation(broken)
+    latest = db.latest_generation()
+    assert latest.id == first and latest.vector_count == 3 and latest.status == "ready"
+
+
+def test_mismatched_texts_and_vectors_are_refused(db):
+    video_id = db.begin_video(FileState("/v.mp4", 1, 1), "h")
+    with pytest.raises(StorageError, match="2 texts but 1 vectors"):
+        db.store_video(
+            video_id,
+            probe=PROBE,
+            windows=[(0, 10)],
+            texts=[NewText(0, "speech", "a", None), NewText(0, "ocr", "b", None)],
+            vectors=_vectors(1),
+            embedder_id=db.model_record(EMBEDDER),
+            pipeline_fingerprint="fp",
+            pipeline_settings={},
+        )
+
+
+def test_unknown_video_is_not_found(db):
+    with pytest.raises(NotFoundError):
+        db.video_detail(999)
+
+
+def test_unreachable_database_is_a_storage_error(tmp_path):
+    from vidsearch.storage import Database
+
+    with pytest.raises(StorageError, match="cannot open database"):
+        Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")

@@ -1,0 +1,85 @@
+import json
+
+import faiss
+import numpy as np
+import pytest
+
+from vidsearch.errors import IndexMismatchError, IndexNotReadyError
+from vidsearch.models.base import ModelSpec
+from vidsearch.storage.vectors import MANIFEST, build_index, load_generation, read_manifest, write_generation
+
+SPEC = ModelSpec("embedder", "test", "unit/embedder", "r1", 8, {"normalized": True})
+
+
+def _index(n: int = 10) -> faiss.Index:
+    v = np.random.default_rng(0).normal(size=(n, 8)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return build_index(8, [(np.arange(100, 100 + n), v)])
+
+
+def test_write_then_load_round_trip(tmp_path):
+    index = _index()
+    manifest = write_generation(tmp_path, 1, index, SPEC)
+    assert manifest.vector_count == 10 and manifest.dimension == 8
+    assert manifest.embedder_model_id == "unit/embedder" and manifest.embedder_revision == "r1"
+    loaded = load_generation(tmp_path, SPEC)
+    scores, ids = loaded.search(index.reconstruct(103)[None, :], 3)
+    assert ids[0][0] == 103 and scores[0][0] == pytest.approx(1.0, abs=1e-5)
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_no_index_yet(tmp_path):
+    assert read_manifest(tmp_path) is None
+    with pytest.raises(IndexNotReadyError):
+        load_generation(tmp_path)
+
+
+def test_damaged_file_is_refused_with_the_fix(tmp_path):
+    manifest = write_generation(tmp_path, 1, _index(), SPEC)
+    path = tmp_path / manifest.file
+    path.write_bytes(path.read_bytes()[:-16])
+    with pytest.raises(IndexMismatchError, match="vidsearch reindex"):
+        load_generation(tmp_path, SPEC)
+
+
+def test_other_embedder_is_refused(tmp_path):
+    write_generation(tmp_path, 1, _index(), SPEC)
+    other = ModelSpec("embedder", "test", "unit/embedder", "r2", 8, {"normalized": True})
+    with pytest.raises(IndexMismatchError, match="configured embedder"):
+        load_generation(tmp_path, other)
+
+
+def test_manifest_count_mismatch_is_refused(tmp_path):
+    write_generation(tmp_path, 1, _index(), SPEC)
+    data = json.loads((tmp_path / MANIFEST).read_text())
+    data["vector_count"] = 11
+    (tmp_path / MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="manifest says"):
+        load_generation(tmp_path, SPEC)
+
+
+def test_garbled_manifest_is_refused(tmp_path):
+    (tmp_path / MANIFEST).write_text("{not json")
+    with pytest.raises(IndexMismatchError, match="unreadable"):
+        read_manifest(tmp_path)
+
+
+def test_a_new_generation_replaces_the_old_and_old_files_are_pruned(tmp_path):
+    for generation in (1, 2, 3):
+        write_generation(tmp_path, generation, _index(generation * 2), SPEC)
+    assert load_generation(tmp_path, SPEC).manifest.generation == 3
+    assert load_generation(tmp_path, SPEC).size == 6
+    assert sorted(p.name for p in tmp_path.glob("gen-*")) == ["gen-000002.faiss", "gen-000003.faiss"]
+
+
+def test_failed_write_leaves_the_previous_generation(tmp_path, monkeypatch):
+    write_generation(tmp_path, 1, _index(), SPEC)
+
+    def disk_full(*_args):
+        raise RuntimeError("No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", disk_full)
+    with pytest.raises(RuntimeError):
+        write_generation(tmp_path, 2, _index(4), SPEC)
+    assert load_generation(tmp_path, SPEC).manifest.generation == 1
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -1,0 +1,71 @@
+"""The command line, in process (typer's runner) and once through the installed console script."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from vidsearch.cli import app
+
+pytestmark = pytest.mark.models
+runner = CliRunner()
+
+
+def test_search_json_is_the_public_shape(indexed_demo):
+    result = runner.invoke(
+        app, ["search", "grandma's apple pie", "-k", "2", "--json", "--data", str(indexed_demo.settings.data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["query"] == "grandma's apple pie" and len(body["results"]) == 2
+    assert body["results"][0]["path"] == indexed_demo.path("home/kitchen.mp4")
+    assert "subtitle" in body["results"][0]["texts"]
+
+
+def test_human_search_output_is_a_table(indexed_demo):
+    result = runner.invoke(app, ["search", "launch pad", "--data", str(indexed_demo.settings.data_dir)])
+    assert result.exit_code == 0 and "launch_day.mp4" in result.stdout and "0:00" in result.stdout
+
+
+def test_index_rerun_is_all_skipped_and_status_reports(indexed_demo):
+    data = str(indexed_demo.settings.data_dir)
+    result = runner.invoke(app, ["index", str(indexed_demo.folder), "--data", data, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["indexed"] == [] and len(report["skipped"]) == 3 and report["generation"] is None
+    status = json.loads(runner.invoke(app, ["status", "--data", data, "--json"]).stdout)
+    assert status["videos"] == {"done": 3} and status["index"]["generation"] == 1
+    assert status["index"]["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_index_reports_failures_by_file_and_reason(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "broken.mkv").write_bytes(b"\x1a\x45\xdf\xa3 definitely not matroska")
+    args = ["index", str(tmp_path / "lib"), "--data", str(tmp_path / "data")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "failed 1" in result.stdout and "Not indexed" in result.stdout and "not a readable media" in result.stdout
+    report = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    [failure] = report["failed"]
+    assert failure["path"].endswith("broken.mkv") and "not a readable media container" in failure["reason"]
+
+
+def test_search_with_nothing_indexed_explains(tmp_path):
+    result = runner.invoke(app, ["search", "anything", "--data", str(tmp_path / "data")])
+    assert result.exit_code == 1 and "index some videos first" in result.stderr
+
+
+def test_console_script_end_to_end(indexed_demo):
+    exe = shutil.which("vidsearch")
+    assert exe, "the vidsearch console script is not installed"
+    done = subprocess.run(
+        [exe, "search", "LAUNCH PAD 39A", "--json", "-k", "1", "--data", str(indexed_demo.settings.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [top] = json.loads(done.stdout)["results"]
+    assert top["path"] == indexed_demo.path("space/launch_day.mp4") and top["start"] == 0
