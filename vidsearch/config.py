@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # frame read are not read again: static scenes cost one OCR call.
     ocr_dedup_threshold: float = Field(6.0, ge=0)
     ocr_min_score: float = Field(0.6, ge=0, le=1)
+    # Text is detected on the frame scaled down to this side (recognition still reads the full frame):
+    # 3x faster than RapidOCR's default, which scales the short side *up* to 736 px.
+    ocr_detect_side: int = Field(640, ge=64)
 
     # Components, by registry name or dotted class path; "none" turns a signal off.
     embedder: str = "sentence-transformers"
@@ -109,6 +112,7 @@ class Settings(BaseSettings):
             "ocr_max_side": self.ocr_max_side,
             "ocr_dedup_threshold": self.ocr_dedup_threshold,
             "ocr_min_score": self.ocr_min_score,
+            "ocr_detect_side": self.ocr_detect_side,
             "embedder": self.embedder,
             "embedder_model": self.embedder_model,
             "speech": self.speech,

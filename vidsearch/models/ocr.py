@@ -15,15 +15,17 @@ log = logging.getLogger(__name__)
 
 
 class RapidOCRReader:
-    def __init__(self, *, min_score: float = 0.6, threads: int = 0) -> None:
+    def __init__(self, *, min_score: float = 0.6, detect_side: int = 640, threads: int = 0) -> None:
         from rapidocr import RapidOCR
 
         n = cpu_threads(threads)
         self._engine = RapidOCR(
             params={
-                "Global.log_level": "warning",
+                "Global.log_level": "error",
                 "EngineConfig.onnxruntime.intra_op_num_threads": n,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                "Det.limit_type": "max",
+                "Det.limit_side_len": detect_side,
             }
         )
         self.min_score = min_score
@@ -33,7 +35,7 @@ class RapidOCRReader:
             name="rapidocr",
             model_id=f"PP-OCR {det.ocr_version.value} det/rec {det.model_type.value}",
             revision=f"rapidocr=={importlib.metadata.version('rapidocr')}",
-            settings={"min_score": min_score, "lang": str(rec.lang_type.value)},
+            settings={"min_score": min_score, "detect_side": detect_side, "lang": str(rec.lang_type.value)},
         )
 
     def read(self, image: np.ndarray) -> list[TextLine]:
@@ -48,4 +50,6 @@ class RapidOCRReader:
 
 @text_readers.register("rapidocr")
 def _rapidocr(settings: Settings) -> RapidOCRReader:
-    return RapidOCRReader(min_score=settings.ocr_min_score, threads=settings.threads)
+    return RapidOCRReader(
+        min_score=settings.ocr_min_score, detect_side=settings.ocr_detect_side, threads=settings.threads
+    )

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Set up vidsearch on this machine: system packages (ffmpeg, espeak-ng, fonts), a virtual
+# environment in .venv, torch first (a CPU build unless told otherwise), then vidsearch itself.
+# Safe to run again: every step checks whether it is already done.
+#   scripts/setup.sh          the application
+#   scripts/setup.sh --dev    the application and the test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+# The torch requirement installed before anything that depends on torch. 2.13.0 resolves to a local
+# CPU build on our machines; elsewhere set VIDSEARCH_TORCH_SPEC, e.g. to a CUDA or CPU build of your choice.
+torch_spec="${VIDSEARCH_TORCH_SPEC:-torch==2.13.0}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# 1. System packages: ffmpeg and espeak-ng make the demo and test videos; DejaVu draws their titles.
+missing=()
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ]] || missing+=(fonts-dejavu-core)
+if ((${#missing[@]})); then
+  say "installing system packages: ${missing[*]}"
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  if ! command -v apt-get >/dev/null; then
+    echo "error: please install ${missing[*]} with your system's package manager" >&2
+    exit 1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. Python >= 3.11 and the virtual environment.
+python=""
+for candidate in python3.11 python3.12 python3; do
+  if command -v "$candidate" >/dev/null &&
+     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    python=$candidate
+    break
+  fi
+done
+[[ -n "$python" ]] || { echo "error: vidsearch needs Python 3.11 or newer" >&2; exit 1; }
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+
+# 3. torch first: a looser requirement pulled in by a dependency would fetch a multi-GB CUDA build.
+if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+  say "installing $torch_spec"
+  # shellcheck disable=SC2086  # the spec may carry pip options on purpose
+  "${pip[@]}" install $torch_spec
+fi
+
+# 4. vidsearch, re-installed only when pyproject.toml changed.
+stamp=".venv/.vidsearch-installed${extras}"
+if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
+  say "installing vidsearch${extras}"
+  "${pip[@]}" install -e ".${extras}"
+  touch "$stamp"
+fi
+say "ready: .venv/bin/vidsearch"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up with the test tools and run the whole test suite: lint, then pytest. The storage tests
+# also run against PostgreSQL at 127.0.0.1:5432 (database "test"); set VIDSEARCH_TEST_POSTGRES_URL
+# to use another server. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh --dev
+
+# PostgreSQL is expected to be running; start the local cluster if it is installed but stopped.
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+fi
+
+export HF_HUB_OFFLINE=1  # the tests never reach a model hub
+.venv/bin/ruff check vidsearch tests benchmarks
+.venv/bin/python -m pytest "$@"
