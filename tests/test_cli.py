@@ -1,8 +1,9 @@
 """The command line, in process (typer's runner) and once through the installed console script."""
 
 import json
-import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -58,8 +59,9 @@ def test_search_with_nothing_indexed_explains(tmp_path):
 
 
 def test_console_script_end_to_end(indexed_demo):
-    exe = shutil.which("vidsearch")
-    assert exe, "the vidsearch console script is not installed"
+    # The console script installed beside the interpreter running the tests (the venv need not be on PATH).
+    exe = Path(sys.executable).parent / "vidsearch"
+    assert exe.exists(), f"the vidsearch console script is not installed at {exe}"
     done = subprocess.run(
         [exe, "search", "LAUNCH PAD 39A", "--json", "-k", "1", "--data", str(indexed_demo.settings.data_dir)],
         capture_output=True,
