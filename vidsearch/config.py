@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     captioner_model: str = ""
     caption_fps: float = Field(1.0, gt=0)
     caption_max_side: int = Field(448, ge=64)
+    caption_batch_size: int = Field(8, ge=1)  # windows per captioner call
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0)  # 0: one per core

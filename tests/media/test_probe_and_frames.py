@@ -11,7 +11,7 @@ from vidsearch.media.frames import (
     DecordFrameSource,
     PyAVFrameSource,
     SampledFrame,
-    frames_by_window,
+    iter_window_frames,
     open_frames,
     sample_grid,
     scaled_size,
@@ -104,13 +104,38 @@ def test_grid_and_window_assignment():
     assert sample_grid(0.2, 1.0) == [0.5]  # a very short video still gets a frame
     windows = plan_windows(20, 10, 5)
     frames = [SampledFrame(t, np.zeros((2, 2, 3), np.uint8)) for t in (1.0, 7.0, 12.0)]
-    grouped = frames_by_window(frames, windows)
-    assert [f.time for f in grouped[0]] == [1.0, 7.0]
-    assert [f.time for f in grouped[1]] == [7.0, 12.0]  # overlapping windows share frames
-    assert [f.time for f in grouped[2]] == [12.0]
+    grouped = {w.index: [f.time for f in fs] for w, fs in iter_window_frames(iter(frames), windows)}
+    assert grouped == {0: [1.0, 7.0], 1: [7.0, 12.0], 2: [12.0]}  # overlapping windows share frames
+
+
+def test_windows_are_released_as_soon_as_they_are_complete():
+    windows = plan_windows(30, 10, 10)
+    seen: list[float] = []
+
+    def frames():
+        for t in (1.0, 5.0, 11.0, 25.0):
+            seen.append(t)
+            yield SampledFrame(t, np.zeros((2, 2, 3), np.uint8))
+
+    stream = iter_window_frames(frames(), windows)
+    first, first_frames = next(stream)
+    assert first.index == 0 and [f.time for f in first_frames] == [1.0, 5.0]
+    assert seen == [1.0, 5.0, 11.0]  # window 0 came out before the rest of the video was decoded
+    assert [(w.index, len(fs)) for w, fs in stream] == [(1, 1), (2, 1)]
 
 
 def test_scaled_size_keeps_aspect_and_never_upscales():
     assert scaled_size(1920, 1080, 960) == (960, 540)
     assert scaled_size(640, 360, 960) == (640, 360)
     assert scaled_size(1080, 1920, 480) == (270, 480)
+
+
+def test_decord_errors_are_reduced_to_a_readable_reason():
+    from vidsearch.media.frames import _decord_reason
+
+    dump = (
+        "[23:48:51] /src/video/ffmpeg/threaded_decoder.cc:292: [23:48:51] /src/threaded_decoder.cc:198: "
+        "Check failed: avcodec_send_packet(dec_ctx_.get(), __null) >= 0 Thread worker: Error entering draining mode."
+    )
+    assert _decord_reason(Exception(dump)) == "Error entering draining mode"
+    assert _decord_reason(Exception("[23:48:51] /x/y.cc:12: ERROR opening: a.mp4")) == "ERROR opening: a.mp4"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
@@ -140,6 +141,11 @@ def _model_name(record: ModelRecord | None) -> str | None:
     return f"{record.model_id}@{record.revision}" if record else None
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every stored time is UTC, so say so.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 def _video_out(video: VideoRecord, windows: int) -> VideoOut:
     return VideoOut(
         id=video.id,
@@ -150,5 +156,5 @@ def _video_out(video: VideoRecord, windows: int) -> VideoOut:
         width=video.width,
         height=video.height,
         windows=windows,
-        indexed_at=video.indexed_at,
+        indexed_at=_utc(video.indexed_at),
     )

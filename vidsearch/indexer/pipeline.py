@@ -23,12 +23,12 @@ from typing import Any
 from rich.progress import Progress, TaskID
 
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
-from vidsearch.errors import MediaError, VidsearchError
+from vidsearch.errors import MediaError, ModelError, VidsearchError
 from vidsearch.indexer import signals
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.indexer.scan import content_hash, find_videos
 from vidsearch.media import subtitles
-from vidsearch.media.frames import SampledFrame, frames_by_window, open_frames, sample_grid
+from vidsearch.media.frames import SampledFrame, iter_window_frames, open_frames, sample_grid
 from vidsearch.media.probe import MediaInfo, probe
 from vidsearch.media.windows import Window, plan_windows
 from vidsearch.models.base import SpokenWord, WindowClip
@@ -293,13 +293,21 @@ class Indexer:
         if captioner is None:
             return {}
         source = open_frames(path, info, self.settings.caption_max_side, self.settings.frame_decoder)
-        with self.clock("decode"):
-            frames = list(source.iter_frames(sample_grid(info.duration, self.settings.caption_fps)))
-        grouped = frames_by_window(frames, windows)
-        clips = [WindowClip(path, w, grouped[w.index]) for w in windows]
-        with self.clock("caption"):
-            captions = captioner.caption(clips)
-        return {w.index: c.strip() for w, c in zip(windows, captions, strict=True) if c.strip()}
+        frames = _timed(self.clock, "decode", source.iter_frames(sample_grid(info.duration, self.settings.caption_fps)))
+        captions: dict[int, str] = {}
+        batch: list[WindowClip] = []
+        for window, window_frames in iter_window_frames(frames, windows):
+            batch.append(WindowClip(path, window, window_frames))
+            if len(batch) == self.settings.caption_batch_size or window is windows[-1]:
+                with self.clock("caption"):
+                    texts = captioner.caption(batch)
+                if len(texts) != len(batch):
+                    raise ModelError(
+                        f"captioner {captioner.spec.model_id} returned {len(texts)} captions for {len(batch)} windows"
+                    )
+                captions.update((clip.window.index, text.strip()) for clip, text in zip(batch, texts, strict=True))
+                batch = []
+        return {i: text for i, text in captions.items() if text}
 
 
 def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -36,13 +37,25 @@ def sample_grid(duration: float, fps: float) -> list[float]:
     return [round((i + 0.5) / fps, 6) for i in range(count)]
 
 
-def frames_by_window(frames: Sequence[SampledFrame], windows: Sequence[Window]) -> dict[int, list[SampledFrame]]:
-    out: dict[int, list[SampledFrame]] = {w.index: [] for w in windows}
+def iter_window_frames(
+    frames: Iterable[SampledFrame], windows: Sequence[Window]
+) -> Iterator[tuple[Window, list[SampledFrame]]]:
+    """Each window with its frames, yielded as soon as a frame past its end arrives: only the frames
+    of windows still open are held, so memory stays bounded however long the video is.
+    Frames must come in time order; a frame belongs to every window containing it."""
+    pending = list(windows)
+    buckets: dict[int, list[SampledFrame]] = {w.index: [] for w in windows}
     for frame in frames:
-        for window in windows:
+        while pending and pending[0].end <= frame.time:
+            done = pending.pop(0)
+            yield done, buckets.pop(done.index)
+        for window in pending:
+            if window.start > frame.time:
+                break
             if window.contains(frame.time):
-                out[window.index].append(frame)
-    return out
+                buckets[window.index].append(frame)
+    for window in pending:
+        yield window, buckets.pop(window.index)
 
 
 def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -66,7 +79,7 @@ class DecordFrameSource:
             # (start, end) presentation seconds of every frame, from the packets' timestamps.
             self._starts = self._reader.get_frame_timestamp(range(len(self._reader)))[:, 0]
         except decord.DECORDError as exc:
-            raise DecodeError(path, f"decord cannot open the video: {str(exc).splitlines()[0]}") from exc
+            raise DecodeError(path, f"decord cannot open the video ({_decord_reason(exc)})") from exc
         # decord reports stream timestamps; make them relative to the container start like PyAV's.
         self._offset = info.start_time if self._starts.size and self._starts[0] >= info.start_time else 0.0
 
@@ -83,7 +96,8 @@ class DecordFrameSource:
             try:
                 batch = self._reader.get_batch(chunk.tolist()).asnumpy()
             except decord.DECORDError as exc:
-                raise DecodeError(self.path, f"decoding failed near {times[lo]:.1f}s: {exc}") from exc
+                where = f"decoding failed near {times[lo]:.1f}s ({_decord_reason(exc)})"
+                raise DecodeError(self.path, f"video data is damaged or truncated: {where}") from exc
             for idx, image in zip(chunk, batch, strict=True):
                 yield SampledFrame(float(self._starts[idx] - self._offset), image)
 
@@ -127,6 +141,15 @@ class PyAVFrameSource:
         width, height = self._size
         image = frame.to_ndarray(width=width, height=height, format="rgb24")
         return SampledFrame(float(frame.time - self.info.start_time), image)
+
+
+def _decord_reason(exc: Exception) -> str:
+    """decord's errors are C++ check dumps ("[12:00:00] file.cc:292: Check failed: ... Thread worker: X");
+    keep the part a person can read."""
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    if "Thread worker:" in text:
+        return text.rsplit("Thread worker:", 1)[1].strip().rstrip(".")
+    return re.sub(r"^(\[[\d:]+\]\s*\S+:\d+:\s*)+", "", text).strip()
 
 
 def open_frames(
