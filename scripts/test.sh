@@ -16,4 +16,5 @@ fi
 
 export HF_HUB_OFFLINE=1  # the tests never reach a model hub
 .venv/bin/ruff check vidsearch tests benchmarks
+.venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -40,46 +40,46 @@ class Settings(BaseSettings):
     database_url: str = ""
 
     # Windows: every video is cut into windows of this length, one starting every stride seconds.
-    window_length: float = Field(10.0, gt=0)
-    window_stride: float | None = Field(None, gt=0)  # empty: the window length (no overlap)
+    window_length: float = Field(default=10.0, gt=0)
+    window_stride: float | None = Field(default=None, gt=0)  # empty: the window length (no overlap)
 
     # Frame sampling for on-screen text.
     frame_decoder: Literal["auto", "decord", "pyav"] = "auto"
-    ocr_fps: float = Field(1.0, gt=0)
-    ocr_max_side: int = Field(960, ge=64)
+    ocr_fps: float = Field(default=1.0, gt=0)
+    ocr_max_side: int = Field(default=960, ge=64)
     # Frames whose 32x32 grey thumbnails differ less than this (mean absolute, 0-255) from the last
     # frame read are not read again: static scenes cost one OCR call.
-    ocr_dedup_threshold: float = Field(6.0, ge=0)
-    ocr_min_score: float = Field(0.6, ge=0, le=1)
+    ocr_dedup_threshold: float = Field(default=6.0, ge=0)
+    ocr_min_score: float = Field(default=0.6, ge=0, le=1)
     # Text is detected on the frame scaled down to this side (recognition still reads the full frame):
     # 3x faster than RapidOCR's default, which scales the short side *up* to 736 px.
-    ocr_detect_side: int = Field(640, ge=64)
+    ocr_detect_side: int = Field(default=640, ge=64)
 
     # Components, by registry name or dotted class path; "none" turns a signal off.
     embedder: str = "sentence-transformers"
     embedder_model: str = ""  # local path or HF id; empty: the packaged all-MiniLM-L6-v2
-    embed_batch_size: int = Field(64, ge=1)
+    embed_batch_size: int = Field(default=64, ge=1)
     speech: str = "faster-whisper"
     speech_model: str = ""  # local CTranslate2 folder or size/id; empty: the packaged tiny.en
     speech_language: str = "en"
     speech_compute_type: str = "int8"
-    speech_beam_size: int = Field(1, ge=1)  # greedy decoding: tiny.en loses little and runs ~3x faster
+    speech_beam_size: int = Field(default=1, ge=1)  # greedy decoding: tiny.en loses little and runs ~3x faster
     ocr: str = "rapidocr"
     captioner: str = "none"
     captioner_model: str = ""
-    caption_fps: float = Field(1.0, gt=0)
-    caption_max_side: int = Field(448, ge=64)
-    caption_batch_size: int = Field(8, ge=1)  # windows per captioner call
+    caption_fps: float = Field(default=1.0, gt=0)
+    caption_max_side: int = Field(default=448, ge=64)
+    caption_batch_size: int = Field(default=8, ge=1)  # windows per captioner call
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = Field(0, ge=0)  # 0: one per core
+    threads: int = Field(default=0, ge=0)  # 0: one per core
 
     # Search.
-    search_candidates: int = Field(200, ge=1)  # texts fetched from the vector index per query
+    search_candidates: int = Field(default=200, ge=1)  # texts fetched from the vector index per query
 
     # API.
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=65535)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
@@ -51,7 +51,7 @@ _STATUS: list[tuple[type[VidsearchError], int]] = [
     (ModelError, 503),
     (ConfigError, 500),
 ]
-_ERRORS = {404: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (404, 422, 503)}
 
 
 def create_app(settings: Settings | None = None, *, searcher: Searcher | None = None) -> FastAPI:

@@ -39,7 +39,10 @@ class RapidOCRReader:
         )
 
     def read(self, image: np.ndarray) -> list[TextLine]:
+        from rapidocr.utils.output import RapidOCROutput
+
         result = self._engine(np.ascontiguousarray(image[..., ::-1]))  # RapidOCR expects BGR
+        assert isinstance(result, RapidOCROutput)  # det + rec configured: the full-pipeline output
         txts, scores = result.txts or (), result.scores or ()
         return [
             TextLine(t.strip(), float(s))
