@@ -1,10 +1,14 @@
 """The command line, in process (typer's runner) and once through the installed console script."""
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -71,3 +75,55 @@ def test_console_script_end_to_end(indexed_demo):
     assert done.returncode == 0, done.stderr
     [top] = json.loads(done.stdout)["results"]
     assert top["path"] == indexed_demo.path("space/launch_day.mp4") and top["start"] == 0
+
+
+@pytest.fixture
+def demo_data_copy(indexed_demo, tmp_path):
+    """A private copy of the indexed demo's data folder, safe to damage."""
+    copy = tmp_path / "data"
+    shutil.copytree(indexed_demo.settings.data_dir, copy)
+    return copy
+
+
+def test_damaged_index_is_refused_then_rebuilt_by_reindex(demo_data_copy):
+    manifest = json.loads((demo_data_copy / "vectors" / "current.json").read_text())
+    index_file = demo_data_copy / "vectors" / manifest["file"]
+    index_file.write_bytes(index_file.read_bytes()[:100])
+    broken = runner.invoke(app, ["search", "launch pad", "--data", str(demo_data_copy)])
+    assert broken.exit_code == 1 and "vidsearch reindex" in broken.stderr
+
+    rebuilt = runner.invoke(app, ["reindex", "--data", str(demo_data_copy)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f"{manifest['vector_count']} vectors" in rebuilt.stdout
+    found = json.loads(runner.invoke(app, ["search", "launch pad", "--json", "--data", str(demo_data_copy)]).stdout)
+    assert found["results"][0]["path"].endswith("launch_day.mp4")
+
+
+def test_serve_answers_over_http(demo_data_copy):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "vidsearch"
+    server = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port), "--data", str(demo_data_copy)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "the server did not start in 90 s"
+                time.sleep(0.5)
+        assert health.json()["videos"] == {"done": 3}
+        body = httpx.get(f"{base}/search", params={"q": "harbor bridge closed", "k": 1}, timeout=30).json()
+        assert body["results"][0]["texts"]["ocr"] == "HARBOR BRIDGE CLOSED"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

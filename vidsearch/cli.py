@@ -94,16 +94,7 @@ def index(
     )
     try:
         indexer = Indexer(settings, retry_failed=retry_failed)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=as_json or not err.is_terminal,
-        ) as progress:
+        with _progress(disable=as_json) as progress:
             report = indexer.run(paths, progress)
     except VidsearchError as exc:
         raise _fail(exc) from exc
@@ -229,9 +220,9 @@ def reindex(data: DataOption = None) -> None:
 
     settings = _settings(data)
     try:
-        manifest = rebuild_vector_index(
-            Database(settings.resolved_database_url), ModelSet(settings).embedder, settings.vector_dir
-        )
+        db, embedder = Database(settings.resolved_database_url), ModelSet(settings).embedder
+        with _progress() as progress:
+            manifest = rebuild_vector_index(db, embedder, settings.vector_dir, progress)
     except VidsearchError as exc:
         raise _fail(exc) from exc
     out.print(f"index generation {manifest.generation}: {manifest.vector_count} vectors")
@@ -248,6 +239,20 @@ def demo(folder: Annotated[Path, typer.Argument(help="Where to write the demo vi
         raise _fail(exc) from exc
     for name, spans in built.items():
         out.print(f"{folder / name}  ({spans[-1].end:.0f}s, {len(spans)} scenes)")
+
+
+def _progress(disable: bool = False) -> Progress:
+    """Bars on stderr, only when a person is watching a terminal."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=disable or not err.is_terminal,
+    )
 
 
 def _short_path(path: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rich.progress import Progress
+
 from vidsearch.models.base import Embedder
 from vidsearch.storage.database import Database
 from vidsearch.storage.vectors import INDEX_TYPE, IndexManifest, build_index, write_generation
@@ -14,22 +16,29 @@ log = logging.getLogger(__name__)
 _EMBED_CHUNK = 2048
 
 
-def embed_missing(db: Database, embedder: Embedder) -> int:
+def embed_missing(db: Database, embedder: Embedder, progress: Progress | None = None) -> int:
     """Give every stored text a vector under this embedder (after an embedder change, say)."""
     embedder_id = db.model_record(embedder.spec)
+    task = None
+    if progress is not None:
+        task = progress.add_task("embedding texts", total=db.count_texts_without_embedding(embedder_id))
     done = 0
     while batch := db.texts_without_embedding(embedder_id, _EMBED_CHUNK):
         ids, texts = zip(*batch, strict=True)
         db.add_embeddings(embedder_id, ids, embedder.embed(texts))
         done += len(batch)
+        if progress is not None and task is not None:
+            progress.advance(task, len(batch))
     if done:
         log.info("embedded %d texts that had no vector under %s", done, embedder.spec.model_id)
     return done
 
 
-def rebuild_vector_index(db: Database, embedder: Embedder, directory: Path) -> IndexManifest:
+def rebuild_vector_index(
+    db: Database, embedder: Embedder, directory: Path, progress: Progress | None = None
+) -> IndexManifest:
     """A new generation holding every stored vector of this embedder; the old one serves until it is done."""
-    embed_missing(db, embedder)
+    embed_missing(db, embedder, progress)
     spec = embedder.spec
     if spec.dimension is None:
         raise ValueError(f"embedder {spec.model_id} has no dimension")

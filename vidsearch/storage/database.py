@@ -296,6 +296,12 @@ class Database:
                 out[window_id].append((kind, text))
         return out
 
+    def count_texts_without_embedding(self, embedder_id: int) -> int:
+        has = select(TextEmbedding.text_id).where(TextEmbedding.embedder_id == embedder_id)
+        with self.session() as s:
+            stmt = select(func.count()).select_from(WindowTextRecord).where(WindowTextRecord.id.not_in(has))
+            return int(s.scalar(stmt) or 0)
+
     def texts_without_embedding(self, embedder_id: int, limit: int) -> list[tuple[int, str]]:
         has = select(TextEmbedding.text_id).where(TextEmbedding.embedder_id == embedder_id)
         stmt = (
