@@ -127,3 +127,13 @@ def test_serve_answers_over_http(demo_data_copy):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_ask_json(indexed_demo):
+    result = runner.invoke(
+        app, ["ask", "where does the cat watch birds?", "--json", "--data", str(indexed_demo.settings.data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["mode"] == "extractive" and "birds" in body["answer"].lower()
+    assert body["citations"][0]["path"] == indexed_demo.path("home/kitchen.mp4")

@@ -155,6 +155,36 @@ def search(
 
 
 @app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about the library.")],
+    k: Annotated[int, typer.Option("-k", "--top", help="How many moments to answer from.")] = 5,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question from the best-matching moments, citing them."""
+    from vidsearch.models.loader import ModelSet
+    from vidsearch.search import Searcher
+    from vidsearch.search.answer import Asker
+    from vidsearch.storage import Database
+
+    settings = _settings(data)
+    try:
+        models = ModelSet(settings)
+        searcher = Searcher(settings, Database(settings.resolved_database_url), models.embedder)
+        answer = Asker(settings, searcher, models.answerer).ask(question, k)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    out.print(answer.answer)
+    for citation in answer.citations:
+        out.print(f"  [{citation.number}] {citation.path}  {_clock(citation.start)}–{_clock(citation.end)}")
+    if answer.note:
+        out.print(f"[dim]{answer.note}[/]")
+
+
+@app.command()
 def serve(
     data: DataOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=0, ge=0)  # 0: one per core
 
+    # Answers: the video language model answering questions ("auto": the captioner, when it can answer;
+    # "extractive": never a model), and how much of each moment it sees.
+    answerer: str = "auto"
+    answer_max_frames: int = Field(default=8, ge=1)
+    answer_extract_sentences: int = Field(default=3, ge=1)
+
     # Search.
     search_candidates: int = Field(default=200, ge=1)  # texts fetched from the vector index per query
 

@@ -75,3 +75,19 @@ def test_search_before_anything_is_indexed_is_503(tmp_path, real_models):
     with TestClient(create_app(settings, searcher=searcher)) as client:
         response = client.get("/search", params={"q": "anything"})
     assert response.status_code == 503 and "index some videos first" in response.json()["detail"]
+
+
+def test_ask_answers_extractively_with_citations(client, indexed_demo):
+    response = client.post("/ask", json={"question": "what is closed?", "k": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mode"] == "extractive" and body["model"] is None
+    assert "HARBOR BRIDGE CLOSED" in body["answer"]
+    assert body["citations"][0]["path"] == indexed_demo.path("city/council_meeting.mp4")
+    cited = {(c["path"], c["start"]) for c in body["citations"]}
+    assert cited <= {(e["path"], e["start"]) for e in body["evidence"]}
+
+
+@pytest.mark.parametrize("body", [{"question": ""}, {}, {"question": "x", "k": 0}, {"question": "x", "k": 50}])
+def test_ask_validation(client, body):
+    assert client.post("/ask", json=body).status_code == 422

@@ -15,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from vidsearch import __version__
 from vidsearch.api.schemas import (
+    AskIn,
+    AskOut,
     ErrorOut,
     HealthOut,
     SearchOut,
@@ -34,7 +36,9 @@ from vidsearch.errors import (
     StorageError,
     VidsearchError,
 )
+from vidsearch.models.loader import ModelSet
 from vidsearch.search import Searcher
+from vidsearch.search.answer import Asker
 from vidsearch.search.engine import MAX_K, MAX_QUERY_CHARS
 from vidsearch.storage import Database
 from vidsearch.storage.schema import ModelRecord, VideoRecord
@@ -62,8 +66,11 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         db = searcher.db if searcher else Database(settings.resolved_database_url)
         app.state.db = db
         app.state.searcher = searcher or Searcher(settings, db)
-        # Load the embedder now, not on the first query.
+        # Load the models now, not on the first request.
         await run_in_threadpool(lambda: app.state.searcher.embedder)
+        models = ModelSet(settings)
+        answerer = await run_in_threadpool(lambda: models.answerer)
+        app.state.asker = Asker(settings, app.state.searcher, answerer)
         yield
         db.close()
 
@@ -101,6 +108,12 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         searcher: Searcher = request.app.state.searcher
         response = await run_in_threadpool(searcher.search, q, k)
         return SearchOut.model_validate(response.to_dict())
+
+    @app.post("/ask", response_model=AskOut, responses=_ERRORS, tags=["search"])
+    async def ask(request: Request, body: AskIn) -> AskOut:
+        asker: Asker = request.app.state.asker
+        answer = await run_in_threadpool(asker.ask, body.question, body.k)
+        return AskOut.model_validate(answer.to_dict())
 
     @app.get("/videos", response_model=list[VideoOut], tags=["library"])
     def videos(request: Request) -> list[VideoOut]:

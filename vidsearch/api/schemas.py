@@ -65,3 +65,31 @@ class HealthOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class AskIn(BaseModel):
+    question: str = Field(min_length=1, max_length=1000)
+    k: int = Field(default=5, ge=1, le=20, description="how many moments to answer from")
+
+
+class CitationOut(BaseModel):
+    number: int
+    video_id: int
+    path: str
+    start: float
+    end: float
+
+
+class EvidenceOut(MomentOut):
+    number: int
+
+
+class AskOut(BaseModel):
+    question: str
+    answer: str
+    citations: list[CitationOut] = Field(description="only moments that were retrieved as evidence")
+    evidence: list[EvidenceOut]
+    model: str | None = Field(description="the video language model that answered; null when extractive")
+    mode: str = Field(description="generative or extractive")
+    dropped_citations: list[int] = Field(description="numbers the model cited that were not evidence")
+    note: str

@@ -63,6 +63,19 @@ class WindowClip:
     frames: Sequence[SampledFrame]
 
 
+@dataclass(frozen=True)
+class MomentClip:
+    """What a video language model sees of one retrieved moment when answering: its number (for
+    citations), its absolute times, frames with absolute times, and the texts already known."""
+
+    number: int
+    video_path: Path
+    start: float
+    end: float
+    frames: Sequence[SampledFrame]
+    texts: dict[str, str]
+
+
 @runtime_checkable
 class Embedder(Protocol):
     spec: ModelSpec
@@ -97,6 +110,15 @@ class Captioner(Protocol):
     def caption(self, clips: Sequence[WindowClip]) -> list[str]:
         """One dense description per clip, in order."""
         ...
+
+
+@runtime_checkable
+class VideoAnswerer(Protocol):
+    """A video language model that answers a question over numbered moments, citing them as [n]."""
+
+    spec: ModelSpec
+
+    def answer(self, question: str, moments: Sequence[MomentClip]) -> str: ...
 
 
 embedder_registry: Registry[Embedder] = Registry("embedder")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from functools import cached_property
 
 from vidsearch.config import Settings
+from vidsearch.errors import ConfigError
 from vidsearch.models.base import (
     Captioner,
     Embedder,
     SpeechRecognizer,
     TextReader,
+    VideoAnswerer,
     captioners,
     embedder_registry,
     speech_recognizers,
@@ -17,6 +19,8 @@ from vidsearch.models.base import (
 )
 
 OFF = "none"
+AUTO = "auto"
+EXTRACTIVE = "extractive"
 
 
 class ModelSet:
@@ -40,3 +44,17 @@ class ModelSet:
         if self.settings.captioner == OFF:
             return None
         return captioners.create(self.settings.captioner, self.settings)
+
+    @cached_property
+    def answerer(self) -> VideoAnswerer | None:
+        """The model that answers questions; None means extractive answers."""
+        choice = self.settings.answerer
+        if choice == EXTRACTIVE:
+            return None
+        if choice == AUTO:
+            captioner = self.captioner
+            return captioner if isinstance(captioner, VideoAnswerer) else None
+        model = captioners.create(choice, self.settings)
+        if not isinstance(model, VideoAnswerer):
+            raise ConfigError(f"{choice!r} cannot answer questions (it has no answer method)")
+        return model
