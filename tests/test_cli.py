@@ -137,3 +137,22 @@ def test_ask_json(indexed_demo):
     body = json.loads(result.stdout)
     assert body["mode"] == "extractive" and "birds" in body["answer"].lower()
     assert body["citations"][0]["path"] == indexed_demo.path("home/kitchen.mp4")
+
+
+def test_index_with_a_broken_model_exits_with_one_clear_error(tmp_path, demo_dir):
+    folder, _ = demo_dir
+    result = runner.invoke(
+        app,
+        [
+            "index",
+            str(folder),
+            "--data",
+            str(tmp_path / "data"),
+            "--captioner",
+            "apollo",
+            "--captioner-model",
+            str(tmp_path / "no-snapshot"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "cannot load the captioner" in result.stderr and "Not indexed" not in result.stdout

@@ -77,6 +77,12 @@ def index(
     window_stride: Annotated[float | None, typer.Option(help="Seconds between window starts.")] = None,
     speech: Annotated[bool, typer.Option("--speech/--no-speech", help="Transcribe speech.")] = True,
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text.")] = True,
+    captioner: Annotated[
+        str | None, typer.Option(help="Video language model for captions: apollo, hf-video, or a dotted class path.")
+    ] = None,
+    captioner_model: Annotated[
+        str | None, typer.Option(help="The captioner's weights: a local snapshot folder or a hub id.")
+    ] = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Try again files that failed before, even if unchanged.")
     ] = False,
@@ -91,6 +97,8 @@ def index(
         window_stride=window_stride,
         speech=None if speech else "none",
         ocr=None if ocr else "none",
+        captioner=captioner,
+        captioner_model=captioner_model,
     )
     try:
         indexer = Indexer(settings, retry_failed=retry_failed)

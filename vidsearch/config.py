@@ -69,7 +69,10 @@ class Settings(BaseSettings):
     captioner_model: str = ""
     caption_fps: float = Field(default=1.0, gt=0)
     caption_max_side: int = Field(default=448, ge=64)
-    caption_batch_size: int = Field(default=8, ge=1)  # windows per captioner call
+    caption_batch_size: int = Field(default=8, ge=1)  # windows per captioner call (halved on GPU out-of-memory)
+    caption_max_new_tokens: int = Field(default=256, ge=1)
+    caption_temperature: float = Field(default=0.0, ge=0)  # 0: greedy, so re-indexing gives the same captions
+    captioner_allow_cpu: bool = False  # GPU video models on the CPU only when asked
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=0, ge=0)  # 0: one per core
@@ -77,7 +80,7 @@ class Settings(BaseSettings):
     # Answers: the video language model answering questions ("auto": the captioner, when it can answer;
     # "extractive": never a model), and how much of each moment it sees.
     answerer: str = "auto"
-    answer_max_frames: int = Field(default=8, ge=1)
+    answer_max_frames: int = Field(default=16, ge=1)  # per moment: 4 Apollo clips
     answer_extract_sentences: int = Field(default=3, ge=1)
 
     # Search.
@@ -131,6 +134,8 @@ class Settings(BaseSettings):
             "captioner_model": self.captioner_model,
             "caption_fps": self.caption_fps,
             "caption_max_side": self.caption_max_side,
+            "caption_max_new_tokens": self.caption_max_new_tokens,
+            "caption_temperature": self.caption_temperature,
         }
 
 

@@ -39,6 +39,10 @@ class ModelNotFoundError(ModelError):
     """No model at the given path, id or package."""
 
 
+class ModelLoadError(ModelError):
+    """A configured model cannot be built: the run stops before any video is touched."""
+
+
 class StorageError(VidsearchError):
     """The database or the vector index is unusable."""
 

@@ -12,7 +12,7 @@ from tests.conftest import sharing_models
 from vidsearch.config import Settings
 from vidsearch.indexer import Indexer
 from vidsearch.media.synthesize import Scene, make_video
-from vidsearch.models.base import ModelSpec, WindowClip
+from vidsearch.models.base import Caption, ModelSpec, WindowClip
 from vidsearch.models.loader import ModelSet
 from vidsearch.search import Searcher
 from vidsearch.storage import Database
@@ -27,13 +27,14 @@ class RecordingCaptioner:
 
     def __init__(self, settings: Settings) -> None:
         self.spec = ModelSpec("captioner", "recording", "test/recording-captioner", "1", settings={"prompt": "v1"})
+        self.sample_fps = settings.caption_fps
 
     def caption(self, clips):
         RecordingCaptioner.calls.append(list(clips))
         out = []
         for clip in clips:
             level = np.mean([f.image.mean() for f in clip.frames])
-            out.append("a very bright white picture" if level > 200 else "a dark night sky full of stars")
+            out.append(Caption("a very bright white picture" if level > 200 else "a dark night sky full of stars"))
         return out
 
 
@@ -83,3 +84,24 @@ def test_a_captioner_that_loses_windows_fails_the_video_clearly(tmp_path, real_m
     report = Indexer(settings, models=models).run([tmp_path / "lib"])
     [(path, reason)] = report.failed
     assert Path(path).name == "a.mp4" and "returned 0 captions for 1 windows" in reason
+
+
+def test_a_window_the_captioner_cannot_do_is_recorded_and_the_rest_is_kept(tmp_path, real_models):
+    class HalfFailing(RecordingCaptioner):
+        def caption(self, clips):
+            return [
+                Caption(error="CUDA out of memory at batch size 1") if c.window.index == 1 else Caption("fine")
+                for c in clips
+            ]
+
+    make_video([Scene("rocket", 6)], tmp_path / "lib" / "a.mp4", audio=False)
+    settings = Settings(data_dir=tmp_path / "data", ocr="none", speech="none", window_length=3)
+    models = ModelSet(settings)
+    models.embedder, models.captioner = real_models.embedder, HalfFailing(settings)
+    report = Indexer(settings, models=models).run([tmp_path / "lib"])
+    assert report.failed == [] and len(report.indexed) == 1
+    db = Database(settings.resolved_database_url)
+    [(video, _)] = db.list_videos()
+    windows = db.video_detail(video.id).windows
+    assert [w.error for w in windows] == [None, "caption: CUDA out of memory at batch size 1"]
+    assert [[t.text for t in w.texts] for w in windows] == [["fine"], []]

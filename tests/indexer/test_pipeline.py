@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import sharing_models
 from vidsearch.config import Settings
+from vidsearch.errors import ModelLoadError
 from vidsearch.indexer import Indexer
 from vidsearch.media.synthesize import Scene, make_video
 from vidsearch.models.loader import ModelSet
@@ -167,3 +168,15 @@ def test_video_without_audio_and_signals_switched_off(tmp_path, real_models):
     assert report.failed == [] and "speech" not in report.stage_seconds
     searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
     assert searcher.search("silent title", k=1).results[0].texts == {"ocr": "SILENT TITLE"}
+
+
+def test_a_model_that_cannot_load_stops_the_run_and_touches_no_video(tmp_path, real_models):
+    library = _small_library(tmp_path / "lib")
+    settings = Settings(data_dir=tmp_path / "data")
+    Indexer(settings, models=sharing_models(settings, real_models)).run([library / "one.mp4"])
+    broken = Settings(data_dir=tmp_path / "data", captioner="apollo", captioner_model=str(tmp_path / "missing"))
+    models = sharing_models(broken, real_models)
+    with pytest.raises(ModelLoadError, match=r"cannot load the captioner: Apollo snapshot .* does not exist"):
+        Indexer(broken, models=models).run([library])
+    db = Database(settings.resolved_database_url)
+    assert db.status_counts() == {"done": 1} and db.failed_videos() == []  # two.mp4 was never marked failed

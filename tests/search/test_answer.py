@@ -32,6 +32,7 @@ class ScriptedAnswerer:
     that cites moment 1 and a moment 9 that was never retrieved."""
 
     spec = ModelSpec("captioner", "scripted", "test/scripted-vlm", "1")
+    sample_fps = 2.0
 
     def __init__(self):
         self.seen = []
@@ -59,6 +60,8 @@ def test_generative_answer_sees_the_moments_and_only_cites_evidence(indexed_demo
     assert first.frames and all(first.start <= f.time <= first.end for f in first.frames)
     assert first.texts["ocr"] == "HARBOR BRIDGE CLOSED"
     assert len(first.frames) <= settings.answer_max_frames
+    gaps = {round(b.time - a.time, 2) for a, b in zip(first.frames, first.frames[1:], strict=False)}
+    assert gaps <= {0.48, 0.5, 0.52}  # consecutive frames at the model's 2 fps
 
 
 @pytest.mark.models

@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
                 index=w.idx,
                 start=w.start,
                 end=w.end,
+                error=w.error,
                 texts=[TextOut(kind=t.kind, text=t.text, source=t.source, model=_model_name(t.model)) for t in w.texts],
             )
             for w in record.windows

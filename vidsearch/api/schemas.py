@@ -45,6 +45,7 @@ class WindowOut(BaseModel):
     index: int
     start: float
     end: float
+    error: str | None = Field(None, description="why a signal is missing for this window, if one is")
     texts: list[TextOut]
 
 

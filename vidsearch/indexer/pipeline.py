@@ -23,7 +23,7 @@ from typing import Any
 from rich.progress import Progress, TaskID
 
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
-from vidsearch.errors import MediaError, ModelError, VidsearchError
+from vidsearch.errors import MediaError, ModelError, ModelLoadError, VidsearchError
 from vidsearch.indexer import signals
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.indexer.scan import content_hash, find_videos
@@ -97,6 +97,7 @@ class _Extracted:
     info: MediaInfo
     windows: list[Window]
     texts: list[tuple[int, str, str, str]]  # window index, kind, text, source
+    window_errors: dict[int, str]
 
 
 class Indexer:
@@ -184,9 +185,12 @@ class Indexer:
                 self.db.touch_video(existing.id, state)
                 report.skipped.append(state.path)
                 return
+            self.models.load_indexing_models()
             video_id = self.db.begin_video(state, digest)
             self._index_video(video_id, path, state, report, progress)
             report.indexed.append(state.path)
+        except ModelLoadError:
+            raise  # not this video's fault: stop the run, touch nothing
         except (VidsearchError, OSError) as exc:
             reason = exc.reason if isinstance(exc, MediaError) else _describe(exc)
             log.warning("%s: failed: %s", path, reason)
@@ -225,6 +229,7 @@ class Indexer:
                 probe=extracted.info.to_dict(),
                 windows=[(w.start, w.end) for w in extracted.windows],
                 texts=new_texts,
+                window_errors=extracted.window_errors,
                 vectors=vectors,
                 embedder_id=embedder_id,
                 pipeline_fingerprint=self.pipeline_fingerprint,
@@ -245,7 +250,7 @@ class Indexer:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech") as pool:
             words_future = pool.submit(self._transcribe, path) if speech is not None else None
             screen = self._screen_text(path, info, windows, progress)
-            captions = self._captions(path, info, windows)
+            captions, window_errors = self._captions(path, info, windows)
             words = words_future.result() if words_future is not None else []
         with self.clock("subtitles"):
             cues = subtitles.read_all(path, info)
@@ -259,7 +264,7 @@ class Indexer:
         for i, text in captions.items():
             texts.append((i, TextKind.CAPTION, text, ""))
         texts.sort(key=lambda t: (t[0], t[1]))
-        return _Extracted(info, windows, texts)
+        return _Extracted(info, windows, texts, window_errors)
 
     def _transcribe(self, path: Path) -> list[SpokenWord]:
         speech = self.models.speech
@@ -288,26 +293,33 @@ class Indexer:
         self.ocr_calls += screen.calls
         return signals.screen_text_by_window(texts, windows)
 
-    def _captions(self, path: Path, info: MediaInfo, windows: list[Window]) -> dict[int, str]:
+    def _captions(self, path: Path, info: MediaInfo, windows: list[Window]) -> tuple[dict[int, str], dict[int, str]]:
+        """(caption per window, error per window that could not be captioned)."""
         captioner = self.models.captioner
         if captioner is None:
-            return {}
+            return {}, {}
         source = open_frames(path, info, self.settings.caption_max_side, self.settings.frame_decoder)
-        frames = _timed(self.clock, "decode", source.iter_frames(sample_grid(info.duration, self.settings.caption_fps)))
+        grid = sample_grid(info.duration, captioner.sample_fps)
+        frames = _timed(self.clock, "decode", source.iter_frames(grid))
         captions: dict[int, str] = {}
+        errors: dict[int, str] = {}
         batch: list[WindowClip] = []
         for window, window_frames in iter_window_frames(frames, windows):
             batch.append(WindowClip(path, window, window_frames))
             if len(batch) == self.settings.caption_batch_size or window is windows[-1]:
                 with self.clock("caption"):
-                    texts = captioner.caption(batch)
-                if len(texts) != len(batch):
+                    results = captioner.caption(batch)
+                if len(results) != len(batch):
                     raise ModelError(
-                        f"captioner {captioner.spec.model_id} returned {len(texts)} captions for {len(batch)} windows"
+                        f"captioner {captioner.spec.model_id} returned {len(results)} captions for {len(batch)} windows"
                     )
-                captions.update((clip.window.index, text.strip()) for clip, text in zip(batch, texts, strict=True))
+                for clip, result in zip(batch, results, strict=True):
+                    if result.error:
+                        errors[clip.window.index] = f"caption: {result.error}"
+                    elif result.text.strip():
+                        captions[clip.window.index] = result.text.strip()
                 batch = []
-        return {i: text for i, text in captions.items() if text}
+        return captions, errors
 
 
 def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:

@@ -55,6 +55,14 @@ class TextLine:
 
 
 @dataclass(frozen=True)
+class Caption:
+    """A captioner's output for one window: the text, or why that window could not be captioned."""
+
+    text: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class WindowClip:
     """What a captioner sees of one window: its frames with their presentation times."""
 
@@ -106,9 +114,10 @@ class TextReader(Protocol):
 @runtime_checkable
 class Captioner(Protocol):
     spec: ModelSpec
+    sample_fps: float  # the frame rate the model wants; clips arrive sampled at it
 
-    def caption(self, clips: Sequence[WindowClip]) -> list[str]:
-        """One dense description per clip, in order."""
+    def caption(self, clips: Sequence[WindowClip]) -> list[Caption]:
+        """One dense description (or a per-window error) per clip, in order."""
         ...
 
 
@@ -117,6 +126,7 @@ class VideoAnswerer(Protocol):
     """A video language model that answers a question over numbered moments, citing them as [n]."""
 
     spec: ModelSpec
+    sample_fps: float
 
     def answer(self, question: str, moments: Sequence[MomentClip]) -> str: ...
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
+from typing import TypeVar
 
 from vidsearch.config import Settings
-from vidsearch.errors import ConfigError
+from vidsearch.errors import ConfigError, ModelLoadError, VidsearchError
 from vidsearch.models.base import (
     Captioner,
     Embedder,
@@ -29,21 +31,29 @@ class ModelSet:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return embedder_registry.create(self.settings.embedder, self.settings)
+        return _load("embedder", lambda: embedder_registry.create(self.settings.embedder, self.settings))
 
     @cached_property
     def speech(self) -> SpeechRecognizer | None:
-        return None if self.settings.speech == OFF else speech_recognizers.create(self.settings.speech, self.settings)
+        if self.settings.speech == OFF:
+            return None
+        return _load("speech recognizer", lambda: speech_recognizers.create(self.settings.speech, self.settings))
 
     @cached_property
     def ocr(self) -> TextReader | None:
-        return None if self.settings.ocr == OFF else text_readers.create(self.settings.ocr, self.settings)
+        if self.settings.ocr == OFF:
+            return None
+        return _load("text reader", lambda: text_readers.create(self.settings.ocr, self.settings))
 
     @cached_property
     def captioner(self) -> Captioner | None:
         if self.settings.captioner == OFF:
             return None
-        return captioners.create(self.settings.captioner, self.settings)
+        return _load("captioner", lambda: captioners.create(self.settings.captioner, self.settings))
+
+    def load_indexing_models(self) -> None:
+        """Build every model indexing uses, so a broken one stops the run before any video is touched."""
+        _ = self.embedder, self.speech, self.ocr, self.captioner
 
     @cached_property
     def answerer(self) -> VideoAnswerer | None:
@@ -54,7 +64,19 @@ class ModelSet:
         if choice == AUTO:
             captioner = self.captioner
             return captioner if isinstance(captioner, VideoAnswerer) else None
-        model = captioners.create(choice, self.settings)
+        model = _load("answerer", lambda: captioners.create(choice, self.settings))
         if not isinstance(model, VideoAnswerer):
             raise ConfigError(f"{choice!r} cannot answer questions (it has no answer method)")
         return model
+
+
+T = TypeVar("T")
+
+
+def _load(what: str, build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except ModelLoadError:
+        raise
+    except VidsearchError as exc:
+        raise ModelLoadError(f"cannot load the {what}: {exc}") from exc

@@ -82,6 +82,15 @@ class Answer:
         }
 
 
+def _centred_run(start: float, end: float, fps: float, limit: int) -> list[float]:
+    """Frame times at `fps` inside [start, end): all of them, or `limit` consecutive ones around the middle.
+    Consecutive, so models that read fixed-rate clips (Apollo: 4 frames per 2 s) get whole clips."""
+    step = 1 / fps
+    count = max(1, int((end - start) * fps))
+    first = 0 if count <= limit else (count - limit) // 2
+    return [round(start + (i + 0.5) * step, 6) for i in range(first, min(count, first + limit))]
+
+
 def ground(text: str, evidence: list[Moment]) -> tuple[str, list[Citation], list[int]]:
     """Keep citations [n] that name a retrieved moment; remove the others from the text."""
     valid = range(1, len(evidence) + 1)
@@ -143,9 +152,12 @@ class Asker:
         try:
             path = Path(moment.path)
             info = probe(path)
-            fps = self.settings.caption_fps
-            count = max(1, min(self.settings.answer_max_frames, int((moment.end - moment.start) * fps)))
-            times = list(np.linspace(moment.start, moment.end, count + 2)[1:-1])
+            times = _centred_run(
+                moment.start,
+                moment.end,
+                self.answerer.sample_fps if self.answerer else 1.0,
+                self.settings.answer_max_frames,
+            )
             source = open_frames(path, info, self.settings.caption_max_side, self.settings.frame_decoder)
             frames = list(source.iter_frames(times))
         except MediaError as exc:  # the file moved or broke since indexing: answer from its texts alone

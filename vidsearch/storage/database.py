@@ -177,6 +177,7 @@ class Database:
         probe: dict[str, Any],
         windows: Sequence[tuple[float, float]],
         texts: Sequence[NewText],
+        window_errors: dict[int, str] | None = None,
         vectors: np.ndarray,
         embedder_id: int,
         pipeline_fingerprint: str,
@@ -187,8 +188,10 @@ class Database:
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
             self._delete_windows(s, video_id)
+            errors = window_errors or {}
             rows = [
-                WindowRecord(video_id=video_id, idx=i, start=start, end=end) for i, (start, end) in enumerate(windows)
+                WindowRecord(video_id=video_id, idx=i, start=start, end=end, error=errors.get(i))
+                for i, (start, end) in enumerate(windows)
             ]
             s.add_all(rows)
             s.flush()

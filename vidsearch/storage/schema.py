@@ -92,6 +92,8 @@ class WindowRecord(Base):
     idx: Mapped[int] = mapped_column(Integer)
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
+    # Why a signal is missing for this window (e.g. the captioner ran out of GPU memory), if one is.
+    error: Mapped[str | None] = mapped_column(Text)
 
     video: Mapped[VideoRecord] = relationship(back_populates="windows")
     texts: Mapped[list[WindowTextRecord]] = relationship(back_populates="window", order_by="WindowTextRecord.id")
