@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     caption_fps: float = Field(default=1.0, gt=0)
     caption_max_side: int = Field(default=448, ge=64)
     caption_batch_size: int = Field(default=8, ge=1)  # windows per captioner call (halved on GPU out-of-memory)
+    caption_max_frames: int = Field(default=8, ge=1)  # frames per window for transformers-native models
     caption_max_new_tokens: int = Field(default=256, ge=1)
     caption_temperature: float = Field(default=0.0, ge=0)  # 0: greedy, so re-indexing gives the same captions
     captioner_allow_cpu: bool = False  # GPU video models on the CPU only when asked
@@ -134,6 +135,7 @@ class Settings(BaseSettings):
             "captioner_model": self.captioner_model,
             "caption_fps": self.caption_fps,
             "caption_max_side": self.caption_max_side,
+            "caption_max_frames": self.caption_max_frames,
             "caption_max_new_tokens": self.caption_max_new_tokens,
             "caption_temperature": self.caption_temperature,
         }

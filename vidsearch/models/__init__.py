@@ -3,7 +3,7 @@
 Each seam has one registry; `registry.create(name, settings)` builds a component by name or by a
 dotted class path. Importing this package registers the built-in adapters."""
 
-from vidsearch.models import apollo, embedders, ocr, speech  # noqa: F401  (registration side effects)
+from vidsearch.models import apollo, embedders, hf_video, ocr, speech  # noqa: F401  (registration side effects)
 from vidsearch.models.base import (
     Captioner,
     Embedder,
