@@ -105,3 +105,14 @@ def test_a_window_the_captioner_cannot_do_is_recorded_and_the_rest_is_kept(tmp_p
     windows = db.video_detail(video.id).windows
     assert [w.error for w in windows] == [None, "caption: CUDA out of memory at batch size 1"]
     assert [[t.text for t in w.texts] for w in windows] == [["fine"], []]
+
+
+def test_a_new_caption_prompt_means_re_captioning(tmp_path, monkeypatch):
+    from vidsearch.models.base import CAPTION_PROMPT_VERSIONS
+
+    settings = Settings(data_dir=tmp_path / "data", captioner="hf-video", captioner_model="some/model")
+    before = Indexer(settings).pipeline_fingerprint
+    monkeypatch.setitem(CAPTION_PROMPT_VERSIONS, "hf-video", "hf-video-v999")
+    after = Indexer(settings)
+    assert after.pipeline_fingerprint != before
+    assert after.pipeline_settings["caption_prompt_version"] == "hf-video-v999"

@@ -31,7 +31,7 @@ from vidsearch.media import subtitles
 from vidsearch.media.frames import SampledFrame, iter_window_frames, open_frames, sample_grid
 from vidsearch.media.probe import MediaInfo, probe
 from vidsearch.media.windows import Window, plan_windows
-from vidsearch.models.base import SpokenWord, WindowClip
+from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, SpokenWord, WindowClip
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database, FileState, NewText
 from vidsearch.storage.schema import TextKind, VideoStatus
@@ -117,6 +117,8 @@ class Indexer:
         self.ocr_calls = 0
         pipeline = settings.pipeline_settings()
         pipeline["packages"] = {name: _version(name) for name in _VERSIONED_PACKAGES}
+        if settings.captioner in CAPTION_PROMPT_VERSIONS:
+            pipeline["caption_prompt_version"] = CAPTION_PROMPT_VERSIONS[settings.captioner]
         self.pipeline_settings = pipeline
         self.pipeline_fingerprint = fingerprint(pipeline)
 

@@ -27,7 +27,7 @@ import numpy as np
 from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelError, ModelNotFoundError
 from vidsearch.media.frames import SampledFrame
-from vidsearch.models.base import Caption, ModelSpec, MomentClip, WindowClip, captioners
+from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, MomentClip, WindowClip, captioners
 from vidsearch.models.batching import ItemFailure, run_with_backoff
 from vidsearch.models.device import resolve_device
 from vidsearch.models.resolve import _local_revision
@@ -325,6 +325,9 @@ def check_remote_code_compatibility() -> None:
             f"{', '.join(missing)}). Run Apollo in its own environment with transformers==4.44.2, e.g. a "
             "separate virtualenv for the indexer."
         )
+
+
+CAPTION_PROMPT_VERSIONS["apollo"] = PROMPT_VERSION
 
 
 @captioners.register("apollo")

@@ -134,5 +134,8 @@ class VideoAnswerer(Protocol):
 embedder_registry: Registry[Embedder] = Registry("embedder")
 speech_recognizers: Registry[SpeechRecognizer] = Registry("speech recognizer")
 text_readers: Registry[TextReader] = Registry("text reader")
-# No default captioner yet: video language models plug in here by name or dotted path.
+# Video language models (captioners and answerers) plug in here by name or dotted path.
 captioners: Registry[Captioner] = Registry("captioner")
+# The prompt version of each built-in captioner: part of the pipeline fingerprint, so changing a
+# prompt re-captions instead of mixing captions written under two prompts.
+CAPTION_PROMPT_VERSIONS: dict[str, str] = {}

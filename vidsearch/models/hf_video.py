@@ -22,7 +22,7 @@ from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelError, ModelNotFoundError
 from vidsearch.media.frames import SampledFrame
 from vidsearch.models.apollo import number_in_words
-from vidsearch.models.base import Caption, ModelSpec, MomentClip, WindowClip, captioners
+from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, MomentClip, WindowClip, captioners
 from vidsearch.models.batching import ItemFailure, run_with_backoff
 from vidsearch.models.device import resolve_device
 from vidsearch.models.resolve import _local_revision
@@ -212,6 +212,9 @@ def load_transformers_video_lm(model_ref: str, settings: Settings) -> Transforme
         temperature=settings.caption_temperature,
         batch_size=settings.caption_batch_size,
     )
+
+
+CAPTION_PROMPT_VERSIONS["hf-video"] = PROMPT_VERSION
 
 
 @captioners.register("hf-video")
