@@ -28,8 +28,9 @@ from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelError, ModelNotFoundError
 from vidsearch.media.frames import SampledFrame
 from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, MomentClip, WindowClip, captioners
-from vidsearch.models.batching import ItemFailure, run_with_backoff
+from vidsearch.models.batching import ItemFailure, captions_with_backoff, run_with_backoff
 from vidsearch.models.device import resolve_device
+from vidsearch.models.prompts import ANSWER_PROMPT, CAPTION_PROMPT, PROMPTS_VERSION
 from vidsearch.models.resolve import _local_revision
 
 log = logging.getLogger(__name__)
@@ -38,15 +39,7 @@ VIDEO_TOKEN = "<|video_token|>"
 VIDEO_TOKEN_INDEX = -200
 END_OF_TURN = "<|im_end|>"
 SYSTEM_PROMPT = "You are a helpful vision-language assistant."
-CAPTION_PROMPT = (
-    "Describe this video in detail: the setting, the people and objects in it, what happens and in what "
-    "order, and any text shown on screen."
-)
-ANSWER_PROMPT = (
-    "Answer the question using only the numbered moments above. Cite every moment you use as [n], "
-    "with its number. If the moments do not answer the question, say so."
-)
-PROMPT_VERSION = "apollo-v1"  # bump when a prompt above changes: captions of two prompts never mix
+PROMPT_VERSION = f"apollo-{PROMPTS_VERSION}"  # captions of two prompt versions never mix
 SNAPSHOT_PARTS = ("llm", "vision_tower", "mm_connector")
 
 
@@ -161,8 +154,7 @@ class ApolloVideoLM:
 
     # --- Captioner ------------------------------------------------------------------------------
     def caption(self, clips: Sequence[WindowClip]) -> list[Caption]:
-        results = run_with_backoff(list(clips), self.batch_size, self._caption_batch)
-        return [Caption(error=r.reason) if isinstance(r, ItemFailure) else Caption(r) for r in results]
+        return captions_with_backoff(clips, self.batch_size, self._caption_batch)
 
     def _caption_batch(self, clips: list[WindowClip]) -> list[str]:
         prompts, videos = [], []

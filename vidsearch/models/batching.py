@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from vidsearch.models.base import Caption, WindowClip
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -69,3 +71,11 @@ def run_with_backoff(
         results.extend(out)
         i += len(batch)
     return results
+
+
+def captions_with_backoff(
+    clips: Sequence[WindowClip], batch_size: int, run: Callable[[list[WindowClip]], list[str]]
+) -> list[Caption]:
+    """Caption windows in batches with the out-of-memory back-off; a window that fails alone gets its reason."""
+    results = run_with_backoff(list(clips), batch_size, run)
+    return [Caption(error=r.reason) if isinstance(r, ItemFailure) else Caption(r) for r in results]

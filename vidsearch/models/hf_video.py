@@ -23,21 +23,14 @@ from vidsearch.errors import ConfigError, ModelError, ModelNotFoundError
 from vidsearch.media.frames import SampledFrame
 from vidsearch.models.apollo import number_in_words
 from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, MomentClip, WindowClip, captioners
-from vidsearch.models.batching import ItemFailure, run_with_backoff
+from vidsearch.models.batching import ItemFailure, captions_with_backoff, run_with_backoff
 from vidsearch.models.device import resolve_device
+from vidsearch.models.prompts import ANSWER_PROMPT, CAPTION_PROMPT, PROMPTS_VERSION
 from vidsearch.models.resolve import _local_revision
 
 log = logging.getLogger(__name__)
 
-CAPTION_PROMPT = (
-    "Describe this video in detail: the setting, the people and objects in it, what happens and in what "
-    "order, and any text shown on screen."
-)
-ANSWER_PROMPT = (
-    "Answer the question using only the numbered moments above. Cite every moment you use as [n], "
-    "with its number. If the moments do not answer the question, say so."
-)
-PROMPT_VERSION = "hf-video-v1"  # bump when a prompt above changes
+PROMPT_VERSION = f"hf-video-{PROMPTS_VERSION}"  # captions of two prompt versions never mix
 
 
 def even_subset(frames: Sequence[SampledFrame], limit: int) -> list[SampledFrame]:
@@ -89,8 +82,7 @@ class TransformersVideoLM:
         self.max_new_tokens, self.temperature, self.batch_size = max_new_tokens, temperature, batch_size
 
     def caption(self, clips: Sequence[WindowClip]) -> list[Caption]:
-        results = run_with_backoff(list(clips), self.batch_size, self._caption_batch)
-        return [Caption(error=r.reason) if isinstance(r, ItemFailure) else Caption(r) for r in results]
+        return captions_with_backoff(clips, self.batch_size, self._caption_batch)
 
     def _caption_batch(self, clips: list[WindowClip]) -> list[str]:
         conversations = []

@@ -63,18 +63,7 @@ class Answer:
                 }
                 for c in self.citations
             ],
-            "evidence": [
-                {
-                    "number": i,
-                    "video_id": m.video_id,
-                    "path": m.path,
-                    "start": round(m.start, 3),
-                    "end": round(m.end, 3),
-                    "score": round(m.score, 4),
-                    "texts": m.texts,
-                }
-                for i, m in enumerate(self.evidence, 1)
-            ],
+            "evidence": [{"number": i, **m.to_dict()} for i, m in enumerate(self.evidence, 1)],
             "model": self.model,
             "mode": self.mode,
             "dropped_citations": self.dropped_citations,

@@ -33,17 +33,7 @@ class SearchResponse:
         """The public JSON shape, shared by `vidsearch search --json` and GET /search."""
         return {
             "query": self.query,
-            "results": [
-                {
-                    "video_id": m.video_id,
-                    "path": m.path,
-                    "start": round(m.start, 3),
-                    "end": round(m.end, 3),
-                    "score": round(m.score, 4),
-                    "texts": m.texts,
-                }
-                for m in self.results
-            ],
+            "results": [m.to_dict() for m in self.results],
         }
 
 

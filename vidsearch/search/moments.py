@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 # A touching window joins a moment when it scores at least this share of the moment's best window.
 JOIN_RATIO = 0.85
@@ -32,6 +33,17 @@ class Moment:
     window_ids: list[int]
     matched: set[str] = field(default_factory=set)
     texts: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON shape of a moment (search results, answer evidence)."""
+        return {
+            "video_id": self.video_id,
+            "path": self.path,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "score": round(self.score, 4),
+            "texts": self.texts,
+        }
 
     def touches(self, hit: WindowHit) -> bool:
         return hit.video_id == self.video_id and hit.start <= self.end + _TOUCH and hit.end >= self.start - _TOUCH
