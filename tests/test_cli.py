@@ -156,3 +156,27 @@ def test_index_with_a_broken_model_exits_with_one_clear_error(tmp_path, demo_dir
     )
     assert result.exit_code == 1
     assert "cannot load the captioner" in result.stderr and "Not indexed" not in result.stdout
+
+
+def test_a_second_indexer_fails_fast_while_one_is_writing(tmp_path, demo_dir):
+    from vidsearch.indexer.pipeline import writer_lock
+
+    folder, _ = demo_dir
+    data = tmp_path / "data"
+    exe = str(Path(sys.executable).parent / "vidsearch")
+    with writer_lock(data):  # this test process plays the running indexer
+        started = time.monotonic()
+        second = subprocess.run(
+            [exe, "index", str(folder / "home"), "--data", str(data)], capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 1 and "another vidsearch indexer is writing" in second.stderr
+        assert time.monotonic() - started < 60  # it did not wait for the lock
+        reindex = subprocess.run([exe, "reindex", "--data", str(data)], capture_output=True, text=True, timeout=120)
+        assert reindex.returncode == 1 and "another vidsearch indexer" in reindex.stderr
+    after = subprocess.run(
+        [exe, "index", str(folder / "home"), "--data", str(data), "--no-speech", "--no-ocr"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert after.returncode == 0, after.stderr

@@ -253,14 +253,16 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
 def reindex(data: DataOption = None) -> None:
     """Rebuild the vector index from the database (after damage or an embedder change); no video is decoded."""
     from vidsearch.indexer.generations import rebuild_vector_index
+    from vidsearch.indexer.pipeline import writer_lock
     from vidsearch.models.loader import ModelSet
     from vidsearch.storage import Database
 
     settings = _settings(data)
     try:
-        db, embedder = Database(settings.resolved_database_url), ModelSet(settings).embedder
-        with _progress() as progress:
-            manifest = rebuild_vector_index(db, embedder, settings.vector_dir, progress)
+        with writer_lock(settings.data_dir):
+            db, embedder = Database(settings.resolved_database_url), ModelSet(settings).embedder
+            with _progress() as progress:
+                manifest = rebuild_vector_index(db, embedder, settings.vector_dir, progress)
     except VidsearchError as exc:
         raise _fail(exc) from exc
     out.print(f"index generation {manifest.generation}: {manifest.vector_count} vectors")

@@ -51,6 +51,10 @@ class IndexMismatchError(StorageError):
     """The vector index on disk does not match the database or the configured embedder."""
 
 
+class IndexerBusyError(StorageError):
+    """Another indexer is writing to the same data folder."""
+
+
 class IndexNotReadyError(StorageError):
     """There is no vector index yet (nothing indexed)."""
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from rich.progress import Progress, TaskID
 
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
-from vidsearch.errors import MediaError, ModelError, ModelLoadError, VidsearchError
+from vidsearch.errors import IndexerBusyError, MediaError, ModelError, ModelLoadError, VidsearchError
 from vidsearch.indexer import signals
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.indexer.scan import content_hash, find_videos
@@ -124,6 +125,11 @@ class Indexer:
 
     # --- the run ------------------------------------------------------------------------------
     def run(self, paths: Sequence[Path], progress: Progress | None = None) -> IndexReport:
+        """Index the paths. Only one indexer writes to a data folder at a time: a second one fails fast."""
+        with writer_lock(self.settings.data_dir):
+            return self._run(paths, progress)
+
+    def _run(self, paths: Sequence[Path], progress: Progress | None) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
         files, problems = find_videos(paths, VIDEO_EXTENSIONS)
@@ -322,6 +328,23 @@ class Indexer:
                         captions[clip.window.index] = result.text.strip()
                 batch = []
         return captions, errors
+
+
+@contextmanager
+def writer_lock(data_dir: Path) -> Iterator[None]:
+    """An OS file lock in the data folder, released when the process ends however it ends."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(data_dir / "indexer.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise IndexerBusyError(
+            f"another vidsearch indexer is writing to {data_dir}; wait for it to finish (one writer at a time)"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:
