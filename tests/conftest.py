@@ -68,8 +68,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE text_embeddings, window_texts, windows, videos, index_generations, model_records "
-                "RESTART IDENTITY CASCADE"
+                "TRUNCATE text_embeddings, window_texts, windows, videos, index_generations, model_records, "
+                "library_roots RESTART IDENTITY CASCADE"
             )
         )
     engine.dispose()

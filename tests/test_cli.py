@@ -180,3 +180,18 @@ def test_a_second_indexer_fails_fast_while_one_is_writing(tmp_path, demo_dir):
         timeout=300,
     )
     assert after.returncode == 0, after.stderr
+
+
+def test_serve_refuses_a_public_address_without_a_key(tmp_path):
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "refusing to listen on 0.0.0.0 without an API key" in result.stderr
+
+
+def test_api_key_commands(tmp_path):
+    data = ["--data", str(tmp_path)]
+    created = runner.invoke(app, ["api-key", "create", "desk", *data])
+    assert created.exit_code == 0 and created.stdout.strip().startswith("vs_")
+    assert runner.invoke(app, ["api-key", "list", *data]).stdout.split() == ["desk"]
+    assert runner.invoke(app, ["api-key", "create", "desk", *data]).exit_code == 1
+    assert runner.invoke(app, ["api-key", "revoke", "desk", *data]).exit_code == 0
+    assert runner.invoke(app, ["api-key", "revoke", "desk", *data]).exit_code == 1

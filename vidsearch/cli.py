@@ -197,13 +197,21 @@ def serve(
     data: DataOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Development run: allow a public address with no API key.")
+    ] = False,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
     from vidsearch.api import create_app
+    from vidsearch.api.security import ApiKeyStore, check_exposure
 
-    settings = _settings(data, host=host, port=port)
+    settings = _settings(data, host=host, port=port, dev=dev or None)
+    try:
+        check_exposure(settings, ApiKeyStore(settings.data_dir))
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
     out.print(f"vidsearch API on http://{settings.host}:{settings.port}  (docs: /docs, data: {settings.data_dir})")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
@@ -279,6 +287,45 @@ def demo(folder: Annotated[Path, typer.Argument(help="Where to write the demo vi
         raise _fail(exc) from exc
     for name, spans in built.items():
         out.print(f"{folder / name}  ({spans[-1].end:.0f}s, {len(spans)} scenes)")
+
+
+api_key_app = typer.Typer(help="Manage API keys (stored hashed in the data folder).", no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Argument(help="A name for the key, e.g. the client.")], data: DataOption = None
+) -> None:
+    """Create a key; it is printed once and only its hash is kept."""
+    from vidsearch.api.security import ApiKeyStore
+
+    try:
+        token = ApiKeyStore(_settings(data).data_dir).create(name)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    out.print(token)
+    err.print("Keep it now: only its hash is stored. Send it as `Authorization: Bearer KEY`.")
+
+
+@api_key_app.command("list")
+def api_key_list(data: DataOption = None) -> None:
+    """Names of the keys that exist."""
+    from vidsearch.api.security import ApiKeyStore
+
+    for name in ApiKeyStore(_settings(data).data_dir).names():
+        out.print(name)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(name: str, data: DataOption = None) -> None:
+    """Delete a key."""
+    from vidsearch.api.security import ApiKeyStore
+
+    if not ApiKeyStore(_settings(data).data_dir).revoke(name):
+        err.print(f"[red]error:[/] no API key named {name!r}")
+        raise typer.Exit(1)
+    out.print(f"revoked {name}")
 
 
 def _progress(disable: bool = False) -> Progress:

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # API.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    dev: bool = False  # allow listening beyond loopback with no API key (a development run only)
+    cors_origins: list[str] = Field(default_factory=list)  # e.g. ["https://archive.example.org"]; none by default
+    rate_limit: str = "120/minute"  # per client address, on every route but /healthz
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -63,5 +63,13 @@ class NotFoundError(VidsearchError):
     """A requested record does not exist."""
 
 
+class ForbiddenError(VidsearchError):
+    """The request asks for something outside what may be served (a file outside the library roots)."""
+
+
+class AuthenticationError(VidsearchError):
+    """A missing or wrong API key."""
+
+
 class InvalidQueryError(VidsearchError):
     """A search request is malformed (empty query, k out of range)."""

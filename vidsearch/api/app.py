@@ -4,13 +4,19 @@ become HTTP codes here and nowhere else. Model work runs in the thread pool, off
 from __future__ import annotations
 
 import logging
+import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
+from slowapi.middleware import SlowAPIMiddleware
+from slowapi.util import get_remote_address
 from starlette.concurrency import run_in_threadpool
 
 from vidsearch import __version__
@@ -25,9 +31,12 @@ from vidsearch.api.schemas import (
     VideoOut,
     WindowOut,
 )
+from vidsearch.api.security import ApiKeyStore, BodyLimitMiddleware, resolve_media, token_from
 from vidsearch.config import Settings
 from vidsearch.errors import (
+    AuthenticationError,
     ConfigError,
+    ForbiddenError,
     IndexMismatchError,
     IndexNotReadyError,
     InvalidQueryError,
@@ -47,6 +56,8 @@ from vidsearch.storage.vectors import read_manifest
 log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[VidsearchError], int]] = [
+    (AuthenticationError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (InvalidQueryError, 422),
     (IndexNotReadyError, 503),
@@ -55,7 +66,17 @@ _STATUS: list[tuple[type[VidsearchError], int]] = [
     (ModelError, 503),
     (ConfigError, 500),
 ]
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (404, 422, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 422, 429, 503)}
+
+
+def authorize(request: Request) -> None:
+    """With API keys configured, every data route needs one (Authorization: Bearer KEY, or X-API-Key)."""
+    keys: ApiKeyStore = request.app.state.keys
+    if keys and keys.verify(token_from(request.headers)) is None:
+        raise AuthenticationError("a valid API key is required: send Authorization: Bearer KEY or X-API-Key: KEY")
+
+
+Authorized = [Depends(authorize)]
 
 
 def create_app(settings: Settings | None = None, *, searcher: Searcher | None = None) -> FastAPI:
@@ -74,6 +95,9 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         yield
         db.close()
 
+    keys = ApiKeyStore(settings.data_dir)
+    # One budget per client address across the whole API (default_limits would count each route apart).
+    limiter = Limiter(key_func=get_remote_address, application_limits=[settings.rate_limit], headers_enabled=True)
     app = FastAPI(
         title="vidsearch",
         version=__version__,
@@ -81,14 +105,33 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         description="Semantic search over a video library: moments, not files.",
     )
 
+    app.state.keys = keys
+    app.state.limiter = limiter
+    app.add_middleware(SlowAPIMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:  # an explicit list only: no wildcard
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "x-api-key", "content-type", "range"],
+        )
+
     @app.exception_handler(VidsearchError)
     async def _domain_error(_request: Request, exc: VidsearchError) -> JSONResponse:
         code = next((c for kind, c in _STATUS if isinstance(exc, kind)), 500)
         if code >= 500:
             log.warning("%s: %s", type(exc).__name__, exc)
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+
+    @app.exception_handler(RateLimitExceeded)
+    async def _rate_limited(request: Request, exc: RateLimitExceeded) -> JSONResponse:
+        response = JSONResponse({"detail": f"rate limit exceeded: {exc.detail}"}, status_code=429)
+        return request.app.state.limiter._inject_headers(response, request.state.view_rate_limit)
 
     @app.get("/healthz", response_model=HealthOut, tags=["service"])
+    @limiter.exempt
     def healthz(request: Request) -> HealthOut:
         db: Database = request.app.state.db
         manifest = read_manifest(settings.vector_dir)
@@ -99,7 +142,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
             vectors=manifest.vector_count if manifest else None,
         )
 
-    @app.get("/search", response_model=SearchOut, responses=_ERRORS, tags=["search"])
+    @app.get("/search", response_model=SearchOut, responses=_ERRORS, tags=["search"], dependencies=Authorized)
     async def search(
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="plain-language query")],
@@ -109,18 +152,35 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         response = await run_in_threadpool(searcher.search, q, k)
         return SearchOut.model_validate(response.to_dict())
 
-    @app.post("/ask", response_model=AskOut, responses=_ERRORS, tags=["search"])
+    @app.post("/ask", response_model=AskOut, responses=_ERRORS, tags=["search"], dependencies=Authorized)
     async def ask(request: Request, body: AskIn) -> AskOut:
         asker: Asker = request.app.state.asker
         answer = await run_in_threadpool(asker.ask, body.question, body.k)
         return AskOut.model_validate(answer.to_dict())
 
-    @app.get("/videos", response_model=list[VideoOut], tags=["library"])
+    @app.get("/videos", response_model=list[VideoOut], responses=_ERRORS, tags=["library"], dependencies=Authorized)
     def videos(request: Request) -> list[VideoOut]:
         db: Database = request.app.state.db
         return [_video_out(video, n) for video, n in db.list_videos()]
 
-    @app.get("/videos/{video_id}", response_model=VideoDetailOut, responses=_ERRORS, tags=["library"])
+    @app.get(
+        "/videos/{video_id}/media",
+        responses=_ERRORS | {403: {"model": ErrorOut}},
+        tags=["library"],
+        dependencies=Authorized,
+    )
+    def media(request: Request, video_id: str) -> FileResponse:
+        """The video file, by id only, with HTTP range requests (seeking works in a browser's player)."""
+        path = resolve_media(request.app.state.db, video_id)
+        return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+
+    @app.get(
+        "/videos/{video_id}",
+        response_model=VideoDetailOut,
+        responses=_ERRORS,
+        tags=["library"],
+        dependencies=Authorized,
+    )
     def video(request: Request, video_id: int) -> VideoDetailOut:
         db: Database = request.app.state.db
         record = db.video_detail(video_id)

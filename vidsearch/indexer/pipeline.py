@@ -134,6 +134,9 @@ class Indexer:
         report = IndexReport()
         files, problems = find_videos(paths, VIDEO_EXTENSIONS)
         report.failed += [(p.path, p.reason) for p in problems]
+        for root in paths:
+            if root.exists():  # media is served only from inside the roots the library was indexed from
+                self.db.add_library_root(str(root.resolve()))
         files_task = progress.add_task("videos", total=len(files)) if progress else None
         for path in files:
             if progress and files_task is not None:

@@ -24,6 +24,7 @@ from vidsearch.models.base import ModelSpec
 from vidsearch.storage.schema import (
     Base,
     IndexGeneration,
+    LibraryRoot,
     ModelRecord,
     TextEmbedding,
     VideoRecord,
@@ -262,6 +263,23 @@ class Database:
                 .order_by(VideoRecord.path)
             )
             return [(p, e or "") for p, e in rows]
+
+    # --- library roots -------------------------------------------------------------------------
+    def add_library_root(self, path: str) -> None:
+        with self.session() as s:
+            if s.scalar(select(LibraryRoot.id).where(LibraryRoot.path == path)) is None:
+                s.add(LibraryRoot(path=path))
+
+    def library_roots(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(LibraryRoot.path).order_by(LibraryRoot.path)))
+
+    def video_path(self, video_id: int) -> str:
+        with self.session() as s:
+            path = s.scalar(select(VideoRecord.path).where(VideoRecord.id == video_id))
+        if path is None:
+            raise NotFoundError(f"video {video_id} not found")
+        return path
 
     # --- texts and vectors --------------------------------------------------------------------
     def text_hits(self, text_ids: Sequence[int]) -> dict[int, TextHit]:

@@ -124,6 +124,15 @@ class TextEmbedding(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
 
 
+class LibraryRoot(Base):
+    """A folder (or file) given to the indexer: media is served only from inside one of these."""
+
+    __tablename__ = "library_roots"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(4096), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class IndexGeneration(Base):
     """One build of the vector index; the newest ready generation is the one searched."""
 

@@ -1,0 +1,182 @@
+"""Who may call the API and what it may serve: API keys kept as SHA-256 hashes and compared in
+constant time, a refusal to listen beyond loopback without one, a request-body limit enforced while
+the body streams, and media resolved by id strictly inside the library roots."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vidsearch.config import Settings
+from vidsearch.errors import ConfigError, ForbiddenError, NotFoundError
+from vidsearch.storage.database import Database
+
+KEY_FILE = "api_keys.json"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiKeyStore:
+    """API keys in the data folder: only their SHA-256 is stored; the key is shown once, at creation."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / KEY_FILE
+
+    def _read(self) -> list[dict[str, str]]:
+        if not self.path.exists():
+            return []
+        try:
+            return list(json.loads(self.path.read_text()))
+        except ValueError as exc:
+            raise ConfigError(f"{self.path} is not valid JSON: {exc}") from exc
+
+    def _write(self, keys: list[dict[str, str]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(keys, indent=2))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+
+    def create(self, name: str) -> str:
+        keys = self._read()
+        if any(k["name"] == name for k in keys):
+            raise ConfigError(f"an API key named {name!r} exists already")
+        token = f"vs_{secrets.token_urlsafe(32)}"
+        keys.append({"name": name, "sha256": _digest(token), "created_at": datetime.now(UTC).isoformat()})
+        self._write(keys)
+        return token
+
+    def revoke(self, name: str) -> bool:
+        keys = self._read()
+        kept = [k for k in keys if k["name"] != name]
+        self._write(kept)
+        return len(kept) != len(keys)
+
+    def names(self) -> list[str]:
+        return [k["name"] for k in self._read()]
+
+    def __bool__(self) -> bool:
+        return bool(self._read())
+
+    def verify(self, token: str | None) -> str | None:
+        """The key's name, or None. Every stored hash is compared, in constant time."""
+        if not token:
+            return None
+        offered = _digest(token)
+        match = None
+        for key in self._read():
+            if hmac.compare_digest(offered, key["sha256"]):
+                match = key["name"]
+        return match
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, keys: ApiKeyStore) -> None:
+    """Refuse to serve beyond this machine with no API key, unless told this is a development run."""
+    if not is_loopback(settings.host) and not keys and not settings.dev:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} without an API key: create one with "
+            "`vidsearch api-key create NAME`, or pass --dev for a development run"
+        )
+
+
+def token_from(headers: Any) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return str(auth[7:].strip())
+    key = headers.get("x-api-key")
+    return str(key) if key else None
+
+
+def resolve_media(db: Database, video_id: str) -> Path:
+    """The file of a video, by id only, and only if it lies inside a library root once resolved."""
+    if not video_id.isdigit():  # ids are numbers: anything else (../, %2E%2E, /etc, NUL) names no video
+        raise NotFoundError("no such video")
+    path = Path(db.video_path(int(video_id)))
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise NotFoundError(f"video {video_id}: its file is gone") from exc
+    roots = [Path(r) for r in db.library_roots()]
+    if not any(real == root or real.is_relative_to(root) for root in roots):
+        raise ForbiddenError(f"video {video_id}: its file resolves outside the library roots")
+    if not real.is_file():
+        raise NotFoundError(f"video {video_id}: its file is gone")
+    return real
+
+
+class BodyLimitMiddleware:
+    """Answers 413 as soon as a request body exceeds the limit, declared or streamed, before any route runs."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(send)
+            return
+        seen = 0
+        started = rejected = False
+
+        # Raising from receive would be turned into a 400 by the framework's body parsing, so the 413
+        # is sent here, the app is told the client left, and anything it still sends is dropped.
+        async def limited_receive() -> Message:
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes and not started:
+                    rejected = True
+                    await self._reject(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if rejected:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
+
+    async def _reject(self, send: Send) -> None:
+        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
