@@ -68,6 +68,8 @@ def build_index(dimension: int, batches: Iterable[tuple[np.ndarray, np.ndarray]]
 def write_generation(directory: Path, generation: int, index: faiss.Index, embedder: ModelSpec) -> IndexManifest:
     """Write the index file, then switch the manifest to it. Either step failing leaves the old one."""
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob(".*.tmp"):  # left by a writer that was killed mid-write
+        stale.unlink(missing_ok=True)
     name = f"gen-{generation:06d}.faiss"
     final = directory / name
     tmp = directory / f".{name}.tmp"
