@@ -106,6 +106,7 @@ def test_bad_files_are_reported_and_the_rest_is_indexed(tmp_path, real_models):
     )
     front = (tmp_path / "front.mp4").read_bytes()
     (library / "cut.mp4").write_bytes(front[: len(front) // 2])  # index up front, media cut in half
+    (library / "cut80.mp4").write_bytes(front[: len(front) * 8 // 10])  # decodes, but ends early
     (library / os.fsdecode(b"bad-\xff-name.mp4")).write_bytes(good)
     (library / "notes.txt").write_text("ignored: not a video extension")
     settings = Settings(data_dir=tmp_path / "data")
@@ -118,6 +119,7 @@ def test_bad_files_are_reported_and_the_rest_is_indexed(tmp_path, real_models):
     assert "not a readable media container" in failed[str(library / "readme.mp4")]
     assert "not a readable media container" in failed[str(library / "half.mp4")]
     assert "damaged or truncated" in failed[str(library / "cut.mp4")]
+    assert "truncated" in failed[str(library / "cut80.mp4")]
     assert any("not valid UTF-8" in reason for reason in failed.values())
     assert not any("notes.txt" in p for p in failed)
     searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)

@@ -97,6 +97,9 @@ def test_open_frames_falls_back_to_pyav_when_decord_cannot_open(two_scenes, tmp_
     info = probe(two_scenes)
     assert isinstance(open_frames(two_scenes, info, 320, "pyav"), PyAVFrameSource)
     assert isinstance(open_frames(two_scenes, info, 320, "auto"), DecordFrameSource)
+    ts = tmp_path / "two.ts"  # no container index: decord would seek to the wrong frames
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(two_scenes), "-c", "copy", str(ts)], check=True)
+    assert isinstance(open_frames(ts, probe(ts), 320, "auto"), PyAVFrameSource)
 
 
 def test_grid_and_window_assignment():
@@ -139,3 +142,25 @@ def test_decord_errors_are_reduced_to_a_readable_reason():
     )
     assert _decord_reason(Exception(dump)) == "Error entering draining mode"
     assert _decord_reason(Exception("[23:48:51] /x/y.cc:12: ERROR opening: a.mp4")) == "ERROR opening: a.mp4"
+
+
+def test_a_file_that_ends_before_its_header_says_is_refused(tmp_path):
+    """PyAV decodes up to the cut; sampling past it fails instead of repeating the last frame."""
+    from vidsearch.errors import DecodeError
+
+    whole = tmp_path / "whole.mp4"
+    make_video([Scene("rocket", 10), Scene("coffee", 10)], whole, audio=False)
+    front = tmp_path / "front.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(whole), "-c", "copy", "-movflags", "+faststart", str(front)],
+        check=True,
+    )
+    data = front.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    info = probe(cut)
+    assert info.duration == pytest.approx(20, abs=0.2)  # the header still promises 20 s
+    with pytest.raises(DecodeError, match=r"video data ends at \d+\.\ds of the 20\.\ds"):
+        list(PyAVFrameSource(cut, info, 320).iter_frames(sample_grid(info.duration, 1.0)))
+    intact = probe(whole)
+    assert len(list(PyAVFrameSource(whole, intact, 320).iter_frames(sample_grid(intact.duration, 1.0)))) == 20

@@ -23,6 +23,12 @@ from vidsearch.media.windows import Window
 log = logging.getLogger(__name__)
 
 _DECORD_BATCH = 16  # frames decoded per get_batch call: bounds memory on long windows
+# decord seeks through the container's index; in formats without one (MPEG-TS, PS, AVI, FLV) it lands
+# on the wrong frames, so "auto" uses it only for these (PyAV's names) and decodes the rest straight through.
+DECORD_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
+# How far past the last decodable frame a sample may fall before the file counts as truncated: audio
+# often runs a little past the last video frame in intact files.
+_END_TOLERANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -131,9 +137,20 @@ class PyAVFrameSource:
         except av.FFmpegError as exc:
             if previous is None:
                 raise DecodeError(self.path, f"no frame could be decoded ({exc.strerror})") from exc
-            # A damaged tail: keep what decoded, report it, and let the caller use the frames it has.
-            log.warning("%s: decoding stopped early: %s", self.path, exc.strerror)
-        while target is not None and previous is not None:
+            log.info("%s: decoding stopped at %.1fs: %s", self.path, previous.time or 0.0, exc.strerror)
+        if target is None:
+            return
+        if previous is None:
+            raise DecodeError(self.path, "the video stream holds no frames")
+        last = float(previous.time or 0.0) - self.info.start_time
+        if float(times[-1]) - last > _END_TOLERANCE:  # times are in order: the last one is the furthest
+            # The header promised more than the data holds: a truncated or damaged file, not a short one.
+            raise DecodeError(
+                self.path,
+                f"video data ends at {last:.1f}s of the {self.info.duration:.1f}s its header declares "
+                "(truncated or damaged)",
+            )
+        while target is not None:
             yield self._convert(previous)
             target = next(targets, None)
 
@@ -155,8 +172,8 @@ def _decord_reason(exc: Exception) -> str:
 def open_frames(
     path: Path, info: MediaInfo, max_side: int, decoder: Literal["auto", "decord", "pyav"] = "auto"
 ) -> FrameSource:
-    """The frame source for a file: decord when available, else PyAV."""
-    if decoder in ("auto", "decord"):
+    """The frame source for a file: decord for indexed containers when available, else PyAV."""
+    if decoder == "decord" or (decoder == "auto" and info.format in DECORD_FORMATS):
         try:
             return DecordFrameSource(path, info, max_side)
         except ImportError:
