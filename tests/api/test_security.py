@@ -118,7 +118,19 @@ def test_media_is_served_by_id_with_ranges(library, real_models):
 
 
 @pytest.mark.parametrize(
-    "video_id", ["..%2F..%2Fetc%2Fpasswd", "%2E%2E", "%2Fetc%2Fpasswd", "1%00", "-1", "999", "1.0", "0x1"]
+    "video_id",
+    [
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2E%2E",
+        "%2Fetc%2Fpasswd",
+        "1%00",
+        "-1",
+        "999",
+        "1.0",
+        "0x1",
+        "9223372036854775808",
+        "١",
+    ],
 )
 def test_traversal_attempts_find_nothing(library, real_models, video_id):
     with client_for(library, real_models) as client:

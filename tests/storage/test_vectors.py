@@ -83,3 +83,38 @@ def test_failed_write_leaves_the_previous_generation(tmp_path, monkeypatch):
         write_generation(tmp_path, 2, _index(4), SPEC)
     assert load_generation(tmp_path, SPEC).manifest.generation == 1
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("step", ["write_index", "fsync", "replace", "manifest"])
+def test_disk_full_at_any_step_leaves_the_previous_generation(tmp_path, monkeypatch, step):
+    """ENOSPC injected at each step of publishing a generation: the previous one stays loadable."""
+    import errno
+    import os
+
+    import vidsearch.storage.vectors as vectors
+
+    write_generation(tmp_path, 1, _index(), SPEC)
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if step == "write_index":
+        monkeypatch.setattr(faiss, "write_index", full)
+    elif step == "fsync":
+        monkeypatch.setattr(vectors.os, "fsync", full)
+    elif step == "replace":
+        monkeypatch.setattr(vectors.os, "replace", full)
+    else:
+        real_replace = os.replace
+
+        def replace_index_only(src, dst):
+            if str(dst).endswith("current.json"):
+                full()
+            real_replace(src, dst)
+
+        monkeypatch.setattr(vectors.os, "replace", replace_index_only)
+    with pytest.raises(OSError, match="No space left"):
+        write_generation(tmp_path, 2, _index(4), SPEC)
+    monkeypatch.undo()
+    loaded = load_generation(tmp_path, SPEC)
+    assert loaded.manifest.generation == 1 and loaded.size == 10

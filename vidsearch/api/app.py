@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from slowapi import Limiter
@@ -77,6 +77,7 @@ def authorize(request: Request) -> None:
 
 
 Authorized = [Depends(authorize)]
+MAX_ID = 2**63 - 1  # ids are 64-bit database integers
 
 
 def create_app(settings: Settings | None = None, *, searcher: Searcher | None = None) -> FastAPI:
@@ -181,7 +182,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         tags=["library"],
         dependencies=Authorized,
     )
-    def video(request: Request, video_id: int) -> VideoDetailOut:
+    def video(request: Request, video_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> VideoDetailOut:
         db: Database = request.app.state.db
         record = db.video_detail(video_id)
         windows = [

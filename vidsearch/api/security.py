@@ -109,7 +109,8 @@ def token_from(headers: Any) -> str | None:
 
 def resolve_media(db: Database, video_id: str) -> Path:
     """The file of a video, by id only, and only if it lies inside a library root once resolved."""
-    if not video_id.isdigit():  # ids are numbers: anything else (../, %2E%2E, /etc, NUL) names no video
+    # Ids are 64-bit numbers: anything else (../, %2E%2E, /etc, NUL, 2**64) names no video.
+    if not video_id.isascii() or not video_id.isdigit() or int(video_id) > 2**63 - 1:
         raise NotFoundError("no such video")
     path = Path(db.video_path(int(video_id)))
     try:
