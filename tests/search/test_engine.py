@@ -123,3 +123,30 @@ def test_reindex_embeds_texts_missing_a_vector(db, tmp_path, real_models):
     manifest = rebuild_vector_index(db, real_models.embedder, settings.vector_dir)
     assert manifest.vector_count == 6
     assert Searcher(settings, db, real_models.embedder).search("onions", k=1).results[0].path == "/lib/cooking.mp4"
+
+
+def test_readers_keep_the_served_generation_until_the_next_is_published(searcher, db, real_models):
+    """Re-indexing a video replaces its rows for the next generation only: until that generation is
+    published, searches still resolve to the old rows; afterwards to the new ones, and the old are purged."""
+    before = searcher.search("storm warning", k=1).results[0]
+    assert before.path == "/lib/news.mp4" and "ocr" in before.texts
+    video_id = next(v.id for v, _ in db.list_videos() if v.path == "/lib/news.mp4")
+    text = NewText(0, "speech", "The harvest festival fills the square with music.", None)
+    db.store_video(
+        video_id,
+        probe=PROBE,
+        windows=[(0, 10)],
+        texts=[text],
+        vectors=real_models.embedder.embed([text.text]),
+        embedder_id=db.model_record(real_models.embedder.spec),
+        pipeline_fingerprint="fp2",
+        pipeline_settings={},
+    )
+    during = searcher.search("storm warning", k=1).results[0]
+    assert (during.path, during.start, during.texts) == (before.path, before.start, before.texts)
+
+    rebuild_vector_index(db, real_models.embedder, searcher.settings.vector_dir)
+    after = searcher.search("harvest festival music", k=1).results[0]
+    assert after.path == "/lib/news.mp4" and after.texts == {"speech": text.text}
+    assert all("WEATHER ALERT" not in m.texts.get("ocr", "") for m in searcher.search("storm warning", k=5).results)
+    assert db.purge_retired() == 0  # already purged when the generation was published

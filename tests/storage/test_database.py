@@ -61,10 +61,18 @@ def test_store_video_writes_windows_texts_and_vectors(db):
 
 def test_restoring_a_video_replaces_its_rows(db):
     video_id, embedder_id = _store(db)
+    old_ids, _ = next(db.iter_embeddings(embedder_id, 4))
     _store(db, texts=[NewText(0, TextKind.SPEECH, "only this", None)], seed=1)
-    assert db.count_texts() == 1 and db.count_embeddings(embedder_id) == 1
+    # The live rows are the new ones; the old ones are retired, not gone: the index generation being
+    # served still resolves its hits to them until a new generation is published.
+    assert db.count_texts() == 1
     [(video, windows)] = db.list_videos()
     assert video.id == video_id and windows == 2
+    assert [t.text for w in db.video_detail(video_id).windows for t in w.texts] == ["only this"]
+    assert len(db.text_hits(old_ids.tolist())) == 3
+    assert [len(ids) for ids, _ in db.iter_embeddings(embedder_id, 4)] == [1]  # a new generation gets only live rows
+    assert db.purge_retired() == 2
+    assert db.text_hits(old_ids.tolist()) == {} and db.count_embeddings(embedder_id) == 1
 
 
 def test_text_hits_and_window_texts(db):

@@ -53,4 +53,8 @@ def rebuild_vector_index(
     db.finish_generation(
         generation, vector_count=manifest.vector_count, file_name=manifest.file, checksum=manifest.checksum
     )
+    # Readers switch to the new generation on their next query; the rows it replaced can go.
+    purged = db.purge_retired()
+    if purged:
+        log.info("purged %d windows replaced by re-indexing", purged)
     return manifest

@@ -188,7 +188,12 @@ class Database:
         if len(texts) != len(vectors):
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
-            self._delete_windows(s, video_id)
+            # Retire, not delete: the generation being served still resolves its hits to these rows.
+            s.execute(
+                update(WindowRecord)
+                .where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
+                .values(retired=True)
+            )
             errors = window_errors or {}
             rows = [
                 WindowRecord(video_id=video_id, idx=i, start=start, end=end, error=errors.get(i))
@@ -218,16 +223,24 @@ class Database:
             video.pipeline_fingerprint, video.pipeline_settings = pipeline_fingerprint, pipeline_settings
             video.indexed_at = utcnow()
 
-    def _delete_windows(self, s: Session, video_id: int) -> None:
-        window_ids = select(WindowRecord.id).where(WindowRecord.video_id == video_id)
+    def purge_retired(self) -> int:
+        """Delete retired windows, their texts and vectors: call once a generation without them is published."""
+        window_ids = select(WindowRecord.id).where(WindowRecord.retired.is_(True))
         text_ids = select(WindowTextRecord.id).where(WindowTextRecord.window_id.in_(window_ids))
-        s.execute(delete(TextEmbedding).where(TextEmbedding.text_id.in_(text_ids)))
-        s.execute(delete(WindowTextRecord).where(WindowTextRecord.window_id.in_(window_ids)))
-        s.execute(delete(WindowRecord).where(WindowRecord.video_id == video_id))
+        with self.session() as s:
+            s.execute(delete(TextEmbedding).where(TextEmbedding.text_id.in_(text_ids)))
+            s.execute(delete(WindowTextRecord).where(WindowTextRecord.window_id.in_(window_ids)))
+            result = s.execute(delete(WindowRecord).where(WindowRecord.retired.is_(True)))
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def list_videos(self) -> list[tuple[VideoRecord, int]]:
         """Every video with its window count, by path."""
-        counts = select(WindowRecord.video_id, func.count().label("n")).group_by(WindowRecord.video_id).subquery()
+        counts = (
+            select(WindowRecord.video_id, func.count().label("n"))
+            .where(WindowRecord.retired.is_(False))
+            .group_by(WindowRecord.video_id)
+            .subquery()
+        )
         with self.session() as s:
             rows = s.execute(
                 select(VideoRecord, func.coalesce(counts.c.n, 0))
@@ -320,14 +333,18 @@ class Database:
     def count_texts_without_embedding(self, embedder_id: int) -> int:
         has = select(TextEmbedding.text_id).where(TextEmbedding.embedder_id == embedder_id)
         with self.session() as s:
-            stmt = select(func.count()).select_from(WindowTextRecord).where(WindowTextRecord.id.not_in(has))
+            stmt = (
+                select(func.count())
+                .select_from(WindowTextRecord)
+                .where(WindowTextRecord.id.not_in(has), WindowTextRecord.window_id.in_(_LIVE_WINDOWS))
+            )
             return int(s.scalar(stmt) or 0)
 
     def texts_without_embedding(self, embedder_id: int, limit: int) -> list[tuple[int, str]]:
         has = select(TextEmbedding.text_id).where(TextEmbedding.embedder_id == embedder_id)
         stmt = (
             select(WindowTextRecord.id, WindowTextRecord.text)
-            .where(WindowTextRecord.id.not_in(has))
+            .where(WindowTextRecord.id.not_in(has), WindowTextRecord.window_id.in_(_LIVE_WINDOWS))
             .order_by(WindowTextRecord.id)
             .limit(limit)
         )
@@ -351,18 +368,28 @@ class Database:
             )
 
     def count_texts(self) -> int:
+        """Texts of live windows."""
         with self.session() as s:
-            return int(s.scalar(select(func.count()).select_from(WindowTextRecord)) or 0)
+            stmt = (
+                select(func.count()).select_from(WindowTextRecord).where(WindowTextRecord.window_id.in_(_LIVE_WINDOWS))
+            )
+            return int(s.scalar(stmt) or 0)
 
     def iter_embeddings(
         self, embedder_id: int, dimension: int, batch: int = 20_000
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(text ids, vectors) in batches, in id order, without holding all rows in Python objects."""
+        """(text ids, vectors) of live windows' texts in batches, in id order, without holding all rows in
+        Python objects."""
         last = -1
+        live_texts = select(WindowTextRecord.id).where(WindowTextRecord.window_id.in_(_LIVE_WINDOWS))
         while True:
             stmt = (
                 select(TextEmbedding.text_id, TextEmbedding.vector)
-                .where(TextEmbedding.embedder_id == embedder_id, TextEmbedding.text_id > last)
+                .where(
+                    TextEmbedding.embedder_id == embedder_id,
+                    TextEmbedding.text_id > last,
+                    TextEmbedding.text_id.in_(live_texts),
+                )
                 .order_by(TextEmbedding.text_id)
                 .limit(batch)
             )
@@ -413,6 +440,9 @@ class Database:
                 .order_by(IndexGeneration.id.desc())
                 .limit(1)
             )
+
+
+_LIVE_WINDOWS = select(WindowRecord.id).where(WindowRecord.retired.is_(False))
 
 
 def _to_blob(vector: np.ndarray) -> bytes:

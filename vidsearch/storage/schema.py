@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -17,7 +18,6 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -81,21 +81,29 @@ class VideoRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
-    windows: Mapped[list[WindowRecord]] = relationship(back_populates="video", order_by="WindowRecord.idx")
+    # The live windows; a re-indexed video's previous windows stay (retired) until a new index
+    # generation that no longer needs them is published.
+    windows: Mapped[list[WindowRecord]] = relationship(
+        primaryjoin="and_(VideoRecord.id == WindowRecord.video_id, WindowRecord.retired.is_(False))",
+        order_by="WindowRecord.idx",
+        viewonly=True,
+    )
 
 
 class WindowRecord(Base):
     __tablename__ = "windows"
-    __table_args__ = (UniqueConstraint("video_id", "idx"),)
+    __table_args__ = (Index("ix_windows_video_idx", "video_id", "idx"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
     idx: Mapped[int] = mapped_column(Integer)
+    # Replaced by a re-index, still referenced by the index generation being served until the next one.
+    retired: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
     # Why a signal is missing for this window (e.g. the captioner ran out of GPU memory), if one is.
     error: Mapped[str | None] = mapped_column(Text)
 
-    video: Mapped[VideoRecord] = relationship(back_populates="windows")
+    video: Mapped[VideoRecord] = relationship()
     texts: Mapped[list[WindowTextRecord]] = relationship(back_populates="window", order_by="WindowTextRecord.id")
 
 
