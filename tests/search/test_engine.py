@@ -45,6 +45,21 @@ def _library(db, embedder):
         )
 
 
+def _store_one_text(db, real_models, video_id: int, text: str) -> str:
+    """(Re)index a video as one 10 s window saying `text`."""
+    db.store_video(
+        video_id,
+        probe=PROBE,
+        windows=[(0, 10)],
+        texts=[NewText(0, "speech", text, None)],
+        vectors=real_models.embedder.embed([text]),
+        embedder_id=db.model_record(real_models.embedder.spec),
+        pipeline_fingerprint="fp",
+        pipeline_settings={},
+    )
+    return text
+
+
 @pytest.fixture
 def searcher(db, tmp_path, real_models):
     settings = Settings(data_dir=tmp_path / "data", database_url=db.url)
@@ -71,17 +86,11 @@ def test_json_shape(searcher):
 
 def test_new_generation_is_picked_up_without_restart(searcher, db, real_models):
     assert searcher.search("bread", k=1).results[0].path == "/lib/cooking.mp4"
-    video_id = db.begin_video(FileState("/lib/bakery.mp4", 1, 1.0), "b")
-    text = NewText(0, "speech", "Fresh bread comes out of the bakery oven.", None)
-    db.store_video(
-        video_id,
-        probe=PROBE,
-        windows=[(0, 10)],
-        texts=[text],
-        vectors=real_models.embedder.embed([text.text]),
-        embedder_id=db.model_record(real_models.embedder.spec),
-        pipeline_fingerprint="fp",
-        pipeline_settings={},
+    _store_one_text(
+        db,
+        real_models,
+        db.begin_video(FileState("/lib/bakery.mp4", 1, 1.0), "b"),
+        "Fresh bread comes out of the bakery oven.",
     )
     rebuild_vector_index(db, real_models.embedder, searcher.settings.vector_dir)
     assert searcher.search("bread from the oven", k=1).results[0].path == "/lib/bakery.mp4"
@@ -131,22 +140,12 @@ def test_readers_keep_the_served_generation_until_the_next_is_published(searcher
     before = searcher.search("storm warning", k=1).results[0]
     assert before.path == "/lib/news.mp4" and "ocr" in before.texts
     video_id = next(v.id for v, _ in db.list_videos() if v.path == "/lib/news.mp4")
-    text = NewText(0, "speech", "The harvest festival fills the square with music.", None)
-    db.store_video(
-        video_id,
-        probe=PROBE,
-        windows=[(0, 10)],
-        texts=[text],
-        vectors=real_models.embedder.embed([text.text]),
-        embedder_id=db.model_record(real_models.embedder.spec),
-        pipeline_fingerprint="fp2",
-        pipeline_settings={},
-    )
+    text = _store_one_text(db, real_models, video_id, "The harvest festival fills the square with music.")
     during = searcher.search("storm warning", k=1).results[0]
     assert (during.path, during.start, during.texts) == (before.path, before.start, before.texts)
 
     rebuild_vector_index(db, real_models.embedder, searcher.settings.vector_dir)
     after = searcher.search("harvest festival music", k=1).results[0]
-    assert after.path == "/lib/news.mp4" and after.texts == {"speech": text.text}
+    assert after.path == "/lib/news.mp4" and after.texts == {"speech": text}
     assert all("WEATHER ALERT" not in m.texts.get("ocr", "") for m in searcher.search("storm warning", k=5).results)
     assert db.purge_retired() == 0  # already purged when the generation was published
