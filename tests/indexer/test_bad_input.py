@@ -2,6 +2,7 @@
 
 import itertools
 import os
+import random
 import subprocess
 from pathlib import Path
 
@@ -115,3 +116,39 @@ def test_a_file_changed_while_indexing_fails_cleanly_and_is_indexed_next_run(tmp
     assert "file changed while it was being indexed" in reason
     second = Indexer(settings, models=models).run([tmp_path / "lib"])
     assert second.failed == [] and len(second.indexed) == 1
+
+
+def test_corrupted_media_data_is_reported_with_a_reason(tmp_path, real_models):
+    make_video([Scene("rocket", 6, title="FINE"), Scene("coffee", 6)], tmp_path / "lib" / "good.mp4", audio=False)
+    data = bytearray((tmp_path / "lib" / "good.mp4").read_bytes())
+    rng = random.Random(7)
+    for _ in range(2000):  # flip bytes all through the media data (the header at the start is spared)
+        i = rng.randrange(len(data) // 10, len(data))
+        data[i] ^= 0xFF
+    (tmp_path / "lib" / "flipped.mp4").write_bytes(bytes(data))
+    settings = Settings(data_dir=tmp_path / "data", speech="none")
+    report = index(settings, real_models, tmp_path / "lib")
+    assert [Path(p).name for p in report.indexed] == ["good.mp4"]
+    [(path, reason)] = report.failed
+    assert path.endswith("flipped.mp4") and ("damaged" in reason or "not a readable" in reason), reason
+
+
+def test_a_file_that_cannot_be_read_is_reported(tmp_path, real_models, monkeypatch):
+    """Injected: the tests run as root, which reads any file whatever its permissions, so the
+    PermissionError an ordinary user would get is raised where the indexer first opens the file."""
+    import vidsearch.indexer.pipeline as pipeline
+
+    make_video([Scene("rocket", 2)], tmp_path / "lib" / "secret.mp4", audio=False)
+    make_video([Scene("coffee", 2)], tmp_path / "lib" / "open.mp4", audio=False)
+    real_hash = pipeline.content_hash
+
+    def denied(path):
+        if path.name == "secret.mp4":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_hash(path)
+
+    monkeypatch.setattr(pipeline, "content_hash", denied)
+    settings = Settings(data_dir=tmp_path / "data", speech="none", ocr="none")
+    report = index(settings, real_models, tmp_path / "lib")
+    assert [Path(p).name for p in report.indexed] == ["open.mp4"]
+    assert report.failed == [(str((tmp_path / "lib" / "secret.mp4").resolve()), "cannot read file: Permission denied")]

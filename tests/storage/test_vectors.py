@@ -118,3 +118,11 @@ def test_disk_full_at_any_step_leaves_the_previous_generation(tmp_path, monkeypa
     monkeypatch.undo()
     loaded = load_generation(tmp_path, SPEC)
     assert loaded.manifest.generation == 1 and loaded.size == 10
+
+
+def test_a_generation_whose_vectors_and_rows_disagree_is_not_published(tmp_path):
+    write_generation(tmp_path, 1, _index(), SPEC, row_count=10)
+    assert read_manifest(tmp_path).row_count == 10
+    with pytest.raises(IndexMismatchError, match="9 rows: not published"):
+        write_generation(tmp_path, 2, _index(), SPEC, row_count=9)
+    assert load_generation(tmp_path, SPEC).manifest.generation == 1

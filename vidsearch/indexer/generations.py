@@ -45,8 +45,9 @@ def rebuild_vector_index(
     embedder_id = db.model_record(spec)
     generation = db.create_generation(embedder_id, INDEX_TYPE, spec.dimension)
     try:
+        rows = db.count_texts()
         index = build_index(spec.dimension, db.iter_embeddings(embedder_id, spec.dimension))
-        manifest = write_generation(directory, generation, index, spec)
+        manifest = write_generation(directory, generation, index, spec, row_count=rows)
     except BaseException:
         db.fail_generation(generation)
         raise

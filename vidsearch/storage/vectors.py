@@ -35,6 +35,7 @@ class IndexManifest:
     file: str
     checksum: str  # sha256 of the index file
     vector_count: int
+    row_count: int  # SQL texts the generation was built from: equal to vector_count, checked at build
     dimension: int
     embedder_fingerprint: str
     embedder_model_id: str
@@ -65,8 +66,13 @@ def build_index(dimension: int, batches: Iterable[tuple[np.ndarray, np.ndarray]]
     return index
 
 
-def write_generation(directory: Path, generation: int, index: faiss.Index, embedder: ModelSpec) -> IndexManifest:
+def write_generation(
+    directory: Path, generation: int, index: faiss.Index, embedder: ModelSpec, row_count: int | None = None
+) -> IndexManifest:
     """Write the index file, then switch the manifest to it. Either step failing leaves the old one."""
+    rows = int(index.ntotal) if row_count is None else row_count
+    if rows != index.ntotal:
+        raise IndexMismatchError(f"generation {generation} has {index.ntotal} vectors for {rows} rows: not published")
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob(".*.tmp"):  # left by a writer that was killed mid-write
         stale.unlink(missing_ok=True)
@@ -87,6 +93,7 @@ def write_generation(directory: Path, generation: int, index: faiss.Index, embed
         file=name,
         checksum=checksum,
         vector_count=int(index.ntotal),
+        row_count=rows,
         dimension=int(index.d),
         embedder_fingerprint=embedder.fingerprint,
         embedder_model_id=embedder.model_id,
