@@ -276,6 +276,62 @@ def reindex(data: DataOption = None) -> None:
     out.print(f"index generation {manifest.generation}: {manifest.vector_count} vectors")
 
 
+@app.command("import")
+def import_(
+    files: Annotated[
+        list[Path], typer.Argument(help="JSONL or CSV (video, start, end, text), or SRT/WebVTT beside a video.")
+    ],
+    data: DataOption = None,
+) -> None:
+    """Import timestamped descriptions as searchable windows, without decoding any video."""
+    from vidsearch.indexer.annotations import import_annotations
+    from vidsearch.indexer.generations import rebuild_vector_index
+    from vidsearch.indexer.pipeline import writer_lock
+    from vidsearch.models.loader import ModelSet
+    from vidsearch.storage import Database
+
+    settings = _settings(data)
+    try:
+        with writer_lock(settings.data_dir):
+            db = Database(settings.resolved_database_url)
+            report = import_annotations(db, files)
+            with _progress() as progress:
+                manifest = rebuild_vector_index(db, ModelSet(settings).embedder, settings.vector_dir, progress)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    out.print(
+        f"imported {report.annotations} descriptions of {report.videos} videos from {report.files} files; "
+        f"index generation {manifest.generation}"
+    )
+    for problem in report.skipped:
+        err.print(f"[yellow]skipped[/] {problem}")
+
+
+@app.command("eval")
+def eval_(
+    segments: Annotated[Path, typer.Option(help="JSONL of {video, start, end, text}: what the index holds.")],
+    queries: Annotated[Path, typer.Option(help="JSONL of {query, video, start, end}: what should be found.")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N queries.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score retrieval on a labelled set in a throwaway data folder: recall at IoU 0.5/0.7, mIoU, latency."""
+    from vidsearch.models.loader import ModelSet
+    from vidsearch.search.evaluation import evaluate
+
+    settings = _settings(None)
+    try:
+        metrics = evaluate(segments, queries, settings, ModelSet(settings).embedder, limit)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(metrics) + "\n")
+        return
+    table = Table("metric", "value", title=f"{metrics['queries']} queries over {metrics['segments']} segments")
+    for key, value in metrics.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
 @app.command()
 def demo(folder: Annotated[Path, typer.Argument(help="Where to write the demo videos.")]) -> None:
     """Make a small demo library (narration, on-screen titles, subtitles) from packaged sample photos."""

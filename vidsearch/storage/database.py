@@ -233,6 +233,31 @@ class Database:
             result = s.execute(delete(WindowRecord).where(WindowRecord.retired.is_(True)))
             return int(getattr(result, "rowcount", 0) or 0)
 
+    def external_video(self, key: str, duration: float | None) -> int:
+        """A video known only by a key (an archive id, or a path not on this machine), for imported texts."""
+        with self.session() as s:
+            video = s.scalar(select(VideoRecord).where(VideoRecord.path == key))
+            if video is None:
+                video = VideoRecord(path=key, status=VideoStatus.DONE, duration=duration, indexed_at=utcnow())
+                s.add(video)
+            elif duration and not video.duration:
+                video.duration = duration
+            s.flush()
+            return video.id
+
+    def add_windows(self, video_id: int, spans: Sequence[tuple[float, float, str, str, str]]) -> int:
+        """Append windows of (start, end, kind, text, source) to a video; they get vectors when the next
+        index generation is built. Returns how many were added."""
+        with self.session() as s:
+            last = s.scalar(select(func.max(WindowRecord.idx)).where(WindowRecord.video_id == video_id))
+            first = -1 if last is None else last
+            for offset, (start, end, kind, text, source) in enumerate(spans, 1):
+                window = WindowRecord(video_id=video_id, idx=first + offset, start=start, end=end)
+                s.add(window)
+                s.flush()
+                s.add(WindowTextRecord(window_id=window.id, kind=kind, text=text, model_id=None, source=source))
+            return len(spans)
+
     def list_videos(self) -> list[tuple[VideoRecord, int]]:
         """Every video with its window count, by path."""
         counts = (

@@ -42,6 +42,7 @@ class TextKind:
     SPEECH = "speech"
     OCR = "ocr"
     SUBTITLE = "subtitle"
+    ANNOTATION = "annotation"  # imported timestamped descriptions
 
 
 class ModelRecord(Base):
