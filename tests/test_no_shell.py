@@ -1,0 +1,31 @@
+"""User text must never reach a shell or an ffmpeg filter string: the library starts no process except
+the demo/test video synthesiser, which passes arguments as lists and titles through files."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "vidsearch"
+PROCESS_CALLS = {"system", "popen", "run", "call", "check_call", "check_output", "Popen", "spawnl", "execv"}
+
+
+def process_calls(path: Path) -> list[tuple[int, str, bool]]:
+    """(line, call, uses shell=True) for every process-starting call in a module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in PROCESS_CALLS:
+            owner = node.func.value
+            if isinstance(owner, ast.Name) and owner.id in {"subprocess", "os"}:
+                shell = any(k.arg == "shell" and getattr(k.value, "value", False) is True for k in node.keywords)
+                found.append((node.lineno, f"{owner.id}.{node.func.attr}", shell))
+    return found
+
+
+def test_only_the_synthesiser_starts_processes_and_never_through_a_shell():
+    starters = {p.relative_to(PACKAGE).as_posix(): calls for p in PACKAGE.rglob("*.py") if (calls := process_calls(p))}
+    assert set(starters) == {"media/synthesize.py"}
+    assert all(not shell for _, _, shell in starters["media/synthesize.py"])
+
+
+def test_titles_reach_ffmpeg_through_a_file_not_the_filter_string():
+    source = (PACKAGE / "media" / "synthesize.py").read_text()
+    assert "textfile=" in source and "text='" not in source and 'text="' not in source
