@@ -36,8 +36,9 @@ for query in "${queries[@]}"; do
 done
 cat <<MSG
 
-Search from the command line:  $vidsearch search "what you are looking for"   (add --json for JSON)
-Data folder:                   $VIDSEARCH_DATA_DIR   (set VIDSEARCH_DATA_DIR or pass --data to use another)
+Search this library:  $vidsearch search "what you are looking for" --data "$VIDSEARCH_DATA_DIR"   (--json for JSON)
+Ask it a question:    $vidsearch ask "your question" --data "$VIDSEARCH_DATA_DIR"
+Or once for the shell: export VIDSEARCH_DATA_DIR="$VIDSEARCH_DATA_DIR"
 MSG
 
 if ((serve)); then
