@@ -31,7 +31,7 @@ from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, M
 from vidsearch.models.batching import ItemFailure, captions_with_backoff, run_with_backoff
 from vidsearch.models.device import resolve_device
 from vidsearch.models.prompts import ANSWER_PROMPT, CAPTION_PROMPT, PROMPTS_VERSION
-from vidsearch.models.resolve import _local_revision
+from vidsearch.models.resolve import local_revision
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ def load_apollo(snapshot: str, settings: Settings) -> ApolloVideoLM:
         kind="captioner",
         name="apollo",
         model_id=str(config.get("_name_or_path") or path.name),
-        revision=_local_revision(path),
+        revision=local_revision(path),
         settings={
             "prompt_version": PROMPT_VERSION,
             "max_new_tokens": settings.caption_max_new_tokens,

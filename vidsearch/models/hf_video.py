@@ -26,7 +26,7 @@ from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, M
 from vidsearch.models.batching import ItemFailure, captions_with_backoff, run_with_backoff
 from vidsearch.models.device import resolve_device
 from vidsearch.models.prompts import ANSWER_PROMPT, CAPTION_PROMPT, PROMPTS_VERSION
-from vidsearch.models.resolve import _local_revision
+from vidsearch.models.resolve import local_revision
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def load_transformers_video_lm(model_ref: str, settings: Settings) -> Transforme
             "torchvision: pip install torchvision matching your torch"
         ) from exc
     model = model.to(device).eval()  # type: ignore[arg-type]  # transformers stub quirk
-    revision = _local_revision(path) if local else str(getattr(model.config, "_commit_hash", None) or "hub")
+    revision = local_revision(path) if local else str(getattr(model.config, "_commit_hash", None) or "hub")
     spec = ModelSpec(
         kind="captioner",
         name="hf-video",

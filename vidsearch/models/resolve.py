@@ -39,7 +39,7 @@ def resolve(requested: str, packaged: PackagedModel) -> ResolvedModel:
     if requested:
         path = Path(requested).expanduser()
         if path.exists():
-            return ResolvedModel(str(path.resolve()), path.name, _local_revision(path), True)
+            return ResolvedModel(str(path.resolve()), path.name, local_revision(path), True)
         if requested.startswith((".", "/", "~")):
             raise ModelNotFoundError(f"model path {requested!r} does not exist")
         # A hub id: the loader finds it in the cache or downloads it; the revision is read after loading.
@@ -65,7 +65,7 @@ def hub_revision(folder: str | Path) -> str | None:
     return None
 
 
-def _local_revision(path: Path) -> str:
+def local_revision(path: Path) -> str:
     """A local folder has no commit: hash its small config files and the sizes of the rest."""
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
