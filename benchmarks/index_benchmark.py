@@ -108,14 +108,14 @@ def main() -> None:
         report = Indexer(settings, models=models).run([args.library])
         media = report.media_seconds
         searcher = Searcher(settings, Database(settings.resolved_database_url), models.embedder)
-        searcher.search("warm up", k=10)
+        searcher.search("warm up", 10)
         latencies = []
         for _ in range(args.search_repeats):
             for query in QUERIES:
                 start = time.perf_counter()
-                searcher.search(query, k=10)
+                searcher.search(query, 10)
                 latencies.append((time.perf_counter() - start) * 1000)
-        hits = {q: searcher.search(q, k=1).to_dict()["results"][0]["texts"] for q in QUERIES[:3]}
+        hits = {q: searcher.search(q, 1).to_dict()["results"][0]["texts"] for q in QUERIES[:3]}
     finally:
         shutil.rmtree(data, ignore_errors=True)
 

@@ -29,6 +29,26 @@ def test_search_json_is_the_public_shape(indexed_demo):
     assert "subtitle" in body["results"][0]["texts"]
 
 
+def test_search_filters_and_pages_from_the_command_line(indexed_demo):
+    data = str(indexed_demo.settings.data_dir)
+
+    def run(*args):
+        result = runner.invoke(app, ["search", "the rocket on the launch pad", "--json", "--data", data, *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    first_two = [(m["path"], m["start"]) for m in run("--limit", "2")["results"]]
+    second = run("--limit", "1", "--offset", "1")
+    assert second["offset"] == 1 and [(m["path"], m["start"]) for m in second["results"]] == first_two[1:]
+    home = indexed_demo.path("home") + "/"
+    body = run("--path", home, "--kind", "speech", "--min-duration", "1")
+    assert body["filters"] == {"path_prefix": home, "kinds": ["speech"], "min_duration": 1.0}
+    assert body["results"] and all(m["path"].startswith(home) and m["matched"] == ["speech"] for m in body["results"])
+    assert run("--modified-before", "1990-01-01")["results"] == []
+    bad = runner.invoke(app, ["search", "x", "--offset", "-3", "--data", data])
+    assert bad.exit_code != 0 and "offset" in bad.output
+
+
 def test_human_search_output_is_a_table(indexed_demo):
     result = runner.invoke(app, ["search", "launch pad", "--data", str(indexed_demo.settings.data_dir)])
     assert result.exit_code == 0 and "launch_day.mp4" in result.stdout and "0:00" in result.stdout
@@ -59,7 +79,7 @@ def test_index_reports_failures_by_file_and_reason(tmp_path):
 
 def test_search_with_nothing_indexed_explains(tmp_path):
     result = runner.invoke(app, ["search", "anything", "--data", str(tmp_path / "data")])
-    assert result.exit_code == 1 and "index some videos first" in result.stderr
+    assert result.exit_code == 1 and "index some videos first" in " ".join(result.stderr.split())
 
 
 def test_console_script_end_to_end(indexed_demo):
@@ -122,7 +142,7 @@ def test_serve_answers_over_http(demo_data_copy):
                 assert time.monotonic() < deadline, "the server did not start in 90 s"
                 time.sleep(0.5)
         assert health.json()["videos"] == {"done": 3}
-        body = httpx.get(f"{base}/search", params={"q": "harbor bridge closed", "k": 1}, timeout=30).json()
+        body = httpx.get(f"{base}/search", params={"q": "harbor bridge closed", "limit": 1}, timeout=30).json()
         assert body["results"][0]["texts"]["ocr"] == "HARBOR BRIDGE CLOSED"
     finally:
         server.terminate()

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -130,20 +132,52 @@ def index(
     out.print(f"data: {settings.data_dir}")
 
 
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+DateOption = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, show_default=False)]
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to find, in plain language.")],
-    k: Annotated[int, typer.Option("-k", "--top", help="How many moments.")] = 10,
+    limit: Annotated[int, typer.Option("--limit", "-k", "--top", help="How many moments.")] = 10,
+    offset: Annotated[int, typer.Option(help="Skip this many moments (the next page).")] = 0,
+    path: Annotated[str | None, typer.Option("--path", help="Only videos whose path starts with this.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only windows with this tag (repeat: all of them).")
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Only these kinds of text: caption, speech, ocr, subtitle, annotation."),
+    ] = None,
+    recorded_after: DateOption = None,
+    recorded_before: DateOption = None,
+    modified_after: DateOption = None,
+    modified_before: DateOption = None,
+    min_duration: Annotated[float | None, typer.Option(help="Only videos at least this long (seconds).")] = None,
+    max_duration: Annotated[float | None, typer.Option(help="Only videos at most this long (seconds).")] = None,
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find the moments that match a query."""
+    """Find the moments that match a query, optionally narrowed by folder, tags, kind, date or duration."""
     from vidsearch.search import Searcher
     from vidsearch.storage import Database
+    from vidsearch.storage.filters import SearchFilters
 
     settings = _settings(data)
+    filters = SearchFilters(
+        path_prefix=path,
+        tags=tuple(tag or ()),
+        kinds=tuple(kind or ()),
+        recorded_after=recorded_after,
+        recorded_before=recorded_before,
+        modified_after=modified_after,
+        modified_before=modified_before,
+        min_duration=min_duration,
+        max_duration=max_duration,
+    )
     try:
-        response = Searcher(settings, Database(settings.resolved_database_url)).search(query, k)
+        searcher = Searcher(settings, Database(settings.resolved_database_url))
+        response = searcher.search(query, limit, offset=offset, filters=filters)
     except VidsearchError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -154,12 +188,26 @@ def search(
     table.add_column("score")
     table.add_column("video", overflow="fold", min_width=22)
     table.add_column("time", no_wrap=True)
-    table.add_column("what it says", ratio=1)
-    for i, moment in enumerate(response.results, 1):
-        said = "\n".join(f"[dim]{kind}:[/] {text[:200]}" for kind, text in moment.texts.items())
+    table.add_column("what matched", ratio=1)
+    for i, moment in enumerate(response.results, offset + 1):
+        shown = moment.snippets or []
+        said = "\n".join(f"[dim]{s.kind}:[/] {_marked(s.text[:200], s.marks)}" for s in shown)
+        if not said:
+            said = "\n".join(f"[dim]{k}:[/] {escape(t[:200])}" for k, t in moment.texts.items())
         where = f"{_clock(moment.start)}–{_clock(moment.end)}"
         table.add_row(str(i), f"{moment.score:.3f}", _short_path(moment.path), where, said)
     out.print(table if response.results else "no results")
+
+
+def _marked(text: str, marks: list[tuple[int, int]]) -> str:
+    """Rich markup with the query's words in bold."""
+    parts, last = [], 0
+    for start, end in marks:
+        if start >= len(text):
+            break
+        parts += [escape(text[last:start]), f"[bold yellow]{escape(text[start:end])}[/]"]
+        last = end
+    return "".join(parts) + escape(text[last:])
 
 
 @app.command()

@@ -85,7 +85,22 @@ class Settings(BaseSettings):
     answer_extract_sentences: int = Field(default=3, ge=1)
 
     # Search.
-    search_candidates: int = Field(default=200, ge=1)  # texts fetched from the vector index per query
+    search_candidates: int = Field(default=200, ge=1)  # texts fetched per query from each retriever
+    # Hybrid retrieval (docs/evaluation.md has the variants measured): a text's score is its cosine
+    # similarity plus keyword_weight times its full-text score relative to the query's best keyword hit,
+    # times the weight of its kind (caption, speech, ocr, subtitle, annotation; 1.0 when not listed).
+    keyword_weight: float = Field(default=0.3, ge=0.0)
+    kind_weights: dict[str, float] = Field(default_factory=dict)
+    # Moments: windows overlapping a better one by at least this IoU are the same moment seen again;
+    # they shape its span (the consensus of their boundaries) and add support times their mean score.
+    moment_overlap_iou: float = Field(default=0.5, gt=0.0, le=1.0)
+    moment_support: float = Field(default=0.1, ge=0.0)
+    # Windows the indexer cut that touch a moment and score at least this share of it extend it.
+    moment_join_ratio: float = Field(default=0.85, gt=0.0, le=1.0)
+    # An optional cross-encoder re-ranks the best moments: registry name or dotted path, and its model.
+    reranker: str | None = None
+    reranker_model: str = ""
+    rerank_depth: int = Field(default=30, ge=1, le=200)
 
     # API.
     host: str = "127.0.0.1"

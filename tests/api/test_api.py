@@ -28,17 +28,51 @@ def test_healthz(client):
 
 
 def test_search_returns_moments_in_the_public_shape(client, indexed_demo):
-    response = client.get("/search", params={"q": "harbor bridge closed", "k": 2})
+    response = client.get("/search", params={"q": "harbor bridge closed", "limit": 2})
     assert response.status_code == 200
     body = response.json()
     assert body["query"] == "harbor bridge closed" and len(body["results"]) == 2
+    assert (body["offset"], body["limit"], body["filters"]) == (0, 2, {})
     top = body["results"][0]
-    assert set(top) == {"video_id", "path", "start", "end", "score", "texts"}
+    assert set(top) == {"video_id", "path", "start", "end", "score", "matched", "texts", "snippets", "tags"}
+    ocr = next(s for s in top["snippets"] if s["kind"] == "ocr")
+    assert [ocr["text"][a:b] for a, b in ocr["marks"]] == ["HARBOR", "BRIDGE", "CLOSED"]
     assert top["path"] == indexed_demo.path("city/council_meeting.mp4")
     assert top["start"] >= 20 and top["texts"]["ocr"] == "HARBOR BRIDGE CLOSED"
 
 
-@pytest.mark.parametrize("params", [{"q": ""}, {}, {"q": "x", "k": 0}, {"q": "x", "k": 500}, {"q": "x" * 1001}])
+def test_search_pages_and_filters(client, indexed_demo):
+    both = client.get("/search", params={"q": "a cat on a sofa", "limit": 2}).json()["results"]
+    second = client.get("/search", params={"q": "a cat on a sofa", "limit": 1, "offset": 1}).json()["results"]
+    assert [(m["path"], m["start"]) for m in second] == [(m["path"], m["start"]) for m in both[1:2]]
+
+    space = indexed_demo.path("space") + "/"
+    body = client.get("/search", params={"q": "a cat on a sofa", "path": space, "limit": 20}).json()
+    assert body["filters"] == {"path_prefix": space}
+    assert body["results"] and all(m["path"].startswith(space) for m in body["results"])
+
+    only_ocr = client.get("/search", params={"q": "bridge", "kind": ["ocr"], "limit": 20}).json()["results"]
+    assert only_ocr and all(m["matched"] == ["ocr"] for m in only_ocr)
+    long_ones = client.get("/search", params={"q": "bridge", "min_duration": 10_000}).json()["results"]
+    assert long_ones == []
+    future = client.get("/search", params={"q": "bridge", "modified_after": "2999-01-01T00:00:00Z"}).json()
+    assert future["results"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": ""},
+        {},
+        {"q": "x", "limit": 0},
+        {"q": "x", "limit": 500},
+        {"q": "x" * 1001},
+        {"q": "x", "offset": -1},
+        {"q": "x", "offset": 10_000},
+        {"q": "x", "modified_after": "not a date"},
+        {"q": "x", "min_duration": -5},
+    ],
+)
 def test_search_validation(client, params):
     assert client.get("/search", params=params).status_code == 422
 

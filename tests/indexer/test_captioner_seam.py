@@ -68,7 +68,7 @@ def test_captions_flow_through_the_pipeline_and_are_searchable(tmp_path, real_mo
     assert {t.kind for t in texts} == {"caption"}
     assert texts[0].model.model_id == "test/recording-captioner" and texts[0].model.settings == {"prompt": "v1"}
 
-    top = Searcher(settings, db, real_models.embedder).search("stars at night", k=1).results[0]
+    top = Searcher(settings, db, real_models.embedder).search("stars at night", 1).results[0]
     assert (top.start, top.texts) == (0.0, {"caption": "a dark night sky full of stars"})
 
 

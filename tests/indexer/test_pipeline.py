@@ -69,7 +69,7 @@ def test_queries_find_the_right_moment(indexed_demo, real_models, query, video, 
     searcher = Searcher(
         indexed_demo.settings, Database(indexed_demo.settings.resolved_database_url), real_models.embedder
     )
-    top = searcher.search(query, k=3).results[0]
+    top = searcher.search(query, 3).results[0]
     span = indexed_demo.truth[video][scene]
     assert top.path == indexed_demo.path(video)
     assert top.start < span.end and top.end > span.start, (top.start, top.end, span)
@@ -123,7 +123,7 @@ def test_bad_files_are_reported_and_the_rest_is_indexed(tmp_path, real_models):
     assert any("not valid UTF-8" in reason for reason in failed.values())
     assert not any("notes.txt" in p for p in failed)
     searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
-    assert searcher.search("a rocket", k=1).results[0].path == str(library / "one.mp4")
+    assert searcher.search("a rocket", 1).results[0].path == str(library / "one.mp4")
 
     # Unchanged folder, failures included: no model work at all, and no new index generation.
     again = Indexer(settings, models=ForbiddenModels(settings)).run([library])
@@ -148,9 +148,9 @@ def test_touched_file_is_skipped_and_changed_file_is_reindexed(tmp_path, real_mo
     changed = Indexer(settings, models=sharing_models(settings, real_models)).run([library])
     assert [Path(p).name for p in changed.indexed] == ["one.mp4"] and changed.generation == 2
     searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
-    top = searcher.search("a cat by the window", k=1).results[0]
+    top = searcher.search("a cat by the window", 1).results[0]
     assert top.path == str(library / "one.mp4") and "cat" in top.texts["speech"]
-    assert all("FIRST TITLE" not in m.texts.get("ocr", "") for m in searcher.search("first title", k=5).results)
+    assert all("FIRST TITLE" not in m.texts.get("ocr", "") for m in searcher.search("first title", 5).results)
 
 
 def test_changing_a_setting_reindexes(tmp_path, real_models):
@@ -169,7 +169,7 @@ def test_video_without_audio_and_signals_switched_off(tmp_path, real_models):
     report = Indexer(settings, models=sharing_models(settings, real_models)).run([tmp_path / "lib"])
     assert report.failed == [] and "speech" not in report.stage_seconds
     searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
-    assert searcher.search("silent title", k=1).results[0].texts == {"ocr": "SILENT TITLE"}
+    assert searcher.search("silent title", 1).results[0].texts == {"ocr": "SILENT TITLE"}
 
 
 def test_a_model_that_cannot_load_stops_the_run_and_touches_no_video(tmp_path, real_models):

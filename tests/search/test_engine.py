@@ -69,23 +69,26 @@ def searcher(db, tmp_path, real_models):
 
 
 def test_finds_the_moment_and_returns_its_texts(searcher):
-    response = searcher.search("storm warning", k=2)
+    response = searcher.search("storm warning", 2)
     top = response.results[0]
     assert (top.path, top.start, top.end) == ("/lib/news.mp4", 10, 20)
     assert top.texts == {"ocr": "WEATHER ALERT: STORM TONIGHT"}
-    assert set(response.timings_ms) == {"embed", "vector_search", "moments"}
+    assert set(response.timings_ms) == {"embed", "vector_search", "keyword_search", "moments", "rerank_and_texts"}
 
 
 def test_json_shape(searcher):
-    data = searcher.search("frying onions", k=1).to_dict()
+    data = searcher.search("frying onions", 1).to_dict()
     assert data["query"] == "frying onions"
     [result] = data["results"]
-    assert set(result) == {"video_id", "path", "start", "end", "score", "texts"}
-    assert result["path"] == "/lib/cooking.mp4" and result["start"] == 0 and 0 < result["score"] <= 1
+    assert set(data) == {"query", "offset", "limit", "filters", "results"}
+    assert set(result) == {"video_id", "path", "start", "end", "score", "matched", "texts", "snippets", "tags"}
+    assert result["path"] == "/lib/cooking.mp4" and result["score"] > 0
+    texts = {s["text"]: [s["text"][a:b] for a, b in s["marks"]] for s in result["snippets"]}
+    assert texts["Now fry the onions in butter until golden."] == ["fry", "onions"]  # frying ~ fry: one stem
 
 
 def test_new_generation_is_picked_up_without_restart(searcher, db, real_models):
-    assert searcher.search("bread", k=1).results[0].path == "/lib/cooking.mp4"
+    assert searcher.search("bread", 1).results[0].path == "/lib/cooking.mp4"
     _store_one_text(
         db,
         real_models,
@@ -93,13 +96,16 @@ def test_new_generation_is_picked_up_without_restart(searcher, db, real_models):
         "Fresh bread comes out of the bakery oven.",
     )
     rebuild_vector_index(db, real_models.embedder, searcher.settings.vector_dir)
-    assert searcher.search("bread from the oven", k=1).results[0].path == "/lib/bakery.mp4"
+    assert searcher.search("bread from the oven", 1).results[0].path == "/lib/bakery.mp4"
 
 
-@pytest.mark.parametrize("query,k", [("   ", 5), ("x" * 1001, 5), ("ok", 0), ("ok", 101)])
-def test_invalid_requests(searcher, query, k):
+@pytest.mark.parametrize(
+    "query,limit,offset",
+    [("   ", 5, 0), ("x" * 1001, 5, 0), ("ok", 0, 0), ("ok", 101, 0), ("ok", 5, -1), ("ok", 5, 901)],
+)
+def test_invalid_requests(searcher, query, limit, offset):
     with pytest.raises(InvalidQueryError):
-        searcher.search(query, k)
+        searcher.search(query, limit, offset=offset)
 
 
 def test_nothing_indexed_yet(db, tmp_path, real_models):
@@ -131,21 +137,21 @@ def test_reindex_embeds_texts_missing_a_vector(db, tmp_path, real_models):
         s.execute(delete(TextEmbedding))
     manifest = rebuild_vector_index(db, real_models.embedder, settings.vector_dir)
     assert manifest.vector_count == 6
-    assert Searcher(settings, db, real_models.embedder).search("onions", k=1).results[0].path == "/lib/cooking.mp4"
+    assert Searcher(settings, db, real_models.embedder).search("onions", 1).results[0].path == "/lib/cooking.mp4"
 
 
 def test_readers_keep_the_served_generation_until_the_next_is_published(searcher, db, real_models):
     """Re-indexing a video replaces its rows for the next generation only: until that generation is
     published, searches still resolve to the old rows; afterwards to the new ones, and the old are purged."""
-    before = searcher.search("storm warning", k=1).results[0]
+    before = searcher.search("storm warning", 1).results[0]
     assert before.path == "/lib/news.mp4" and "ocr" in before.texts
     video_id = next(v.id for v, _ in db.list_videos() if v.path == "/lib/news.mp4")
     text = _store_one_text(db, real_models, video_id, "The harvest festival fills the square with music.")
-    during = searcher.search("storm warning", k=1).results[0]
+    during = searcher.search("storm warning", 1).results[0]
     assert (during.path, during.start, during.texts) == (before.path, before.start, before.texts)
 
     rebuild_vector_index(db, real_models.embedder, searcher.settings.vector_dir)
-    after = searcher.search("harvest festival music", k=1).results[0]
+    after = searcher.search("harvest festival music", 1).results[0]
     assert after.path == "/lib/news.mp4" and after.texts == {"speech": text}
-    assert all("WEATHER ALERT" not in m.texts.get("ocr", "") for m in searcher.search("storm warning", k=5).results)
+    assert all("WEATHER ALERT" not in m.texts.get("ocr", "") for m in searcher.search("storm warning", 5).results)
     assert db.purge_retired() == 0  # already purged when the generation was published

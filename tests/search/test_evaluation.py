@@ -8,17 +8,11 @@ from typer.testing import CliRunner
 
 from vidsearch.cli import app
 from vidsearch.config import Settings
-from vidsearch.search.evaluation import evaluate, temporal_iou
+from vidsearch.search.evaluation import evaluate
 
 pytestmark = pytest.mark.models
 KEYS = {"r1_iou50", "r5_iou50", "r10_iou50", "r1_iou70", "r5_iou70", "video_r1", "miou", "p50_ms", "p95_ms", "queries"}
 DEV = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
-
-
-def test_temporal_iou():
-    assert temporal_iou(0, 10, 0, 10) == 1.0
-    assert temporal_iou(0, 10, 5, 15) == pytest.approx(5 / 15)
-    assert temporal_iou(0, 10, 20, 30) == 0.0
 
 
 @pytest.fixture

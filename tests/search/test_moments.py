@@ -1,37 +1,91 @@
-from vidsearch.search.moments import WindowHit, merge_into_moments, moment_texts
+import pytest
+
+from vidsearch.search.moments import WindowHit, merge_into_moments, moment_texts, temporal_iou
 
 
-def hit(window_id, video_id, start, end, score, kinds=("speech",)):
-    return WindowHit(window_id, video_id, f"/v{video_id}.mp4", start, end, score, frozenset(kinds))
+def hit(window_id, video_id, start, end, score, kinds=("speech",), delimited=False):
+    return WindowHit(
+        window_id,
+        video_id,
+        f"/v{video_id}.mp4",
+        start,
+        end,
+        score,
+        frozenset(kinds),
+        frozenset({window_id * 10}),
+        delimited,
+    )
 
 
-def test_touching_strong_windows_merge_into_one_moment():
-    moments = merge_into_moments([hit(1, 1, 0, 10, 0.9), hit(2, 1, 10, 20, 0.85, ("ocr",)), hit(3, 2, 0, 10, 0.5)], 5)
+def spans(moments):
+    return [(m.video_id, m.start, m.end) for m in moments]
+
+
+def test_temporal_iou():
+    assert temporal_iou(0, 10, 0, 10) == 1.0
+    assert temporal_iou(0, 10, 5, 15) == pytest.approx(5 / 15)
+    assert temporal_iou(0, 10, 20, 30) == 0.0
+
+
+def test_touching_strong_grid_windows_merge_into_one_moment():
+    moments = merge_into_moments([hit(1, 1, 0, 10, 0.9), hit(2, 1, 10, 20, 0.85, ("ocr",)), hit(3, 2, 0, 10, 0.5)])
     assert [(m.video_id, m.start, m.end, m.score) for m in moments] == [(1, 0, 20, 0.9), (2, 0, 10, 0.5)]
     assert moments[0].window_ids == [1, 2] and moments[0].matched == {"speech", "ocr"}
+    assert moments[0].text_ids == {10, 20}
 
 
-def test_weaker_touching_window_collapses_without_stretching_the_moment():
-    moments = merge_into_moments([hit(1, 1, 0, 10, 0.9), hit(2, 1, 10, 20, 0.3)], 5)
-    assert [(m.start, m.end) for m in moments] == [(0, 10)]
+def test_weaker_touching_grid_window_collapses_without_stretching_the_moment():
+    moments = merge_into_moments([hit(1, 1, 0, 10, 0.9), hit(2, 1, 10, 20, 0.3)])
+    assert spans(moments) == [(1, 0, 10)]
 
 
 def test_distant_windows_of_one_video_are_separate_moments():
-    moments = merge_into_moments([hit(1, 1, 0, 10, 0.9), hit(3, 1, 20, 30, 0.88)], 5)
-    assert [(m.start, m.end) for m in moments] == [(0, 10), (20, 30)]
+    moments = merge_into_moments([hit(1, 1, 0, 10, 0.9), hit(3, 1, 20, 30, 0.88)])
+    assert spans(moments) == [(1, 0, 10), (1, 20, 30)]
 
 
-def test_k_limits_moments_and_order_is_by_score():
-    hits = [hit(i, i, 0, 10, 0.1 * i) for i in range(1, 8)]
-    moments = merge_into_moments(hits, 3)
-    assert [m.video_id for m in moments] == [7, 6, 5]
+def test_order_is_by_score_then_video_and_start():
+    moments = merge_into_moments([hit(i, i, 0, 10, 0.1 * i) for i in range(1, 8)])
+    assert [m.video_id for m in moments] == [7, 6, 5, 4, 3, 2, 1]
 
 
-def test_overlapping_windows_merge():
-    moments = merge_into_moments([hit(1, 1, 0, 10, 0.8), hit(2, 1, 5, 15, 0.8), hit(3, 1, 10, 20, 0.79)], 5)
-    assert [(m.start, m.end) for m in moments] == [(0, 20)]
+def test_overlapping_grid_windows_chain_into_one_moment():
+    # Windows of 10 s every 5 s overlap by a third: less than the same-moment IoU, so they join by touch.
+    moments = merge_into_moments([hit(1, 1, 0, 10, 0.8), hit(2, 1, 5, 15, 0.8), hit(3, 1, 10, 20, 0.79)])
+    assert spans(moments) == [(1, 0, 20)]
+
+
+def test_the_same_moment_found_again_supports_it_and_its_span_is_the_consensus():
+    moments = merge_into_moments(
+        [
+            hit(1, 1, 10, 20, 0.9, ("annotation",), delimited=True),
+            hit(2, 1, 11, 21, 0.6, ("annotation",), delimited=True),
+            hit(3, 1, 12, 20, 0.4, ("annotation",), delimited=True),
+        ],
+        support=0.1,
+    )
+    assert len(moments) == 1
+    assert (moments[0].start, moments[0].end) == (11, 20)  # medians of starts and of ends
+    assert moments[0].score == pytest.approx(0.9 + 0.1 * (0.6 + 0.4) / 2)
+    assert sorted(moments[0].window_ids) == [1, 2, 3]
+
+
+def test_support_lifts_a_moment_found_twice_above_one_found_once():
+    hits = [
+        hit(1, 1, 0, 10, 0.80, delimited=True),
+        hit(2, 2, 0, 10, 0.78, delimited=True),
+        hit(3, 2, 1, 10, 0.70, delimited=True),
+    ]
+    assert [m.video_id for m in merge_into_moments(hits, support=0.1)] == [2, 1]
+    assert [m.video_id for m in merge_into_moments(hits, support=0.0)] == [1, 2]
+
+
+def test_given_spans_that_touch_stay_separate_moments():
+    # Imported descriptions are moments already: neighbours are distinct candidates, not one long span.
+    hits = [hit(1, 1, 0, 10, 0.9, delimited=True), hit(2, 1, 10, 20, 0.89, delimited=True)]
+    assert spans(merge_into_moments(hits)) == [(1, 0, 10), (1, 10, 20)]
 
 
 def test_moment_texts_join_kinds_in_time_order_without_repeats():
-    texts = {1: [("ocr", "TITLE"), ("speech", "hello")], 2: [("ocr", "TITLE"), ("speech", "world")]}
+    texts = {1: [(1, "ocr", "TITLE"), (2, "speech", "hello")], 2: [(3, "ocr", "TITLE"), (4, "speech", "world")]}
     assert moment_texts([1, 2], texts) == {"ocr": "TITLE", "speech": "hello world"}

@@ -82,7 +82,11 @@ def test_text_hits_and_window_texts(db):
     hit = hits[int(ids[1])]
     assert (hit.video_id, hit.path, hit.start, hit.end, hit.kind) == (video_id, "/videos/a.mp4", 10.0, 20.0, "ocr")
     texts = db.window_texts([hit.window_id])
-    assert texts[hit.window_id] == [("ocr", "BREAKING NEWS"), ("subtitle", "hello again")]
+    assert [(kind, body) for _, kind, body in texts[hit.window_id]] == [
+        ("ocr", "BREAKING NEWS"),
+        ("subtitle", "hello again"),
+    ]
+    assert texts[hit.window_id][0][0] == int(ids[1])
     assert db.text_hits([]) == {}
 
 
@@ -152,3 +156,62 @@ def test_unreachable_database_is_a_storage_error(tmp_path):
 
     with pytest.raises(StorageError, match="cannot open database"):
         Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def _keyword_ids(db, query):
+    from vidsearch.storage.filters import SearchFilters
+
+    return [text_id for text_id, _ in db.keyword_hits(query, SearchFilters(), 50)]
+
+
+def test_the_keyword_index_follows_writes_reindexing_and_purging(db):
+    """FTS5 triggers / the PostgreSQL generated column keep keyword search in step with window_texts:
+    new texts are found at once, a retired window is not, and a purge leaves nothing dangling."""
+    assert db.has_keyword_search
+    video_id, _ = _store(db)
+    assert len(_keyword_ids(db, "breaking")) == 1
+    _store(db, "/videos/a.mp4", [NewText(0, TextKind.SPEECH, "goodbye moon", None)])  # re-index: old rows retired
+    assert _keyword_ids(db, "breaking") == [] and len(_keyword_ids(db, "moon")) == 1
+    db.purge_retired()
+    assert _keyword_ids(db, "breaking") == [] and len(_keyword_ids(db, "moon")) == 1
+    highlights = db.highlights("the MOON", _keyword_ids(db, "moon"))
+    [marked] = highlights.values()
+    assert marked.text == "goodbye moon" and marked.spans == [(8, 12)]
+
+
+def test_a_database_made_before_keyword_search_gets_it_on_open(database_url):
+    """Databases created by an earlier vidsearch have texts but no keyword index (or recorded_at
+    column): opening one adds them and fills the index from the texts already there."""
+    from sqlalchemy import text
+
+    from vidsearch.storage.database import Database
+
+    old = Database(database_url)
+    _store(old)
+    with old.engine.begin() as conn:
+        if old.is_sqlite:
+            for name in ("window_texts_fts_ai", "window_texts_fts_ad", "window_texts_fts_au"):
+                conn.execute(text(f"DROP TRIGGER {name}"))
+            conn.execute(text("DROP TABLE window_texts_fts"))
+            conn.execute(text("DROP INDEX ix_videos_recorded_at"))
+            conn.execute(text("ALTER TABLE videos DROP COLUMN recorded_at"))
+        else:
+            conn.execute(text("ALTER TABLE window_texts DROP COLUMN tsv"))
+            conn.execute(text("ALTER TABLE videos DROP COLUMN recorded_at"))
+    old.close()
+    reopened = Database(database_url)
+    try:
+        assert len(_keyword_ids(reopened, "breaking")) == 1
+        assert reopened.video_detail(1).recorded_at is None
+    finally:
+        reopened.close()
+
+
+def test_marks_from_highlighted_text():
+    from vidsearch.storage.keywords import MARK_END, MARK_START, marks_from
+
+    assert marks_from(f"a {MARK_START}red{MARK_END} fox {MARK_START}runs{MARK_END}") == (
+        "a red fox runs",
+        [(2, 5), (10, 14)],
+    )
+    assert marks_from("plain") == ("plain", [])

@@ -48,8 +48,9 @@ from vidsearch.errors import (
 from vidsearch.models.loader import ModelSet
 from vidsearch.search import Searcher
 from vidsearch.search.answer import Asker
-from vidsearch.search.engine import MAX_K, MAX_QUERY_CHARS
+from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS
 from vidsearch.storage import Database
+from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.schema import ModelRecord, VideoRecord
 from vidsearch.storage.vectors import read_manifest
 
@@ -147,10 +148,31 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     async def search(
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="plain-language query")],
-        k: Annotated[int, Query(ge=1, le=MAX_K, description="how many moments")] = 10,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many moments")] = 10,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many (the next page)")] = 0,
+        path: Annotated[str | None, Query(max_length=4096, description="only videos whose path starts so")] = None,
+        tag: Annotated[list[str] | None, Query(description="only windows with all these tags")] = None,
+        kind: Annotated[list[str] | None, Query(description="only these kinds of text")] = None,
+        recorded_after: Annotated[datetime | None, Query()] = None,
+        recorded_before: Annotated[datetime | None, Query()] = None,
+        modified_after: Annotated[datetime | None, Query()] = None,
+        modified_before: Annotated[datetime | None, Query()] = None,
+        min_duration: Annotated[float | None, Query(ge=0, description="seconds")] = None,
+        max_duration: Annotated[float | None, Query(ge=0, description="seconds")] = None,
     ) -> SearchOut:
         searcher: Searcher = request.app.state.searcher
-        response = await run_in_threadpool(searcher.search, q, k)
+        filters = SearchFilters(
+            path_prefix=path,
+            tags=tuple(tag or ()),
+            kinds=tuple(kind or ()),
+            recorded_after=recorded_after,
+            recorded_before=recorded_before,
+            modified_after=modified_after,
+            modified_before=modified_before,
+            min_duration=min_duration,
+            max_duration=max_duration,
+        )
+        response = await run_in_threadpool(searcher.search, q, limit, offset=offset, filters=filters)
         return SearchOut.model_validate(response.to_dict())
 
     @app.post("/ask", response_model=AskOut, responses=_ERRORS, tags=["search"], dependencies=Authorized)

@@ -8,17 +8,29 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class SnippetOut(BaseModel):
+    kind: str
+    text: str
+    marks: list[tuple[int, int]] = Field(description="[start, end) character spans where query words matched")
+
+
 class MomentOut(BaseModel):
     video_id: int
     path: str
     start: float = Field(description="seconds from the start of the video")
     end: float = Field(description="seconds from the start of the video")
     score: float
+    matched: list[str] = Field(default_factory=list, description="the kinds of text that matched")
     texts: dict[str, str] = Field(description="what the moment says, by kind: speech, ocr, subtitle, caption")
+    snippets: list[SnippetOut] = Field(default_factory=list, description="the best matching texts, words marked")
+    tags: list[str] = Field(default_factory=list)
 
 
 class SearchOut(BaseModel):
     query: str
+    offset: int
+    limit: int
+    filters: dict[str, Any] = Field(description="the filters applied, as given")
     results: list[MomentOut]
 
 

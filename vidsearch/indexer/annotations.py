@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,10 +19,14 @@ from typing import Any
 from vidsearch.config import VIDEO_EXTENSIONS
 from vidsearch.errors import ConfigError, NotFoundError
 from vidsearch.media.subtitles import SIDECAR_EXTENSIONS, read_sidecar
-from vidsearch.storage.database import Database
+from vidsearch.storage.database import Database, NewWindow
 from vidsearch.storage.schema import TextKind
 
 log = logging.getLogger(__name__)
+
+# The `source` of every imported text: search keeps imported spans as given (they are moments already).
+IMPORT_SOURCE = "import"
+MAX_TAG_CHARS = 128
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Annotation:
     text: str
     kind: str = TextKind.ANNOTATION
     duration: float | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,9 +75,21 @@ def _parse(load: Any, where: str, report: ImportReport) -> Iterator[Annotation]:
         if not text or end <= start or start < 0:
             raise ValueError("needs text and 0 <= start < end")
         duration = float(row["duration"]) if row.get("duration") not in (None, "") else None
-        yield Annotation(str(row["video"]), start, end, text, str(row.get("kind") or TextKind.ANNOTATION), duration)
+        kind = str(row.get("kind") or TextKind.ANNOTATION)
+        yield Annotation(str(row["video"]), start, end, text, kind, duration, _tags(row.get("tags")))
     except (KeyError, ValueError, TypeError) as exc:
         report.skipped.append(f"{where}: {exc}")
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    """Tags as a JSON list, or one string separated by commas, semicolons or bars (CSV cells)."""
+    if value in (None, ""):
+        return ()
+    items = value if isinstance(value, list) else re.split(r"[,;|]", str(value))
+    tags = tuple(dict.fromkeys(" ".join(str(t).split()) for t in items))
+    if any(len(t) > MAX_TAG_CHARS for t in tags):
+        raise ValueError(f"a tag is longer than {MAX_TAG_CHARS} characters")
+    return tuple(t for t in tags if t)
 
 
 def _video_beside(subtitles: Path) -> str:
@@ -92,8 +110,11 @@ def import_annotations(db: Database, files: list[Path]) -> ImportReport:
             by_video[annotation.video].append(annotation)
     for key, items in by_video.items():
         video_id = _resolve_video(db, key, max((a.duration or 0) for a in items) or None)
-        spans = [(a.start, a.end, a.kind, a.text, "import") for a in sorted(items, key=lambda a: a.start)]
-        report.annotations += db.add_windows(video_id, spans)
+        windows = [
+            NewWindow(a.start, a.end, a.kind, a.text, IMPORT_SOURCE, a.tags)
+            for a in sorted(items, key=lambda a: a.start)
+        ]
+        report.annotations += db.add_windows(video_id, windows)
         report.videos += 1
     for problem in report.skipped:
         log.warning("skipped %s", problem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ class MediaInfo:
     height: int
     fps: float
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+    # When the camera says it was recorded (the container's creation_time tag, ISO 8601), if it says.
+    recorded_at: str | None = None
 
     @property
     def has_audio(self) -> bool:
@@ -93,7 +96,22 @@ def _describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
         height=height,
         fps=fps,
         streams=tuple(streams),
+        recorded_at=_recorded_at(container.metadata),
     )
+
+
+def _recorded_at(metadata: dict[str, str]) -> str | None:
+    """The creation_time tag as ISO 8601 in UTC; cameras write it, re-encoders often copy it."""
+    value = metadata.get("creation_time") or metadata.get("date")
+    if not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None  # a free-form date some tools write: not worth guessing
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.astimezone(UTC).isoformat()
 
 
 def _is_cover_art(stream: av.video.stream.VideoStream) -> bool:

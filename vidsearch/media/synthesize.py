@@ -54,8 +54,10 @@ def make_video(
     fps: int = 25,
     audio: bool = True,
     subtitles: bool = True,
+    recorded_at: str | None = None,
 ) -> list[SceneSpan]:
-    """Write an mp4 of the scenes back to back; returns where each scene lies in it."""
+    """Write an mp4 of the scenes back to back; returns where each scene lies in it. `recorded_at`
+    (ISO 8601) is written as the container's creation_time, as a camera would."""
     require_tools()
     out.parent.mkdir(parents=True, exist_ok=True)
     spans: list[SceneSpan] = []
@@ -72,7 +74,8 @@ def make_video(
         listing = tmp / "parts.txt"
         listing.write_text("".join(f"file '{p.name}'\n" for p in parts))
         joined = tmp / "joined.mp4"
-        _ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(joined)])
+        stamp = ["-metadata", f"creation_time={recorded_at}"] if recorded_at else []
+        _ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *stamp, str(joined)])
         cues = [s for s in spans if s.scene.subtitle]
         if subtitles and cues:
             srt = tmp / "subs.srt"

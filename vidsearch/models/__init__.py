@@ -1,13 +1,15 @@
-"""Models behind small protocols: Embedder, SpeechRecognizer, TextReader, Captioner.
+"""Models behind small protocols: Embedder, SpeechRecognizer, TextReader, Captioner,
+Reranker.
 
 Each seam has one registry; `registry.create(name, settings)` builds a component by name or by a
 dotted class path. Importing this package registers the built-in adapters."""
 
-from vidsearch.models import apollo, embedders, hf_video, ocr, speech  # noqa: F401  (registration side effects)
+from vidsearch.models import apollo, embedders, hf_video, ocr, reranking, speech  # noqa: F401  (registration side effects)
 from vidsearch.models.base import (
     Captioner,
     Embedder,
     ModelSpec,
+    Reranker,
     SpeechRecognizer,
     SpokenWord,
     TextLine,
@@ -15,6 +17,7 @@ from vidsearch.models.base import (
     WindowClip,
     captioners,
     embedder_registry,
+    rerankers,
     speech_recognizers,
     text_readers,
 )
@@ -23,6 +26,7 @@ __all__ = [
     "Captioner",
     "Embedder",
     "ModelSpec",
+    "Reranker",
     "SpeechRecognizer",
     "SpokenWord",
     "TextLine",
@@ -30,6 +34,7 @@ __all__ = [
     "WindowClip",
     "captioners",
     "embedder_registry",
+    "rerankers",
     "speech_recognizers",
     "text_readers",
 ]

@@ -131,7 +131,19 @@ class VideoAnswerer(Protocol):
     def answer(self, question: str, moments: Sequence[MomentClip]) -> str: ...
 
 
+@runtime_checkable
+class Reranker(Protocol):
+    """Scores (query, passage) pairs jointly, e.g. a cross-encoder: slower than the embedder, sharper."""
+
+    spec: ModelSpec
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        """One relevance score per passage, higher is better, comparable within one call."""
+        ...
+
+
 embedder_registry: Registry[Embedder] = Registry("embedder")
+rerankers: Registry[Reranker] = Registry("reranker")
 speech_recognizers: Registry[SpeechRecognizer] = Registry("speech recognizer")
 text_readers: Registry[TextReader] = Registry("text reader")
 # Video language models (captioners and answerers) plug in here by name or dotted path.

@@ -11,6 +11,7 @@ from vidsearch.errors import ConfigError, ModelLoadError, VidsearchError
 from vidsearch.models.base import (
     Captioner,
     Embedder,
+    Reranker,
     SpeechRecognizer,
     TextReader,
     VideoAnswerer,
@@ -19,6 +20,7 @@ from vidsearch.models.base import (
     speech_recognizers,
     text_readers,
 )
+from vidsearch.models.base import rerankers as reranker_registry
 
 OFF = "none"
 AUTO = "auto"
@@ -50,6 +52,13 @@ class ModelSet:
         if self.settings.captioner == OFF:
             return None
         return _load("captioner", lambda: captioners.create(self.settings.captioner, self.settings))
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        if not self.settings.reranker or self.settings.reranker == OFF:
+            return None
+        name = self.settings.reranker
+        return _load("reranker", lambda: reranker_registry.create(name, self.settings))
 
     def load_indexing_models(self) -> None:
         """Build every model indexing uses, so a broken one stops the run before any video is touched."""

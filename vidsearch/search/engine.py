@@ -1,5 +1,6 @@
-"""Dense retrieval over window texts: embed the query, find the nearest texts in the current vector
-index generation, lift them to windows, and merge windows into moments."""
+"""Hybrid retrieval over window texts: the query's nearest texts in the current vector index
+generation, fused with the database's own full-text search, weighted by kind, lifted to windows,
+shaped into moments, optionally re-ranked, and paged. docs/evaluation.md has how each step was chosen."""
 
 from __future__ import annotations
 
@@ -11,28 +12,38 @@ from typing import Any
 
 from vidsearch.config import Settings
 from vidsearch.errors import InvalidQueryError
-from vidsearch.models.base import Embedder
+from vidsearch.models.base import Embedder, Reranker
 from vidsearch.models.loader import ModelSet
-from vidsearch.search.moments import Moment, WindowHit, merge_into_moments, moment_texts
-from vidsearch.storage.database import Database
+from vidsearch.search.moments import Moment, Snippet, WindowHit, merge_into_moments, moment_texts
+from vidsearch.storage.database import Database, TextHit
+from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.vectors import VectorIndex, load_generation, read_manifest
 
 log = logging.getLogger(__name__)
 
-MAX_K = 100
+MAX_LIMIT = 100
+MAX_OFFSET = 900  # deep pages cost candidates on every query; past this, narrow the search instead
 MAX_QUERY_CHARS = 1000
+SNIPPETS_PER_MOMENT = 3
+IMPORTED = "import"  # the source of imported texts (vidsearch.indexer.annotations.IMPORT_SOURCE)
 
 
 @dataclass
 class SearchResponse:
     query: str
     results: list[Moment]
+    offset: int = 0
+    limit: int = 10
+    filters: dict[str, Any] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape, shared by `vidsearch search --json` and GET /search."""
         return {
             "query": self.query,
+            "offset": self.offset,
+            "limit": self.limit,
+            "filters": self.filters,
             "results": [m.to_dict() for m in self.results],
         }
 
@@ -40,18 +51,28 @@ class SearchResponse:
 class Searcher:
     """Thread-safe; reloads the vector index when an indexer publishes a new generation."""
 
-    def __init__(self, settings: Settings, db: Database, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, embedder: Embedder | None = None, reranker: Reranker | None = None
+    ) -> None:
         self.settings = settings
         self.db = db
+        self._models = ModelSet(settings)
         self._embedder = embedder
+        self._reranker = reranker
         self._index: VectorIndex | None = None
         self._lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = ModelSet(self.settings).embedder
+            self._embedder = self._models.embedder
         return self._embedder
+
+    @property
+    def reranker(self) -> Reranker | None:
+        if self._reranker is None and self.settings.reranker:
+            self._reranker = self._models.reranker
+        return self._reranker
 
     def vector_index(self) -> VectorIndex:
         manifest = read_manifest(self.settings.vector_dir)
@@ -66,53 +87,139 @@ class Searcher:
                 )
             return self._index
 
-    def search(self, query: str, k: int = 10) -> SearchResponse:
+    def search(
+        self, query: str, limit: int = 10, *, offset: int = 0, filters: SearchFilters | None = None
+    ) -> SearchResponse:
         query = " ".join(query.split())
-        if not query:
-            raise InvalidQueryError("the query is empty")
-        if len(query) > MAX_QUERY_CHARS:
-            raise InvalidQueryError(f"the query is longer than {MAX_QUERY_CHARS} characters")
-        if not 1 <= k <= MAX_K:
-            raise InvalidQueryError(f"k must be between 1 and {MAX_K}")
+        filters = filters or SearchFilters()
+        _check(query, limit, offset)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         index = self.vector_index()
         vector = self.embedder.embed([query])
         t1 = time.perf_counter()
-        scores, ids = index.search(vector, self.settings.search_candidates)
+        depth = max(self.settings.search_candidates, 4 * (offset + limit))
+        allowed = self.db.filtered_text_ids(filters) if filters.active else None
+        if allowed is not None and allowed.size == 0:
+            return SearchResponse(query, [], offset, limit, filters.describe(), timings)
+        scores, ids = index.search(vector, depth, allowed)
+        dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
         t2 = time.perf_counter()
-        hits = self._window_hits(scores[0], ids[0])
-        moments = merge_into_moments(hits, k)
-        order = {w.window_id: w.start for w in hits}
-        texts = self.db.window_texts([w for m in moments for w in m.window_ids])
-        for moment in moments:
-            moment.window_ids.sort(key=lambda w: order[w])
-            moment.texts = moment_texts(moment.window_ids, texts)
+        keyword = self.db.keyword_hits(query, filters, depth) if self.settings.keyword_weight > 0 else []
         t3 = time.perf_counter()
-        timings.update(embed=(t1 - t0) * 1e3, vector_search=(t2 - t1) * 1e3, moments=(t3 - t2) * 1e3)
-        return SearchResponse(query, moments, timings)
+        text_scores = self._fuse(dense, keyword)
+        found = self.db.text_hits(list(text_scores))
+        moments = merge_into_moments(
+            _window_hits(found, text_scores, self.settings.kind_weights),
+            overlap_iou=self.settings.moment_overlap_iou,
+            support=self.settings.moment_support,
+            join_ratio=self.settings.moment_join_ratio,
+        )
+        t4 = time.perf_counter()
+        reranker = self.reranker
+        if reranker is not None:
+            moments = self._rerank(reranker, query, moments)
+        page = moments[offset : offset + limit]
+        self._describe(query, page, found, text_scores)
+        t5 = time.perf_counter()
+        timings.update(
+            embed=(t1 - t0) * 1e3,
+            vector_search=(t2 - t1) * 1e3,
+            keyword_search=(t3 - t2) * 1e3,
+            moments=(t4 - t3) * 1e3,
+            rerank_and_texts=(t5 - t4) * 1e3,
+        )
+        return SearchResponse(query, page, offset, limit, filters.describe(), timings)
 
-    def _window_hits(self, scores: Any, ids: Any) -> list[WindowHit]:
-        found = self.db.text_hits([int(i) for i in ids if i >= 0])
-        best: dict[int, WindowHit] = {}
-        for score, text_id in zip(scores, ids, strict=True):
-            hit = found.get(int(text_id))
-            if hit is None:  # -1 padding, or a text deleted after this generation was built
-                continue
-            prior = best.get(hit.window_id)
-            if prior is None or score > prior.score:
-                kinds = (prior.kinds if prior else frozenset()) | {hit.kind}
-                best[hit.window_id] = WindowHit(
-                    hit.window_id, hit.video_id, hit.path, hit.start, hit.end, float(score), kinds
-                )
-            else:
-                best[hit.window_id] = WindowHit(
-                    prior.window_id,
-                    prior.video_id,
-                    prior.path,
-                    prior.start,
-                    prior.end,
-                    prior.score,
-                    prior.kinds | {hit.kind},
-                )
-        return list(best.values())
+    def _fuse(self, dense: dict[int, float], keyword: list[tuple[int, float]]) -> dict[int, float]:
+        """Cosine similarity plus keyword_weight times the keyword score relative to the query's best.
+        A keyword hit outside the dense candidates gets the weakest candidate's similarity: an upper
+        bound of its own, so it is never ranked above what it would have scored."""
+        floor = min(dense.values(), default=0.0)
+        fused = dict(dense)
+        best = max((score for _, score in keyword), default=0.0)
+        if best > 0:
+            weight = self.settings.keyword_weight
+            for text_id, score in keyword:
+                fused[text_id] = fused.get(text_id, floor) + weight * max(score, 0.0) / best
+        return fused
+
+    def _rerank(self, reranker: Reranker, query: str, moments: list[Moment]) -> list[Moment]:
+        head, tail = moments[: self.settings.rerank_depth], moments[self.settings.rerank_depth :]
+        texts = self.db.window_texts([w for m in head for w in m.window_ids])
+        passages = [" ".join(moment_texts(m.window_ids, texts).values()) for m in head]
+        for moment, score in zip(head, reranker.score(query, passages), strict=True):
+            moment.score = score
+        return sorted(head, key=lambda m: -m.score) + tail
+
+    def _describe(self, query: str, page: list[Moment], found: dict[int, TextHit], scores: dict[int, float]) -> None:
+        """Fill in each moment's texts by kind, its best matching snippets with the query words marked,
+        and its tags."""
+        window_ids = [w for m in page for w in m.window_ids]
+        texts = self.db.window_texts(window_ids)
+        starts = {hit.window_id: hit.start for hit in found.values()}
+        all_text_ids = [t for w in window_ids for t, _, _ in texts.get(w, [])]
+        marks = self.db.highlights(query, all_text_ids)
+        tags = self.db.window_tags(window_ids)
+        for moment in page:
+            moment.window_ids.sort(key=lambda w: starts.get(w, 0.0))
+            moment.texts = moment_texts(moment.window_ids, texts)
+            moment.tags = sorted({t for w in moment.window_ids for t in tags.get(w, [])})
+            candidates = [
+                (text_id, kind, body)
+                for w in moment.window_ids
+                for text_id, kind, body in texts.get(w, [])
+                if text_id in moment.text_ids or text_id in marks
+            ]
+            candidates.sort(key=lambda c: (-scores.get(c[0], -1.0), c[0]))
+            seen: set[str] = set()
+            for text_id, kind, body in candidates:
+                if body in seen:
+                    continue
+                seen.add(body)
+                highlight = marks.get(text_id)
+                moment.snippets.append(Snippet(text_id, kind, body, highlight.spans if highlight else []))
+                if len(moment.snippets) == SNIPPETS_PER_MOMENT:
+                    break
+
+
+def _check(query: str, limit: int, offset: int) -> None:
+    if not query:
+        raise InvalidQueryError("the query is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidQueryError(f"the query is longer than {MAX_QUERY_CHARS} characters")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidQueryError(f"limit must be between 1 and {MAX_LIMIT}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidQueryError(f"offset must be between 0 and {MAX_OFFSET}")
+
+
+def _window_hits(
+    found: dict[int, TextHit], scores: dict[int, float], kind_weights: dict[str, float]
+) -> list[WindowHit]:
+    """One hit per window: its best text's score (times that text kind's weight), with every kind and
+    text that matched."""
+    best: dict[int, tuple[float, TextHit]] = {}
+    kinds: dict[int, set[str]] = {}
+    text_ids: dict[int, set[int]] = {}
+    for text_id, hit in found.items():
+        score = scores[text_id] * kind_weights.get(hit.kind, 1.0)
+        prior = best.get(hit.window_id)
+        if prior is None or score > prior[0]:
+            best[hit.window_id] = (score, hit)
+        kinds.setdefault(hit.window_id, set()).add(hit.kind)
+        text_ids.setdefault(hit.window_id, set()).add(text_id)
+    return [
+        WindowHit(
+            hit.window_id,
+            hit.video_id,
+            hit.path,
+            hit.start,
+            hit.end,
+            score,
+            frozenset(kinds[window_id]),
+            frozenset(text_ids[window_id]),
+            delimited=hit.source == IMPORTED,
+        )
+        for window_id, (score, hit) in best.items()
+    ]

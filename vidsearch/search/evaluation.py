@@ -17,6 +17,7 @@ from vidsearch.indexer.annotations import import_annotations
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.models.base import Embedder
 from vidsearch.search.engine import Searcher
+from vidsearch.search.moments import temporal_iou
 from vidsearch.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,6 @@ class EvalQuery:
     video: str
     start: float
     end: float
-
-
-def temporal_iou(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
-    inter = max(0.0, min(a_end, b_end) - max(a_start, b_start))
-    union = max(a_end, b_end) - min(a_start, b_start)
-    return inter / union if union > 0 else 0.0
 
 
 def read_queries(path: Path) -> list[EvalQuery]:
@@ -56,10 +51,10 @@ def evaluate(
         wanted = read_queries(queries)[:limit]
         hits = {key: 0 for key in ("r1_iou50", "r5_iou50", "r10_iou50", "r1_iou70", "r5_iou70", "video_r1")}
         ious, latencies = [], []
-        searcher.search("warm up", k=10)
+        searcher.search("warm up", 10)
         for q in wanted:
             started = time.perf_counter()
-            results = searcher.search(q.query, k=10).results
+            results = searcher.search(q.query, 10).results
             latencies.append((time.perf_counter() - started) * 1000)
             overlaps = [temporal_iou(m.start, m.end, q.start, q.end) if m.path == q.video else 0.0 for m in results]
             for n, threshold, key in (

@@ -1,14 +1,23 @@
-"""Shaping window hits into moments people can watch: a strong window pulls in the touching windows
-that match nearly as well, and weaker hits on the same stretch of video collapse into it."""
+"""Shaping window hits into moments people can watch.
+
+Two kinds of window reach search: windows the indexer cut on a fixed grid, and spans given whole
+(imported descriptions, which are moments already). Rules, best hit first:
+- a hit overlapping a moment's first window by at least `overlap_iou` is the same moment found again
+  (another annotator, another modality, an overlapping window): it supports the moment, whose span
+  becomes the consensus (median) of those windows' boundaries and whose score gains `support` times
+  their mean score;
+- a grid window touching a grid moment extends it when it scores at least `join_ratio` of the
+  moment's best, and otherwise collapses into it (the stretch is already shown);
+- anything else starts a moment of its own.
+Each of these was chosen with the evaluation harness: docs/evaluation.md has the numbers."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# A touching window joins a moment when it scores at least this share of the moment's best window.
-JOIN_RATIO = 0.85
 _TOUCH = 1e-3  # seconds: windows that meet end to start touch
 
 
@@ -21,6 +30,21 @@ class WindowHit:
     end: float
     score: float
     kinds: frozenset[str]  # which kinds of text matched
+    text_ids: frozenset[int] = frozenset()  # which texts matched
+    delimited: bool = False  # a span given whole (imported), not cut by the indexer
+
+
+@dataclass
+class Snippet:
+    """A text of the moment that matched, with the character spans of the query words in it."""
+
+    text_id: int
+    kind: str
+    text: str
+    marks: list[tuple[int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "marks": [list(m) for m in self.marks]}
 
 
 @dataclass
@@ -33,6 +57,9 @@ class Moment:
     window_ids: list[int]
     matched: set[str] = field(default_factory=set)
     texts: dict[str, str] = field(default_factory=dict)
+    snippets: list[Snippet] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    text_ids: set[int] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape of a moment (search results, answer evidence)."""
@@ -42,37 +69,92 @@ class Moment:
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "score": round(self.score, 4),
+            "matched": sorted(self.matched),
             "texts": self.texts,
+            "snippets": [s.to_dict() for s in self.snippets],
+            "tags": self.tags,
         }
 
+
+def temporal_iou(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
+    inter = max(0.0, min(a_end, b_end) - max(a_start, b_start))
+    union = max(a_end, b_end) - min(a_start, b_start)
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class _Building:
+    first: WindowHit
+    start: float
+    end: float
+    support: list[WindowHit] = field(default_factory=list)  # hits overlapping `first` by >= overlap_iou
+    joined: list[WindowHit] = field(default_factory=list)  # touching grid windows that extended it
+
     def touches(self, hit: WindowHit) -> bool:
-        return hit.video_id == self.video_id and hit.start <= self.end + _TOUCH and hit.end >= self.start - _TOUCH
+        return hit.video_id == self.first.video_id and hit.start <= self.end + _TOUCH and hit.end >= self.start - _TOUCH
+
+    def overlap(self, hit: WindowHit) -> float:
+        if hit.video_id != self.first.video_id:
+            return 0.0
+        return temporal_iou(self.first.start, self.first.end, hit.start, hit.end)
+
+    def moment(self, support_weight: float) -> Moment:
+        members = [self.first, *self.support, *self.joined]
+        start, end, score = self.first.start, self.first.end, self.first.score
+        if self.support:
+            # The k-th smallest start precedes the k-th smallest end, so the medians form a span.
+            same = [self.first, *self.support]
+            start, end = statistics.median(h.start for h in same), statistics.median(h.end for h in same)
+            score += support_weight * statistics.fmean(h.score for h in self.support)
+        for hit in self.joined:
+            start, end = min(start, hit.start), max(end, hit.end)
+        return Moment(
+            self.first.video_id,
+            self.first.path,
+            start,
+            end,
+            score,
+            [h.window_id for h in members],
+            set().union(*(h.kinds for h in members)),
+            text_ids=set().union(*(h.text_ids for h in members)),
+        )
 
 
-def merge_into_moments(hits: Sequence[WindowHit], k: int, join_ratio: float = JOIN_RATIO) -> list[Moment]:
-    """Up to k moments, best first, from window hits in any order."""
-    moments: list[Moment] = []
+def merge_into_moments(
+    hits: Sequence[WindowHit],
+    *,
+    overlap_iou: float = 0.5,
+    support: float = 0.1,
+    join_ratio: float = 0.85,
+) -> list[Moment]:
+    """Moments, best first, from window hits in any order (see the module's rules)."""
+    building: list[_Building] = []
+    by_video: dict[int, list[_Building]] = {}  # the same moments, per video: hits only meet their own video
     for hit in sorted(hits, key=lambda h: (-h.score, h.video_id, h.start)):
-        home = next((m for m in moments if m.touches(hit)), None)
-        if home is None:
-            if len(moments) < k:
-                moments.append(
-                    Moment(hit.video_id, hit.path, hit.start, hit.end, hit.score, [hit.window_id], set(hit.kinds))
-                )
+        mine = by_video.setdefault(hit.video_id, [])
+        same = next((b for b in mine if b.overlap(hit) >= overlap_iou), None)
+        if same is not None:
+            same.support.append(hit)
             continue
-        if hit.score >= join_ratio * home.score:
-            home.start, home.end = min(home.start, hit.start), max(home.end, hit.end)
-            home.window_ids.append(hit.window_id)
-            home.matched |= hit.kinds
-        # else: a weaker hit on a stretch already shown: it collapses into that moment.
-    return sorted(moments, key=lambda m: -m.score)
+        if not hit.delimited:
+            near = next((b for b in mine if not b.first.delimited and b.touches(hit)), None)
+            if near is not None:
+                if hit.score >= join_ratio * near.first.score:
+                    near.start, near.end = min(near.start, hit.start), max(near.end, hit.end)
+                    near.joined.append(hit)
+                continue  # weaker: the stretch is already shown
+        fresh = _Building(hit, hit.start, hit.end)
+        building.append(fresh)
+        mine.append(fresh)
+    moments = [b.moment(support) for b in building]
+    return sorted(moments, key=lambda m: (-m.score, m.video_id, m.start))
 
 
-def moment_texts(window_order: Sequence[int], texts: dict[int, list[tuple[str, str]]]) -> dict[str, str]:
+def moment_texts(window_order: Sequence[int], texts: dict[int, list[tuple[int, str, str]]]) -> dict[str, str]:
     """Each kind's texts across the moment's windows in time order; repeats (a title on screen across
     windows) appear once."""
     by_kind: dict[str, dict[str, None]] = {}
     for window_id in window_order:
-        for kind, text in texts.get(window_id, []):
+        for _text_id, kind, text in texts.get(window_id, []):
             by_kind.setdefault(kind, {})[text] = None
     return {kind: " ".join(parts) for kind, parts in sorted(by_kind.items())}

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.models.base import ModelSpec
+from vidsearch.storage import keywords
+from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.schema import (
     Base,
     IndexGeneration,
@@ -30,6 +32,7 @@ from vidsearch.storage.schema import (
     VideoRecord,
     VideoStatus,
     WindowRecord,
+    WindowTag,
     WindowTextRecord,
     utcnow,
 )
@@ -57,6 +60,27 @@ class TextHit:
     start: float
     end: float
     kind: str
+    source: str
+
+
+@dataclass(frozen=True)
+class NewWindow:
+    """A window given with its text rather than cut by the indexer (imported descriptions)."""
+
+    start: float
+    end: float
+    kind: str
+    text: str
+    source: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A stored text with the character spans where query terms matched."""
+
+    text: str
+    spans: list[tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -85,9 +109,12 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.has_keyword_search = False
         if create:
             try:
                 Base.metadata.create_all(self.engine)
+                self._add_new_columns()
+                self.has_keyword_search = keywords.install(self.engine)
             except SQLAlchemyError as exc:
                 raise StorageError(
                     f"cannot open database {parsed.render_as_string(hide_password=True)}: "
@@ -96,6 +123,15 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _add_new_columns(self) -> None:
+        """Columns added after a table was first created (create_all only makes missing tables)."""
+        present = {c["name"] for c in inspect(self.engine).get_columns("videos")}
+        if "recorded_at" not in present:
+            kind = "DATETIME" if self.is_sqlite else "TIMESTAMP WITH TIME ZONE"
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE videos ADD COLUMN recorded_at {kind}"))
+                conn.execute(text("CREATE INDEX IF NOT EXISTS ix_videos_recorded_at ON videos (recorded_at)"))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -219,6 +255,8 @@ class Database:
             video.probe = probe
             video.duration, video.start_time = probe["duration"], probe["start_time"]
             video.fps, video.width, video.height = probe["fps"], probe["width"], probe["height"]
+            recorded = probe.get("recorded_at")
+            video.recorded_at = datetime.fromisoformat(recorded) if recorded else None
             video.status, video.error = VideoStatus.DONE, None
             video.pipeline_fingerprint, video.pipeline_settings = pipeline_fingerprint, pipeline_settings
             video.indexed_at = utcnow()
@@ -245,18 +283,23 @@ class Database:
             s.flush()
             return video.id
 
-    def add_windows(self, video_id: int, spans: Sequence[tuple[float, float, str, str, str]]) -> int:
-        """Append windows of (start, end, kind, text, source) to a video; they get vectors when the next
-        index generation is built. Returns how many were added."""
+    def add_windows(self, video_id: int, windows: Sequence[NewWindow]) -> int:
+        """Append windows with their text (and tags) to a video; they get vectors when the next index
+        generation is built. Returns how many were added."""
         with self.session() as s:
             last = s.scalar(select(func.max(WindowRecord.idx)).where(WindowRecord.video_id == video_id))
             first = -1 if last is None else last
-            for offset, (start, end, kind, text, source) in enumerate(spans, 1):
-                window = WindowRecord(video_id=video_id, idx=first + offset, start=start, end=end)
+            for offset, new in enumerate(windows, 1):
+                window = WindowRecord(video_id=video_id, idx=first + offset, start=new.start, end=new.end)
                 s.add(window)
                 s.flush()
-                s.add(WindowTextRecord(window_id=window.id, kind=kind, text=text, model_id=None, source=source))
-            return len(spans)
+                s.add(
+                    WindowTextRecord(
+                        window_id=window.id, kind=new.kind, text=new.text, model_id=None, source=new.source
+                    )
+                )
+                s.add_all(WindowTag(window_id=window.id, tag=tag) for tag in dict.fromkeys(new.tags))
+            return len(windows)
 
     def list_videos(self) -> list[tuple[VideoRecord, int]]:
         """Every video with its window count, by path."""
@@ -332,6 +375,7 @@ class Database:
                 WindowRecord.start,
                 WindowRecord.end,
                 WindowTextRecord.kind,
+                WindowTextRecord.source,
             )
             .join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
             .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
@@ -340,20 +384,66 @@ class Database:
         with self.session() as s:
             return {row[0]: TextHit(*row) for row in s.execute(stmt)}
 
-    def window_texts(self, window_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
-        """(kind, text) pairs of each window, in the order they were stored."""
-        out: dict[int, list[tuple[str, str]]] = {int(w): [] for w in window_ids}
+    def window_texts(self, window_ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
+        """(text id, kind, text) of each window, in the order they were stored."""
+        out: dict[int, list[tuple[int, str, str]]] = {int(w): [] for w in window_ids}
         if not out:
             return out
         stmt = (
-            select(WindowTextRecord.window_id, WindowTextRecord.kind, WindowTextRecord.text)
+            select(WindowTextRecord.window_id, WindowTextRecord.id, WindowTextRecord.kind, WindowTextRecord.text)
             .where(WindowTextRecord.window_id.in_(list(out)))
             .order_by(WindowTextRecord.id)
         )
         with self.session() as s:
-            for window_id, kind, text in s.execute(stmt):
-                out[window_id].append((kind, text))
+            for window_id, text_id, kind, body in s.execute(stmt):
+                out[window_id].append((text_id, kind, body))
         return out
+
+    def window_tags(self, window_ids: Sequence[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        if not window_ids:
+            return out
+        stmt = select(WindowTag.window_id, WindowTag.tag).where(WindowTag.window_id.in_([int(w) for w in window_ids]))
+        with self.session() as s:
+            for window_id, tag in s.execute(stmt.order_by(WindowTag.tag)):
+                out.setdefault(window_id, []).append(tag)
+        return out
+
+    # --- search -------------------------------------------------------------------------------
+    def filtered_text_ids(self, filters: SearchFilters) -> np.ndarray:
+        """Ids of the live texts a filtered search may return (for the vector index's id selector)."""
+        stmt = (
+            select(WindowTextRecord.id)
+            .join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
+            .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
+            .where(*filters.conditions())
+        )
+        with self.session() as s:
+            return np.fromiter(s.scalars(stmt), dtype=np.int64)
+
+    def keyword_hits(self, query: str, filters: SearchFilters, depth: int) -> list[tuple[int, float]]:
+        """(text id, score) of the best texts containing any query word, best first, by the database's
+        own full-text engine; empty where it has none."""
+        if not self.has_keyword_search:
+            return []
+        stmt = keywords.keyword_select(
+            self.engine.dialect.name, keywords.query_terms(query), filters.conditions(), depth
+        )
+        if stmt is None:
+            return []
+        with self.session() as s:
+            return [(int(text_id), float(score)) for text_id, score in s.execute(stmt)]
+
+    def highlights(self, query: str, text_ids: Sequence[int]) -> dict[int, Highlight]:
+        """Those of the texts that contain a query word, with where the words are."""
+        if not self.has_keyword_search:
+            return {}
+        stmt = keywords.highlight_select(self.engine.dialect.name, keywords.query_terms(query), text_ids)
+        if stmt is None:
+            return {}
+        with self.session() as s:
+            rows = list(s.execute(stmt))
+        return {int(text_id): Highlight(*keywords.marks_from(marked)) for text_id, marked in rows}
 
     def count_texts_without_embedding(self, embedder_id: int) -> int:
         has = select(TextEmbedding.text_id).where(TextEmbedding.embedder_id == embedder_id)

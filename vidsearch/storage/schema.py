@@ -73,6 +73,8 @@ class VideoRecord(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     probe: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # From the container's creation_time tag when the camera wrote one: the "recorded" date filter.
+    recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     status: Mapped[str] = mapped_column(String(16), default=VideoStatus.PENDING, index=True)
     error: Mapped[str | None] = mapped_column(Text)
     # Hash of the settings and models that produced this video's windows: a change means redo.
@@ -106,6 +108,14 @@ class WindowRecord(Base):
 
     video: Mapped[VideoRecord] = relationship()
     texts: Mapped[list[WindowTextRecord]] = relationship(back_populates="window", order_by="WindowTextRecord.id")
+
+
+class WindowTag(Base):
+    """A label on a window (imported descriptions carry them): the tags filter matches these."""
+
+    __tablename__ = "window_tags"
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
 
 
 class WindowTextRecord(Base):

@@ -54,9 +54,16 @@ class VectorIndex:
     def size(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vectors: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest texts; with `allowed`, only among those text ids (a filtered search)."""
         k = max(1, min(k, self.size))
-        return self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        query = np.ascontiguousarray(vectors, dtype=np.float32)
+        if allowed is None:
+            return self.index.search(query, k)
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        params = faiss.SearchParameters()
+        params.sel = selector
+        return self.index.search(query, k, params=params)
 
 
 def build_index(dimension: int, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> faiss.Index:

@@ -1,0 +1,237 @@
+"""Keyword search with the database's own full-text engine: SQLite FTS5 (porter stemming, BM25) or
+PostgreSQL text search (the english configuration, ts_rank_cd). Other databases get no keyword
+search; dense retrieval still works there.
+
+The keyword index follows window_texts by itself (FTS5 triggers, a PostgreSQL generated column), so
+no writer has to remember it, and `install` adds it to databases created before it existed."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.elements import ColumnClause
+
+from vidsearch.storage.schema import VideoRecord, WindowRecord, WindowTextRecord
+
+log = logging.getLogger(__name__)
+
+FTS_TABLE = "window_texts_fts"
+MAX_TERMS = 32  # a pasted paragraph should not turn into a 500-way OR
+# Marks around matched terms in highlighted text: control characters never stored in a text.
+MARK_START, MARK_END = "\x02", "\x03"
+
+# Function words not worth marking in a snippet. Display only: ranking keeps every word and lets
+# BM25's inverse document frequency weigh them (PostgreSQL's english configuration drops its own).
+_UNMARKED = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+# The FTS5 table as SQLAlchemy sees it: its rowid is the window_texts id.
+_fts = table(FTS_TABLE, column("rowid", Integer))
+
+_SQLITE_DDL = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+    "text, content='window_texts', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON window_texts BEGIN "
+    f"INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text); END",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ad AFTER DELETE ON window_texts BEGIN "
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text); END",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_au AFTER UPDATE OF text ON window_texts BEGIN "
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text); "
+    f"INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text); END",
+)
+_POSTGRES_DDL = (
+    "ALTER TABLE window_texts ADD COLUMN IF NOT EXISTS tsv tsvector "
+    "GENERATED ALWAYS AS (to_tsvector('english', text)) STORED",
+    "CREATE INDEX IF NOT EXISTS ix_window_texts_tsv ON window_texts USING GIN (tsv)",
+)
+
+
+def install(engine: Engine) -> bool:
+    """Create the keyword index where the database has an engine for it; fill it from existing texts
+    when it is new. Returns whether keyword search is available."""
+    dialect = engine.dialect.name
+    with engine.begin() as conn:
+        if dialect == "sqlite":
+            if not _sqlite_has_fts5(conn):
+                log.warning("this SQLite has no FTS5: keyword search is off, dense search still works")
+                return False
+            is_new = not conn.execute(
+                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": FTS_TABLE}
+            ).first()
+            for statement in _SQLITE_DDL:
+                conn.execute(text(statement))
+            if is_new:
+                conn.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
+            return True
+        if dialect == "postgresql":
+            for statement in _POSTGRES_DDL:  # a new generated column is computed for existing rows
+                conn.execute(text(statement))
+            return True
+    log.warning("no full-text engine for %s: keyword search is off, dense search still works", dialect)
+    return False
+
+
+def _sqlite_has_fts5(conn: Connection) -> bool:
+    options = {row[0] for row in conn.execute(text("PRAGMA compile_options"))}
+    return "ENABLE_FTS5" in options
+
+
+def query_terms(query: str) -> list[str]:
+    """Words of the query, as the full-text engines tokenise them; repeats once."""
+    return list(dict.fromkeys(t.lower() for t in re.findall(r"\w+", query)))[:MAX_TERMS]
+
+
+def keyword_select(
+    dialect: str, terms: Sequence[str], where: Sequence[ColumnElement[bool]], depth: int
+) -> Select[Any] | None:
+    """SELECT text_id, score of the best `depth` texts containing any of the terms (higher is better),
+    restricted by `where` over window_texts, windows and videos. None where there is no engine."""
+    if not terms:
+        return None
+    if dialect == "sqlite":
+        fts: ColumnClause[Any] = literal_column(FTS_TABLE)
+        score: ColumnElement[Any] = -func.bm25(fts)  # bm25() is lower-is-better
+        match = " OR ".join(f'"{t}"' for t in terms)  # \w+ terms cannot carry quotes or operators
+        stmt = (
+            select(_fts.c.rowid.label("text_id"), score.label("score"))
+            .select_from(_fts)
+            .join(WindowTextRecord, WindowTextRecord.id == _fts.c.rowid)
+            .where(fts.op("MATCH")(bindparam("match", match)))
+        )
+    elif dialect == "postgresql":
+        tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
+        tsquery = func.to_tsquery("english", bindparam("match", " | ".join(terms)))
+        score = func.ts_rank_cd(tsv, tsquery, 1).cast(Float)  # 1: divide by 1 + log(length)
+        stmt = select(WindowTextRecord.id.label("text_id"), score.label("score")).where(tsv.op("@@")(tsquery))
+    else:
+        return None
+    return (
+        stmt.join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
+        .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
+        .where(*where)
+        .order_by(score.desc(), WindowTextRecord.id)
+        .limit(depth)
+    )
+
+
+def highlight_select(dialect: str, terms: Sequence[str], text_ids: Sequence[int]) -> Select[Any] | None:
+    """SELECT text_id, text-with-marks for those of `text_ids` that contain a query term."""
+    if not terms or not text_ids:
+        return None
+    ids = [int(i) for i in text_ids]
+    if dialect == "sqlite":
+        fts: ColumnClause[Any] = literal_column(FTS_TABLE)
+        shown = [t for t in terms if t not in _UNMARKED]
+        if not shown:
+            return None
+        match = " OR ".join(f'"{t}"' for t in shown)
+        marked = func.highlight(fts, 0, MARK_START, MARK_END)
+        return select(_fts.c.rowid.label("text_id"), marked.label("marked")).where(
+            fts.op("MATCH")(bindparam("match", match)), _fts.c.rowid.in_(ids)
+        )
+    if dialect == "postgresql":
+        tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
+        tsquery = func.to_tsquery("english", bindparam("match", " | ".join(terms)))
+        options = f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"
+        marked = func.ts_headline("english", WindowTextRecord.text, tsquery, options)
+        return select(WindowTextRecord.id.label("text_id"), marked.label("marked")).where(
+            WindowTextRecord.id.in_(ids), tsv.op("@@")(tsquery)
+        )
+    return None
+
+
+def marks_from(marked: str) -> tuple[str, list[tuple[int, int]]]:
+    """Split highlighted text into the plain text and the [start, end) character spans of matches."""
+    plain: list[str] = []
+    spans: list[tuple[int, int]] = []
+    length, opened = 0, -1
+    for piece in re.split(f"([{MARK_START}{MARK_END}])", marked):
+        if piece == MARK_START:
+            opened = length
+        elif piece == MARK_END:
+            if opened >= 0 and length > opened:
+                spans.append((opened, length))
+            opened = -1
+        else:
+            plain.append(piece)
+            length += len(piece)
+    return "".join(plain), spans
