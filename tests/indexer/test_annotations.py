@@ -35,6 +35,26 @@ def test_jsonl_creates_videos_known_by_key_and_reports_bad_lines(db, tmp_path):
     ]
 
 
+def test_tags_from_jsonl_lists_and_csv_cells(db, tmp_path):
+    write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            {"video": "reel-1", "start": 0, "end": 4, "text": "A barn burns", "tags": ["fire", "farm", "fire"]},
+            {"video": "reel-1", "start": 4, "end": 8, "text": "Too long a tag", "tags": ["x" * 200]},
+        ],
+    )
+    (tmp_path / "b.csv").write_text(
+        'video,start,end,text,tags\nreel-2,1,3,Cows in a field,"farm; animals"\nreel-2,3,5,Sky,\n'
+    )
+    report = import_annotations(db, [tmp_path / "a.jsonl", tmp_path / "b.csv"])
+    assert report.annotations == 3 and len(report.skipped) == 1 and "longer than 128" in report.skipped[0]
+    windows = {w.texts[0].text: w.id for v, _ in db.list_videos() for w in db.video_detail(v.id).windows}
+    tags = db.window_tags(list(windows.values()))
+    assert tags[windows["A barn burns"]] == ["farm", "fire"]
+    assert tags[windows["Cows in a field"]] == ["animals", "farm"]
+    assert windows["Sky"] not in tags
+
+
 def test_csv_and_appending_to_an_indexed_video(db, tmp_path):
     video = tmp_path / "talk.mp4"
     video.write_bytes(b"x")

@@ -38,6 +38,13 @@ def test_probe_reports_duration_size_and_streams(two_scenes):
     assert info.to_dict()["streams"][0]["kind"] == "video"
 
 
+def test_probe_reads_when_the_camera_says_it_recorded(two_scenes, tmp_path):
+    stamped = tmp_path / "stamped.mp4"
+    make_video([Scene("rocket", 2, subtitle="go")], stamped, recorded_at="2021-05-01T10:00:00Z")
+    assert probe(stamped).recorded_at == "2021-05-01T10:00:00+00:00"
+    assert probe(two_scenes).recorded_at is None
+
+
 def test_probe_errors_name_the_file_and_reason(tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")

@@ -168,7 +168,7 @@ def test_the_keyword_index_follows_writes_reindexing_and_purging(db):
     """FTS5 triggers / the PostgreSQL generated column keep keyword search in step with window_texts:
     new texts are found at once, a retired window is not, and a purge leaves nothing dangling."""
     assert db.has_keyword_search
-    video_id, _ = _store(db)
+    _store(db)
     assert len(_keyword_ids(db, "breaking")) == 1
     _store(db, "/videos/a.mp4", [NewText(0, TextKind.SPEECH, "goodbye moon", None)])  # re-index: old rows retired
     assert _keyword_ids(db, "breaking") == [] and len(_keyword_ids(db, "moon")) == 1

@@ -102,6 +102,7 @@ def make_video(
                     "mov_text",
                     "-metadata:s:s:0",
                     "language=eng",
+                    *stamp,  # a remux drops creation_time unless it is given again
                     str(final),
                 ]
             )
