@@ -15,7 +15,7 @@ from vidsearch.storage.database import FileState, NewText
 
 pytestmark = pytest.mark.models
 
-WORDS = "the a storm rain wind budget council onions fry bread soup rocket launch pad cat sofa".split()
+WORDS = ["the", "a", "storm", "rain", "wind", "budget", "council", "onions", "fry", "bread", "soup", "rocket", "launch", "pad", "cat", "sofa"]
 
 
 @pytest.fixture(scope="module")
