@@ -15,7 +15,24 @@ from vidsearch.storage.database import FileState, NewText
 
 pytestmark = pytest.mark.models
 
-WORDS = ["the", "a", "storm", "rain", "wind", "budget", "council", "onions", "fry", "bread", "soup", "rocket", "launch", "pad", "cat", "sofa"]
+WORDS = [
+    "the",
+    "a",
+    "storm",
+    "rain",
+    "wind",
+    "budget",
+    "council",
+    "onions",
+    "fry",
+    "bread",
+    "soup",
+    "rocket",
+    "launch",
+    "pad",
+    "cat",
+    "sofa",
+]
 
 
 @pytest.fixture(scope="module")
