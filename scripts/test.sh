@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh --dev
 
+# The web page's tests drive Debian's chromium through Playwright (no browser download).
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "==> installing chromium for the browser tests"
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
 # PostgreSQL is expected to be running; start the local cluster if it is installed but stopped.
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null; then

@@ -312,13 +312,16 @@ def reindex(data: DataOption = None) -> None:
     from vidsearch.indexer.pipeline import writer_lock
     from vidsearch.models.loader import ModelSet
     from vidsearch.storage import Database
+    from vidsearch.storage.thumbnails import ThumbnailStore
 
     settings = _settings(data)
     try:
         with writer_lock(settings.data_dir):
             db, embedder = Database(settings.resolved_database_url), ModelSet(settings).embedder
             with _progress() as progress:
-                manifest = rebuild_vector_index(db, embedder, settings.vector_dir, progress)
+                manifest = rebuild_vector_index(
+                    db, embedder, settings.vector_dir, progress, ThumbnailStore(settings.thumbnail_dir)
+                )
     except VidsearchError as exc:
         raise _fail(exc) from exc
     out.print(f"index generation {manifest.generation}: {manifest.vector_count} vectors")

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Text is detected on the frame scaled down to this side (recognition still reads the full frame):
     # 3x faster than RapidOCR's default, which scales the short side *up* to 736 px.
     ocr_detect_side: int = Field(default=640, ge=64)
+    # A JPEG of each window's middle frame for the web page's results (320 px, ~10-20 KB each).
+    thumbnails: bool = True
 
     # Components, by registry name or dotted class path; "none" turns a signal off.
     embedder: str = "sentence-transformers"
@@ -132,6 +134,10 @@ class Settings(BaseSettings):
     @property
     def vector_dir(self) -> Path:
         return self.data_dir / "vectors"
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
 
     def pipeline_settings(self) -> dict[str, Any]:
         """The settings that change what indexing produces (not where or how fast)."""

@@ -34,7 +34,18 @@ def test_search_returns_moments_in_the_public_shape(client, indexed_demo):
     assert body["query"] == "harbor bridge closed" and len(body["results"]) == 2
     assert (body["offset"], body["limit"], body["filters"]) == (0, 2, {})
     top = body["results"][0]
-    assert set(top) == {"video_id", "path", "start", "end", "score", "matched", "texts", "snippets", "tags"}
+    assert set(top) == {
+        "video_id",
+        "path",
+        "start",
+        "end",
+        "score",
+        "window_id",
+        "matched",
+        "texts",
+        "snippets",
+        "tags",
+    }
     ocr = next(s for s in top["snippets"] if s["kind"] == "ocr")
     assert [ocr["text"][a:b] for a, b in ocr["marks"]] == ["HARBOR", "BRIDGE", "CLOSED"]
     assert top["path"] == indexed_demo.path("city/council_meeting.mp4")
@@ -125,3 +136,12 @@ def test_ask_answers_extractively_with_citations(client, indexed_demo):
 @pytest.mark.parametrize("body", [{"question": ""}, {}, {"question": "x", "k": 0}, {"question": "x", "k": 50}])
 def test_ask_validation(client, body):
     assert client.post("/ask", json=body).status_code == 422
+
+
+def test_thumbnails_are_served_by_window_id(client, indexed_demo):
+    top = client.get("/search", params={"q": "the rocket on the launch pad", "limit": 1}).json()["results"][0]
+    picture = client.get(f"/windows/{top['window_id']}/thumbnail")
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    assert picture.content[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert client.get("/windows/999999/thumbnail").status_code == 404
+    assert client.get("/windows/..%2F..%2Fetc%2Fpasswd/thumbnail").status_code in (404, 422)

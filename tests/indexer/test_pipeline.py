@@ -11,10 +11,12 @@ from tests.conftest import sharing_models
 from vidsearch.config import Settings
 from vidsearch.errors import ModelLoadError
 from vidsearch.indexer import Indexer
+from vidsearch.indexer import progress as index_progress
 from vidsearch.media.synthesize import Scene, make_video
 from vidsearch.models.loader import ModelSet
 from vidsearch.search import Searcher
 from vidsearch.storage import Database
+from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import read_manifest
 
 pytestmark = pytest.mark.models
@@ -136,6 +138,12 @@ def test_touched_file_is_skipped_and_changed_file_is_reindexed(tmp_path, real_mo
     settings = Settings(data_dir=tmp_path / "data")
     first = Indexer(settings, models=sharing_models(settings, real_models)).run([library])
     assert len(first.indexed) == 2
+    thumbnails = ThumbnailStore(settings.thumbnail_dir)
+    db = Database(settings.resolved_database_url)
+    before = [w.id for v, _ in db.list_videos() for w in db.video_detail(v.id).windows]
+    assert before and all(thumbnails.path(w).stat().st_size > 500 for w in before)  # one JPEG per window
+    job = index_progress.read(settings.data_dir)
+    assert job is not None and not job.running and (job.files_done, job.files_total) == (2, 2)
 
     # Same bytes, new modification time (a copy, a touch): hashed, found identical, no model work.
     os.utime(library / "one.mp4", (1_000_000, 1_000_000))
@@ -151,6 +159,10 @@ def test_touched_file_is_skipped_and_changed_file_is_reindexed(tmp_path, real_mo
     top = searcher.search("a cat by the window", 1).results[0]
     assert top.path == str(library / "one.mp4") and "cat" in top.texts["speech"]
     assert all("FIRST TITLE" not in m.texts.get("ocr", "") for m in searcher.search("first title", 5).results)
+    after = {w.id for v, _ in db.list_videos() for w in db.video_detail(v.id).windows}
+    gone = [w for w in before if w not in after]
+    assert gone and not any(thumbnails.path(w).exists() for w in gone)  # purged with their windows
+    assert all(thumbnails.path(w).exists() for w in after)
 
 
 def test_changing_a_setting_reindexes(tmp_path, real_models):

@@ -81,7 +81,18 @@ def test_json_shape(searcher):
     assert data["query"] == "frying onions"
     [result] = data["results"]
     assert set(data) == {"query", "offset", "limit", "filters", "results"}
-    assert set(result) == {"video_id", "path", "start", "end", "score", "matched", "texts", "snippets", "tags"}
+    assert set(result) == {
+        "video_id",
+        "path",
+        "start",
+        "end",
+        "score",
+        "window_id",
+        "matched",
+        "texts",
+        "snippets",
+        "tags",
+    }
     assert result["path"] == "/lib/cooking.mp4" and result["score"] > 0
     texts = {s["text"]: [s["text"][a:b] for a, b in s["marks"]] for s in result["snippets"]}
     assert texts["Now fry the onions in butter until golden."] == ["fry", "onions"]  # frying ~ fry: one stem
@@ -154,4 +165,4 @@ def test_readers_keep_the_served_generation_until_the_next_is_published(searcher
     after = searcher.search("harvest festival music", 1).results[0]
     assert after.path == "/lib/news.mp4" and after.texts == {"speech": text}
     assert all("WEATHER ALERT" not in m.texts.get("ocr", "") for m in searcher.search("storm warning", 5).results)
-    assert db.purge_retired() == 0  # already purged when the generation was published
+    assert db.purge_retired() == []  # already purged when the generation was published

@@ -71,7 +71,7 @@ def test_restoring_a_video_replaces_its_rows(db):
     assert [t.text for w in db.video_detail(video_id).windows for t in w.texts] == ["only this"]
     assert len(db.text_hits(old_ids.tolist())) == 3
     assert [len(ids) for ids, _ in db.iter_embeddings(embedder_id, 4)] == [1]  # a new generation gets only live rows
-    assert db.purge_retired() == 2
+    assert len(db.purge_retired()) == 2
     assert db.text_hits(old_ids.tolist()) == {} and db.count_embeddings(embedder_id) == 1
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from slowapi.middleware import SlowAPIMiddleware
@@ -32,6 +33,8 @@ from vidsearch.api.schemas import (
     WindowOut,
 )
 from vidsearch.api.security import ApiKeyStore, BodyLimitMiddleware, resolve_media, token_from
+from vidsearch.api.web import STATIC_DIR
+from vidsearch.api.web import router as web_router
 from vidsearch.config import Settings
 from vidsearch.errors import (
     AuthenticationError,
@@ -52,6 +55,7 @@ from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS
 from vidsearch.storage import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.schema import ModelRecord, VideoRecord
+from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import read_manifest
 
 log = logging.getLogger(__name__)
@@ -73,7 +77,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code i
 def authorize(request: Request) -> None:
     """With API keys configured, every data route needs one (Authorization: Bearer KEY, or X-API-Key)."""
     keys: ApiKeyStore = request.app.state.keys
-    if keys and keys.verify(token_from(request.headers)) is None:
+    if keys and keys.verify(token_from(request.headers, request.cookies)) is None:
         raise AuthenticationError("a valid API key is required: send Authorization: Bearer KEY or X-API-Key: KEY")
 
 
@@ -108,7 +112,10 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     )
 
     app.state.keys = keys
+    app.state.settings = settings
     app.state.limiter = limiter
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(web_router)
     app.add_middleware(SlowAPIMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:  # an explicit list only: no wildcard
@@ -185,6 +192,21 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     def videos(request: Request) -> list[VideoOut]:
         db: Database = request.app.state.db
         return [_video_out(video, n) for video, n in db.list_videos()]
+
+    @app.get(
+        "/windows/{window_id}/thumbnail",
+        responses=_ERRORS,
+        tags=["library"],
+        dependencies=Authorized,
+        response_class=FileResponse,
+    )
+    @limiter.exempt  # ten per results page: cheap files, not searches
+    def thumbnail(window_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> FileResponse:
+        """A JPEG of the window's middle frame, made at index time."""
+        picture = ThumbnailStore(settings.thumbnail_dir).path(window_id)
+        if not picture.is_file():
+            raise NotFoundError(f"no thumbnail for window {window_id}")
+        return FileResponse(picture, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
     @app.get(
         "/videos/{video_id}/media",

@@ -20,6 +20,7 @@ class MomentOut(BaseModel):
     start: float = Field(description="seconds from the start of the video")
     end: float = Field(description="seconds from the start of the video")
     score: float
+    window_id: int = Field(description="the best matching window: GET /windows/{id}/thumbnail shows it")
     matched: list[str] = Field(default_factory=list, description="the kinds of text that matched")
     texts: dict[str, str] = Field(description="what the moment says, by kind: speech, ocr, subtitle, caption")
     snippets: list[SnippetOut] = Field(default_factory=list, description="the best matching texts, words marked")

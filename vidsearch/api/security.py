@@ -99,11 +99,12 @@ def check_exposure(settings: Settings, keys: ApiKeyStore) -> None:
         )
 
 
-def token_from(headers: Any) -> str | None:
+def token_from(headers: Any, cookies: Any = None) -> str | None:
+    """The key a request carries: Authorization: Bearer, X-API-Key, or the web page's sign-in cookie."""
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return str(auth[7:].strip())
-    key = headers.get("x-api-key")
+    key = headers.get("x-api-key") or (cookies or {}).get("vidsearch_key")
     return str(key) if key else None
 
 

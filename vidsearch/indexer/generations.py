@@ -9,6 +9,7 @@ from rich.progress import Progress
 
 from vidsearch.models.base import Embedder
 from vidsearch.storage.database import Database
+from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import INDEX_TYPE, IndexManifest, build_index, write_generation
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,11 @@ def embed_missing(db: Database, embedder: Embedder, progress: Progress | None = 
 
 
 def rebuild_vector_index(
-    db: Database, embedder: Embedder, directory: Path, progress: Progress | None = None
+    db: Database,
+    embedder: Embedder,
+    directory: Path,
+    progress: Progress | None = None,
+    thumbnails: ThumbnailStore | None = None,
 ) -> IndexManifest:
     """A new generation holding every stored vector of this embedder; the old one serves until it is done."""
     embed_missing(db, embedder, progress)
@@ -57,5 +62,7 @@ def rebuild_vector_index(
     # Readers switch to the new generation on their next query; the rows it replaced can go.
     purged = db.purge_retired()
     if purged:
-        log.info("purged %d windows replaced by re-indexing", purged)
+        log.info("purged %d windows replaced by re-indexing", len(purged))
+        if thumbnails is not None:
+            thumbnails.remove(purged)
     return manifest

@@ -25,6 +25,7 @@ from rich.progress import Progress, TaskID
 
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
 from vidsearch.errors import IndexerBusyError, MediaError, ModelError, ModelLoadError, VidsearchError
+from vidsearch.indexer import progress as index_progress
 from vidsearch.indexer import signals
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.indexer.scan import content_hash, find_videos
@@ -36,6 +37,7 @@ from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, SpokenWord, WindowCli
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database, FileState, NewText
 from vidsearch.storage.schema import TextKind, VideoStatus
+from vidsearch.storage.thumbnails import THUMBNAIL_SIDE, ThumbnailStore, encode_thumbnail
 from vidsearch.storage.vectors import read_manifest
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class _Extracted:
     windows: list[Window]
     texts: list[tuple[int, str, str, str]]  # window index, kind, text, source
     window_errors: dict[int, str]
+    thumbnails: dict[int, bytes]  # window index -> JPEG
 
 
 class Indexer:
@@ -113,6 +116,7 @@ class Indexer:
         self.settings = settings
         self.retry_failed = retry_failed
         self.db = db or Database(settings.resolved_database_url)
+        self.thumbnails = ThumbnailStore(settings.thumbnail_dir)
         self.models = models or ModelSet(settings)
         self.clock = StageClock()
         self.ocr_calls = 0
@@ -138,16 +142,27 @@ class Indexer:
             if root.exists():  # media is served only from inside the roots the library was indexed from
                 self.db.add_library_root(str(root.resolve()))
         files_task = progress.add_task("videos", total=len(files)) if progress else None
-        for path in files:
-            if progress and files_task is not None:
-                progress.update(files_task, description=f"videos · {path.name}")
-            self._index_one(path, report, progress)
-            if progress and files_task is not None:
-                progress.advance(files_task)
-        if report.indexed or self._index_is_stale():
-            with self.clock("vector_index"):
-                manifest = rebuild_vector_index(self.db, self.models.embedder, self.settings.vector_dir)
-            report.generation = manifest.generation
+        job = index_progress.start(self.settings.data_dir, len(files))
+        try:
+            for path in files:
+                if progress and files_task is not None:
+                    progress.update(files_task, description=f"videos · {path.name}")
+                job.current = str(path)
+                index_progress.save(self.settings.data_dir, job)
+                self._index_one(path, report, progress)
+                job.files_done += 1
+                if progress and files_task is not None:
+                    progress.advance(files_task)
+            if report.indexed or self._index_is_stale():
+                job.current = "building the vector index"
+                index_progress.save(self.settings.data_dir, job)
+                with self.clock("vector_index"):
+                    manifest = rebuild_vector_index(
+                        self.db, self.models.embedder, self.settings.vector_dir, thumbnails=self.thumbnails
+                    )
+                report.generation = manifest.generation
+        finally:
+            index_progress.finish(self.settings.data_dir, job)
         report.stage_seconds = dict(self.clock.seconds)
         report.ocr_calls = self.ocr_calls
         report.wall_seconds = time.perf_counter() - started
@@ -235,7 +250,7 @@ class Indexer:
         if (after.st_size, after.st_mtime) != (state.size_bytes, state.mtime):
             raise MediaError(path, "file changed while it was being indexed; it will be retried next run")
         with self.clock("store"):
-            self.db.store_video(
+            window_ids = self.db.store_video(
                 video_id,
                 probe=extracted.info.to_dict(),
                 windows=[(w.start, w.end) for w in extracted.windows],
@@ -246,6 +261,10 @@ class Indexer:
                 pipeline_fingerprint=self.pipeline_fingerprint,
                 pipeline_settings=self.pipeline_settings,
             )
+        # After the commit: a thumbnail is keyed by its window's id. A crash in between only loses
+        # pictures, which the page does without.
+        for index, jpeg in extracted.thumbnails.items():
+            self.thumbnails.save(window_ids[index], jpeg)
         report.windows += len(extracted.windows)
         report.media_seconds += extracted.info.duration
 
@@ -262,6 +281,7 @@ class Indexer:
             words_future = pool.submit(self._transcribe, path) if speech is not None else None
             screen = self._screen_text(path, info, windows, progress)
             captions, window_errors = self._captions(path, info, windows)
+            thumbnails = self._thumbnails(path, info, windows)
             words = words_future.result() if words_future is not None else []
         with self.clock("subtitles"):
             cues = subtitles.read_all(path, info)
@@ -275,7 +295,21 @@ class Indexer:
         for i, text in captions.items():
             texts.append((i, TextKind.CAPTION, text, ""))
         texts.sort(key=lambda t: (t[0], t[1]))
-        return _Extracted(info, windows, texts, window_errors)
+        return _Extracted(info, windows, texts, window_errors, thumbnails)
+
+    def _thumbnails(self, path: Path, info: MediaInfo, windows: list[Window]) -> dict[int, bytes]:
+        """A JPEG of each window's middle frame, by window index."""
+        if not self.settings.thumbnails or not windows:
+            return {}
+        with self.clock("thumbnails"):
+            source = open_frames(path, info, THUMBNAIL_SIDE, self.settings.frame_decoder)
+            middles = [(w.start + w.end) / 2 for w in windows]
+            try:  # one frame per time asked, in order
+                pictures = [encode_thumbnail(frame.image) for frame in source.iter_frames(middles)]
+            except MediaError as exc:  # pictures are a nicety: the frames readers report damage
+                log.info("%s: no thumbnails: %s", path, exc.reason)
+                return {}
+        return dict(enumerate(pictures))
 
     def _transcribe(self, path: Path) -> list[SpokenWord]:
         speech = self.models.speech

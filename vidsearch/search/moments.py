@@ -60,6 +60,7 @@ class Moment:
     snippets: list[Snippet] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     text_ids: set[int] = field(default_factory=set)
+    best_window_id: int = 0  # the best-scoring window: its thumbnail stands for the moment
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape of a moment (search results, answer evidence)."""
@@ -69,6 +70,7 @@ class Moment:
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "score": round(self.score, 4),
+            "window_id": self.best_window_id,
             "matched": sorted(self.matched),
             "texts": self.texts,
             "snippets": [s.to_dict() for s in self.snippets],
@@ -117,6 +119,7 @@ class _Building:
             [h.window_id for h in members],
             set().union(*(h.kinds for h in members)),
             text_ids=set().union(*(h.text_ids for h in members)),
+            best_window_id=self.first.window_id,
         )
 
 

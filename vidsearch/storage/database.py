@@ -219,8 +219,9 @@ class Database:
         embedder_id: int,
         pipeline_fingerprint: str,
         pipeline_settings: dict[str, Any],
-    ) -> None:
-        """Replace a video's windows, texts and vectors and mark it done, all in one transaction."""
+    ) -> list[int]:
+        """Replace a video's windows, texts and vectors and mark it done, all in one transaction.
+        Returns the new windows' ids, in window order."""
         if len(texts) != len(vectors):
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
@@ -260,16 +261,22 @@ class Database:
             video.status, video.error = VideoStatus.DONE, None
             video.pipeline_fingerprint, video.pipeline_settings = pipeline_fingerprint, pipeline_settings
             video.indexed_at = utcnow()
+            return [row.id for row in rows]
 
-    def purge_retired(self) -> int:
-        """Delete retired windows, their texts and vectors: call once a generation without them is published."""
-        window_ids = select(WindowRecord.id).where(WindowRecord.retired.is_(True))
-        text_ids = select(WindowTextRecord.id).where(WindowTextRecord.window_id.in_(window_ids))
+    def purge_retired(self) -> list[int]:
+        """Delete retired windows, their texts and vectors: call once a generation without them is
+        published. Returns the ids of the windows deleted (their thumbnails can go too)."""
+        retired = select(WindowRecord.id).where(WindowRecord.retired.is_(True))
+        text_ids = select(WindowTextRecord.id).where(WindowTextRecord.window_id.in_(retired))
         with self.session() as s:
+            window_ids = list(s.scalars(retired))
+            if not window_ids:
+                return []
             s.execute(delete(TextEmbedding).where(TextEmbedding.text_id.in_(text_ids)))
-            s.execute(delete(WindowTextRecord).where(WindowTextRecord.window_id.in_(window_ids)))
-            result = s.execute(delete(WindowRecord).where(WindowRecord.retired.is_(True)))
-            return int(getattr(result, "rowcount", 0) or 0)
+            s.execute(delete(WindowTextRecord).where(WindowTextRecord.window_id.in_(retired)))
+            s.execute(delete(WindowTag).where(WindowTag.window_id.in_(retired)))
+            s.execute(delete(WindowRecord).where(WindowRecord.retired.is_(True)))
+            return window_ids
 
     def external_video(self, key: str, duration: float | None) -> int:
         """A video known only by a key (an archive id, or a path not on this machine), for imported texts."""
