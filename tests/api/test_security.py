@@ -149,3 +149,36 @@ def test_a_symlink_out_of_the_root_is_forbidden(library, real_models, tmp_path):
     video.unlink()
     with client_for(library, real_models) as client:
         assert client.get("/videos/1/media").status_code == 404  # the file is gone
+
+
+def test_the_web_page_signs_in_with_a_key_kept_in_a_strict_http_only_cookie(library, real_models):
+    token = ApiKeyStore(library.data_dir).create("browser")
+    with client_for(library, real_models) as client:
+        page = client.get("/")
+        assert page.status_code == 401 and 'name="key"' in page.text  # the sign-in form, not data
+        assert client.get("/library").status_code == 401
+        wrong = client.post("/login", data={"key": "nope"}, follow_redirects=False)
+        assert wrong.status_code == 401 and "not valid" in wrong.text
+        signed = client.post("/login", data={"key": token}, follow_redirects=False)
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        results = client.get("/", params={"q": "rocket"})  # the client keeps the cookie
+        assert results.status_code == 200 and "launch.mp4" in results.text
+        assert client.get("/videos/1/media").status_code == 200  # the player's requests carry it too
+    with client_for(library, real_models) as stranger:
+        assert stranger.get("/", params={"q": "rocket"}).status_code == 401
+
+
+def test_the_library_page_shows_failures_with_their_reason(tmp_path, real_models):
+    folder = tmp_path / "lib"
+    make_video([Scene("rocket", 3, subtitle="Lift off at dawn")], folder / "launch.mp4")
+    (folder / "broken.mp4").write_bytes(b"not a video at all" * 100)
+    settings = Settings(data_dir=tmp_path / "data", speech="none", ocr="none")
+    Indexer(settings, models=sharing_models(settings, real_models)).run([folder])
+    with client_for(settings, real_models) as client:
+        page = client.get("/library")
+    assert page.status_code == 200
+    assert "broken.mp4" in page.text and "not a readable media container" in page.text
+    assert "done: 1" in page.text and "failed: 1" in page.text
+    assert "Last index run finished" in page.text
