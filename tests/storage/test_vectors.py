@@ -126,3 +126,45 @@ def test_a_generation_whose_vectors_and_rows_disagree_is_not_published(tmp_path)
     with pytest.raises(IndexMismatchError, match="9 rows: not published"):
         write_generation(tmp_path, 2, _index(), SPEC, row_count=9)
     assert load_generation(tmp_path, SPEC).manifest.generation == 1
+
+
+def _clustered(n: int, d: int = 32, seed: int = 1) -> np.ndarray:
+    """Vectors around 50 centres, like texts about a few dozen topics: what ANN indexes are built for."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, d))
+    v = centres[rng.integers(0, 50, n)] + 0.35 * rng.normal(size=(n, d))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v.astype(np.float32)
+
+
+def test_the_index_family_follows_corpus_size():
+    from vidsearch.storage.vectors import FLAT, HNSW, index_type_for
+
+    assert index_type_for(10, 100) == FLAT and index_type_for(101, 100) == HNSW
+
+
+def test_hnsw_generation_finds_what_exact_search_finds_and_honours_filters(tmp_path):
+    from vidsearch.storage.vectors import FLAT, HNSW
+
+    vectors = _clustered(5000)
+    ids = np.arange(1, 5001)
+    exact = build_index(32, [(ids, vectors)], FLAT)
+    write_generation(
+        tmp_path, 1, build_index(32, [(ids[:2500], vectors[:2500]), (ids[2500:], vectors[2500:])], HNSW), SPEC32
+    )
+    graph = load_generation(tmp_path, SPEC32)
+    assert graph.manifest.index_type == HNSW and graph.size == 5000
+    queries = _clustered(100, seed=7)
+    _, truth = exact.search(queries, 10)
+    _, found = graph.search(queries, 10)
+    recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
+    assert recall >= 0.95, recall
+    allowed = ids[ids % 7 == 0]
+    _, filtered = graph.search(queries[:5], 10, allowed)
+    assert all(i % 7 == 0 for row in filtered for i in row if i >= 0)
+    # More candidates than the default search breadth still come back in full.
+    _, many = graph.search(queries[:1], 300)
+    assert (many[0] >= 0).sum() == 300
+
+
+SPEC32 = ModelSpec("embedder", "test", "unit/embedder", "r1", 32, {"normalized": True})

@@ -10,7 +10,10 @@ from rich.progress import Progress
 from vidsearch.models.base import Embedder
 from vidsearch.storage.database import Database
 from vidsearch.storage.thumbnails import ThumbnailStore
-from vidsearch.storage.vectors import INDEX_TYPE, IndexManifest, build_index, write_generation
+from vidsearch.storage.vectors import IndexManifest, build_index, index_type_for, write_generation
+
+# Exact search up to this many vectors (about 15 ms a query at 384 dimensions on 2 cores), HNSW beyond.
+FLAT_MAX_VECTORS = 100_000
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ def rebuild_vector_index(
     directory: Path,
     progress: Progress | None = None,
     thumbnails: ThumbnailStore | None = None,
+    flat_max_vectors: int = FLAT_MAX_VECTORS,
 ) -> IndexManifest:
     """A new generation holding every stored vector of this embedder; the old one serves until it is done."""
     embed_missing(db, embedder, progress)
@@ -48,10 +52,11 @@ def rebuild_vector_index(
     if spec.dimension is None:
         raise ValueError(f"embedder {spec.model_id} has no dimension")
     embedder_id = db.model_record(spec)
-    generation = db.create_generation(embedder_id, INDEX_TYPE, spec.dimension)
+    rows = db.count_texts()
+    index_type = index_type_for(rows, flat_max_vectors)
+    generation = db.create_generation(embedder_id, index_type, spec.dimension)
     try:
-        rows = db.count_texts()
-        index = build_index(spec.dimension, db.iter_embeddings(embedder_id, spec.dimension))
+        index = build_index(spec.dimension, db.iter_embeddings(embedder_id, spec.dimension), index_type)
         manifest = write_generation(directory, generation, index, spec, row_count=rows)
     except BaseException:
         db.fail_generation(generation)
