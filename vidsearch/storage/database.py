@@ -14,17 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, inspect, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.models.base import ModelSpec
-from vidsearch.storage import keywords
+from vidsearch.storage import keywords, migrate
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.schema import (
-    Base,
     IndexGeneration,
     LibraryRoot,
     ModelRecord,
@@ -109,29 +108,18 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.has_keyword_search = False
         if create:
             try:
-                Base.metadata.create_all(self.engine)
-                self._add_new_columns()
-                self.has_keyword_search = keywords.install(self.engine)
+                migrate.upgrade(self.engine)
             except SQLAlchemyError as exc:
                 raise StorageError(
                     f"cannot open database {parsed.render_as_string(hide_password=True)}: "
                     f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
                 ) from exc
+        self.has_keyword_search = keywords.available(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def _add_new_columns(self) -> None:
-        """Columns added after a table was first created (create_all only makes missing tables)."""
-        present = {c["name"] for c in inspect(self.engine).get_columns("videos")}
-        if "recorded_at" not in present:
-            kind = "DATETIME" if self.is_sqlite else "TIMESTAMP WITH TIME ZONE"
-            with self.engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE videos ADD COLUMN recorded_at {kind}"))
-                conn.execute(text("CREATE INDEX IF NOT EXISTS ix_videos_recorded_at ON videos (recorded_at)"))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

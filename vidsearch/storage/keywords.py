@@ -125,29 +125,39 @@ _POSTGRES_DDL = (
 )
 
 
-def install(engine: Engine) -> bool:
-    """Create the keyword index where the database has an engine for it; fill it from existing texts
-    when it is new. Returns whether keyword search is available."""
-    dialect = engine.dialect.name
-    with engine.begin() as conn:
-        if dialect == "sqlite":
-            if not _sqlite_has_fts5(conn):
-                log.warning("this SQLite has no FTS5: keyword search is off, dense search still works")
-                return False
-            is_new = not conn.execute(
-                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": FTS_TABLE}
-            ).first()
-            for statement in _SQLITE_DDL:
-                conn.execute(text(statement))
-            if is_new:
-                conn.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
-            return True
-        if dialect == "postgresql":
-            for statement in _POSTGRES_DDL:  # a new generated column is computed for existing rows
-                conn.execute(text(statement))
-            return True
+def install(conn: Connection) -> bool:
+    """Create the keyword index where the database has an engine for it, filling it from existing
+    texts when it is new (databases from before it). Returns whether keyword search is available."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        if not _sqlite_has_fts5(conn):
+            log.warning("this SQLite has no FTS5: keyword search is off, dense search still works")
+            return False
+        is_new = not _sqlite_has_table(conn)
+        for statement in _SQLITE_DDL:
+            conn.execute(text(statement))
+        if is_new:
+            conn.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
+        return True
+    if dialect == "postgresql":
+        for statement in _POSTGRES_DDL:  # a new generated column is computed for existing rows
+            conn.execute(text(statement))
+        return True
     log.warning("no full-text engine for %s: keyword search is off, dense search still works", dialect)
     return False
+
+
+def available(engine: Engine) -> bool:
+    """Whether this database has the keyword index (the migrations create it where they can)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return _sqlite_has_table(conn)
+        return conn.dialect.name == "postgresql"
+
+
+def _sqlite_has_table(conn: Connection) -> bool:
+    found = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_TABLE})
+    return found.first() is not None
 
 
 def _sqlite_has_fts5(conn: Connection) -> bool:
