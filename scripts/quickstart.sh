@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up, index a folder of videos (or, with none given, a demo library made from packaged sample
-# media), show a few searches, then serve the API. Everything runs offline on the CPU, on the
+# media), show a few searches, then serve the web page and API. Everything runs offline on the CPU, on the
 # embedded default: SQLite and FAISS files in ./vidsearch-data, models that ship in PyPI packages.
 #   scripts/quickstart.sh [FOLDER ...] [--no-serve]
 set -euo pipefail
@@ -42,6 +42,6 @@ Or once for the shell: export VIDSEARCH_DATA_DIR="$VIDSEARCH_DATA_DIR"
 MSG
 
 if ((serve)); then
-  echo "API docs: http://127.0.0.1:8000/docs   try: http://127.0.0.1:8000/search?q=launch+pad   (Ctrl-C stops)"
+  echo "Open http://127.0.0.1:8000/ to search and watch; API docs at /docs; JSON: /search?q=launch+pad   (Ctrl-C stops)"
   exec "$vidsearch" serve
 fi

@@ -63,6 +63,7 @@ def test_index_rerun_is_all_skipped_and_status_reports(indexed_demo):
     status = json.loads(runner.invoke(app, ["status", "--data", data, "--json"]).stdout)
     assert status["videos"] == {"done": 3} and status["index"]["generation"] == 1
     assert status["index"]["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert status["job"]["running"] is False and status["job"]["files_total"] == 3
 
 
 def test_index_reports_failures_by_file_and_reason(tmp_path):

@@ -266,7 +266,8 @@ def serve(
 
 @app.command()
 def status(data: DataOption = None, as_json: JsonOption = False) -> None:
-    """What is indexed, what failed and why, and which index generation is served."""
+    """What is indexed, what failed and why, which index generation is served, and a running job."""
+    from vidsearch.indexer import progress as index_progress
     from vidsearch.storage import Database
     from vidsearch.storage.vectors import read_manifest
 
@@ -277,6 +278,7 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
         manifest = read_manifest(settings.vector_dir)
     except VidsearchError as exc:
         raise _fail(exc) from exc
+    job = index_progress.read(settings.data_dir)
     summary = {
         "data_dir": str(settings.data_dir),
         "videos": counts,
@@ -290,6 +292,7 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
             "revision": manifest.embedder_revision,
             "dimension": manifest.dimension,
         },
+        "job": job.to_dict() if job else None,
     }
     if as_json:
         out.print_json(json.dumps(summary))
@@ -301,6 +304,8 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
             f"index: generation {manifest.generation}, {manifest.vector_count} vectors, "
             f"{manifest.embedder_model_id} ({manifest.embedder_revision}, {manifest.dimension} dims)"
         )
+    if job and job.running:
+        out.print(f"indexing: {job.files_done} of {job.files_total} files, now {job.current or '...'}")
     for path, reason in failed:
         out.print(f"[red]failed[/] {path}: {reason}")
 
