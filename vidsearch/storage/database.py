@@ -421,9 +421,9 @@ class Database:
         own full-text engine; empty where it has none."""
         if not self.has_keyword_search:
             return []
-        stmt = keywords.keyword_select(
-            self.engine.dialect.name, keywords.query_terms(query), filters.conditions(), depth
-        )
+        terms = keywords.query_terms(query)
+        dialect = self.engine.dialect.name
+        stmt = keywords.keyword_select(dialect, terms, filters.conditions(), depth, narrowed=filters.active)
         if stmt is None:
             return []
         with self.session() as s:
