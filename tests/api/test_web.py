@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright import sync_api as playwright_api  # a dev dependency: missing means a broken setup
 
 from vidsearch.api import create_app
 from vidsearch.indexer.progress import PROGRESS_FILE
@@ -22,7 +23,6 @@ pytestmark = pytest.mark.models
 
 CHROMIUM = os.environ.get("VIDSEARCH_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 def _free_port() -> int:

@@ -20,12 +20,10 @@ from vidsearch.config import VIDEO_EXTENSIONS
 from vidsearch.errors import ConfigError, NotFoundError
 from vidsearch.media.subtitles import SIDECAR_EXTENSIONS, read_sidecar
 from vidsearch.storage.database import Database, NewWindow
-from vidsearch.storage.schema import TextKind
+from vidsearch.storage.schema import IMPORT_SOURCE, TextKind
 
 log = logging.getLogger(__name__)
 
-# The `source` of every imported text: search keeps imported spans as given (they are moments already).
-IMPORT_SOURCE = "import"
 MAX_TAG_CHARS = 128
 
 

@@ -17,6 +17,7 @@ from vidsearch.models.loader import ModelSet
 from vidsearch.search.moments import Moment, Snippet, WindowHit, merge_into_moments, moment_texts
 from vidsearch.storage.database import Database, TextHit
 from vidsearch.storage.filters import SearchFilters
+from vidsearch.storage.schema import IMPORT_SOURCE
 from vidsearch.storage.vectors import VectorIndex, load_generation, read_manifest
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,6 @@ MAX_LIMIT = 100
 MAX_OFFSET = 900  # deep pages cost candidates on every query; past this, narrow the search instead
 MAX_QUERY_CHARS = 1000
 SNIPPETS_PER_MOMENT = 3
-IMPORTED = "import"  # the source of imported texts (vidsearch.indexer.annotations.IMPORT_SOURCE)
 
 
 @dataclass
@@ -219,7 +219,7 @@ def _window_hits(
             score,
             frozenset(kinds[window_id]),
             frozenset(text_ids[window_id]),
-            delimited=hit.source == IMPORTED,
+            delimited=hit.source == IMPORT_SOURCE,
         )
         for window_id, (score, hit) in best.items()
     ]

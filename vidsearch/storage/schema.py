@@ -45,6 +45,10 @@ class TextKind:
     ANNOTATION = "annotation"  # imported timestamped descriptions
 
 
+# The `source` of every imported text: search keeps imported spans as given (they are moments already).
+IMPORT_SOURCE = "import"
+
+
 class ModelRecord(Base):
     """A model (with its revision and settings) that produced stored artifacts."""
 
