@@ -1,7 +1,7 @@
 # vidsearch: the API and web page, or an indexer. Build args pick the flavour:
 #   CPU (default):  docker build -t vidsearch .
 #   GPU indexer:    docker build -t vidsearch-gpu --build-arg BASE_IMAGE=nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04 \
-#                     --build-arg TORCH_SPEC="torch==2.13.0" --build-arg EXTRAS="postgres,gpu" .
+#                     --build-arg TORCH_SPEC="torch==2.13.0" --build-arg EXTRAS="postgres,gpu,ray" .
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 

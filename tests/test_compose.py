@@ -23,12 +23,13 @@ def _compose() -> list[str]:
 
 def test_compose_file_validates_and_wires_the_services(tmp_path):
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "VIDSEARCH_LIBRARY": str(tmp_path)}
-    command = [*_compose(), "--file", str(ROOT / "docker-compose.yml"), "--profile", "index", "config"]
+    profiles = ["--profile", "index", "--profile", "ray"]
+    command = [*_compose(), "--file", str(ROOT / "docker-compose.yml"), *profiles, "config"]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "api", "indexer"}
+    assert set(services) == {"postgres", "api", "indexer", "ray-head"}
     database = "postgresql+psycopg://vidsearch:vidsearch@postgres:5432/vidsearch"
     assert services["api"]["environment"]["VIDSEARCH_DATABASE_URL"] == database
     assert services["indexer"]["environment"]["VIDSEARCH_DATABASE_URL"] == database
@@ -38,15 +39,21 @@ def test_compose_file_validates_and_wires_the_services(tmp_path):
         str(p.get("host_ip", "")) == "127.0.0.1" if isinstance(p, dict) else str(p).startswith("127.0.0.1:")
         for p in ports
     )
-    devices = services["indexer"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
-    assert services["indexer"]["build"]["args"]["EXTRAS"] == "postgres,gpu"
+    for gpu_service in ("indexer", "ray-head"):
+        devices = services[gpu_service]["deploy"]["resources"]["reservations"]["devices"]
+        assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+        assert services[gpu_service]["build"]["args"]["EXTRAS"] == "postgres,gpu,ray"
+        assert services[gpu_service]["environment"]["VIDSEARCH_DATABASE_URL"] == database
+    # The Ray head runs `ray start --head` in the vidsearch image, so `vidsearch index --ray auto` runs beside it.
+    head = services["ray-head"]
+    assert head["entrypoint"] == ["ray"] and head["command"][:2] == ["start", "--head"]
 
     # The two share the data volume: generations, thumbnails and keys written by one are read by the other.
     def mounts(name):
         return {v["target"] if isinstance(v, dict) else v.split(":")[1] for v in services[name]["volumes"]}
 
-    assert "/data" in mounts("api") and "/data" in mounts("indexer")
+    assert "/data" in mounts("api") and "/data" in mounts("indexer") and "/data" in mounts("ray-head")
+    assert "/library" in mounts("ray-head")
 
 
 def test_the_image_installs_torch_before_vidsearch():

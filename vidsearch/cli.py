@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from vidsearch.config import Settings
-from vidsearch.errors import VidsearchError
+from vidsearch.errors import ConfigError, VidsearchError
 
 app = typer.Typer(help="Semantic search over your video library.", no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console()
@@ -88,6 +88,15 @@ def index(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Try again files that failed before, even if unchanged.")
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the model work on Ray: 'local' starts a Ray instance on this machine; 'auto', "
+            "host:port or ray://head:10001 joins that cluster. Needs the ray extra.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index new and changed videos; unchanged ones are skipped without any model work."""
@@ -103,7 +112,17 @@ def index(
         captioner_model=captioner_model,
     )
     try:
-        indexer = Indexer(settings, retry_failed=retry_failed)
+        if ray is not None:
+            if Path(ray).exists() and ray not in ("local", "auto"):
+                raise ConfigError(
+                    f"--ray takes a Ray address, and {ray!r} is a path: give it local, auto, host:port or "
+                    "ray://head:10001"
+                )
+            from vidsearch.indexer.ray_runner import RayIndexer
+
+            indexer: Indexer = RayIndexer(settings, retry_failed=retry_failed, address=ray)
+        else:
+            indexer = Indexer(settings, retry_failed=retry_failed)
         with _progress(disable=as_json) as progress:
             report = indexer.run(paths, progress)
     except VidsearchError as exc:

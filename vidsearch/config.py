@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=0, ge=0)  # 0: one per core
 
+    # The Ray runner (`vidsearch index --ray`): how the work is spread, never what it produces.
+    ray_signal_workers: int = Field(default=0, ge=0)  # CPU actors decoding and reading; 0: the CPUs left over
+    ray_model_workers: int = Field(default=0, ge=0)  # captioner and embedder actors each; 0: one per GPU
+    ray_gpus_per_captioner: float = Field(default=1.0, gt=0, le=1)  # a fraction shares a GPU between actors
+    ray_gpus_per_embedder: float = Field(default=0.25, gt=0, le=1)
+
     # Answers: the video language model answering questions ("auto": the captioner, when it can answer;
     # "extractive": never a model), and how much of each moment it sees.
     answerer: str = "auto"
