@@ -1,12 +1,15 @@
 """Load test of GET /search on loopback (not a test: prints figures, writes JSON).
 
-Builds a library of --windows windows in a fresh data folder without decoding video (texts drawn from
-a news-like vocabulary, stored through the same storage layer, embedded with the packaged MiniLM when
+Builds a library of --windows windows in a fresh data folder (or --library) without decoding video
+(texts stored through the same storage layer, embedded with the packaged MiniLM when
 --embed is given, else random unit vectors of its dimension to save time), starts `vidsearch serve`
 in its own process, then sends GET /search from --clients concurrent clients for --seconds (at most
 --requests requests), and reports throughput and latency percentiles.
 
-    .venv/bin/python benchmarks/load_test.py --windows 100000 --clients 8 --seconds 30"""
+    .venv/bin/python benchmarks/load_test.py --windows 100000 --clients 8 --seconds 30 --workers 2
+
+Texts are the dev set's real segment descriptions (two to a window), requests its real queries, every
+one different unless --repeat N asks for traffic that repeats N queries (what caches are for)."""
 
 from __future__ import annotations
 
@@ -31,79 +34,20 @@ from vidsearch.config import Settings
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database, FileState, NewText
+from vidsearch.storage.vectors import read_manifest
 
-WORDS = [
-    "council",
-    "budget",
-    "schools",
-    "roads",
-    "storm",
-    "rain",
-    "wind",
-    "coast",
-    "harbor",
-    "bridge",
-    "closed",
-    "rocket",
-    "launch",
-    "pad",
-    "crew",
-    "mayor",
-    "election",
-    "vote",
-    "market",
-    "prices",
-    "farmers",
-    "harvest",
-    "festival",
-    "music",
-    "crowd",
-    "police",
-    "fire",
-    "station",
-    "hospital",
-    "doctors",
-    "vaccine",
-    "patients",
-    "river",
-    "flood",
-    "bridge",
-    "traffic",
-    "train",
-    "station",
-    "airport",
-    "flight",
-    "delay",
-    "team",
-    "match",
-    "goal",
-    "championship",
-    "coach",
-    "players",
-    "stadium",
-    "museum",
-    "painting",
-    "artist",
-    "exhibition",
-    "library",
-]
-QUERIES = [
-    "the harbor bridge is closed",
-    "storm on the coast",
-    "council budget for schools",
-    "rocket launch",
-    "farmers at the market",
-    "flood near the river",
-    "the team wins the championship",
-    "vaccine for patients",
-    "traffic at the train station",
-    "a painting in the museum",
-    "police at the fire",
-    "music festival crowd",
-]
+# Real English descriptions of moments (the dev set's segment texts) make the library's texts, and its
+# queries make the requests: word frequencies like a real library's, every request a fresh query.
+EVAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+
+
+def eval_texts(name: str, field: str) -> list[str]:
+    with open(EVAL_DIR / name, encoding="utf-8") as f:
+        return [json.loads(line)[field] for line in f if line.strip()]
 
 
 def build_library(settings: Settings, windows: int, embed: bool) -> None:
+    sentences = eval_texts("tacos_dev_segments.jsonl", "text")
     db = Database(settings.resolved_database_url)
     embedder = ModelSet(settings).embedder
     embedder_id = db.model_record(embedder.spec)
@@ -113,7 +57,7 @@ def build_library(settings: Settings, windows: int, embed: bool) -> None:
         count = min(per_video, windows - start)
         path = f"/archive/reel-{start // per_video:05d}.mp4"
         video_id = db.begin_video(FileState(path, 1, 1.0), path)
-        texts = [NewText(i, "speech", " ".join(rng.choices(WORDS, k=12)), None) for i in range(count)]
+        texts = [NewText(i, "speech", " ".join(rng.choices(sentences, k=2)), None) for i in range(count)]
         if embed:
             vectors = embedder.embed([t.text for t in texts])
         else:
@@ -133,7 +77,7 @@ def build_library(settings: Settings, windows: int, embed: bool) -> None:
     db.close()
 
 
-def hammer(base: str, clients: int, seconds: float, requests: int) -> dict[str, float]:
+def hammer(base: str, clients: int, seconds: float, requests: int, queries: list[str]) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -141,14 +85,17 @@ def hammer(base: str, clients: int, seconds: float, requests: int) -> dict[str, 
 
     def client(n: int) -> None:
         nonlocal errors
-        rng = random.Random(n)
+        mine = queries[n::clients]  # each client its own queries, none repeated until all are used
+        random.Random(n).shuffle(mine)
+        asked = 0
         with httpx.Client(base_url=base, timeout=30) as http:
             while time.monotonic() < deadline:
                 with lock:
                     if len(latencies) + errors >= requests:
                         return
                 started = time.perf_counter()
-                response = http.get("/search", params={"q": rng.choice(QUERIES), "limit": 10})
+                response = http.get("/search", params={"q": mine[asked % len(mine)], "limit": 10})
+                asked += 1
                 elapsed = (time.perf_counter() - started) * 1000
                 with lock:
                     if response.status_code == 200:
@@ -188,16 +135,29 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--embed", action="store_true", help="embed the texts with the real model (slow)")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=1, help="vidsearch serve --workers")
+    parser.add_argument(
+        "--repeat", type=int, default=0, help="draw the requests from only this many queries (0: every query once)"
+    )
+    parser.add_argument("--library", type=Path, help="build the library here, or reuse the one built here before")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/load_test.json"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="vidsearch-load-") as tmp:
+    queries = list(dict.fromkeys(eval_texts("tacos_dev_queries.jsonl", "query")))
+    random.Random(11).shuffle(queries)
+    warm_up, queries = queries[:100], queries[100:]
+    if args.repeat:
+        queries = queries[: args.repeat]
+    with tempfile.TemporaryDirectory(prefix="vidsearch-load-") as scratch:
+        tmp = str(args.library or scratch)
         settings = Settings(data_dir=Path(tmp), rate_limit="1000000/minute")
-        started = time.perf_counter()
-        build_library(settings, args.windows, args.embed)
-        print(f"library of {args.windows} windows built in {time.perf_counter() - started:.0f} s", flush=True)
+        if read_manifest(settings.vector_dir) is None:
+            started = time.perf_counter()
+            build_library(settings, args.windows, args.embed)
+            print(f"library of {args.windows} windows built in {time.perf_counter() - started:.0f} s", flush=True)
         env = os.environ | {"VIDSEARCH_DATA_DIR": tmp, "VIDSEARCH_RATE_LIMIT": "1000000/minute"}
+        command = ["serve", "--port", str(args.port), "--workers", str(args.workers)]
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "vidsearch"), "serve", "--port", str(args.port)],
+            [str(Path(sys.executable).parent / "vidsearch"), *command],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -211,12 +171,19 @@ def main() -> None:
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.5)
-            hammer(base, 2, 3, 50)  # warm up
-            figures = hammer(base, args.clients, args.seconds, args.requests)
+            hammer(base, 2, 5, len(warm_up), warm_up)  # warm up on other queries: no answer is cached
+            figures = hammer(base, args.clients, args.seconds, args.requests, queries)
         finally:
             server.terminate()
             server.wait(timeout=30)
-    result = {"windows": args.windows, "clients": args.clients, "cpu_count": os.cpu_count(), **figures}
+    result = {
+        "windows": args.windows,
+        "clients": args.clients,
+        "workers": args.workers,
+        "distinct_queries": len(queries),
+        "cpu_count": os.cpu_count(),
+        **figures,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -1,6 +1,7 @@
 """The command line, in process (typer's runner) and once through the installed console script."""
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -120,13 +121,14 @@ def test_damaged_index_is_refused_then_rebuilt_by_reindex(demo_data_copy):
     assert found["results"][0]["path"].endswith("launch_day.mp4")
 
 
-def test_serve_answers_over_http(demo_data_copy):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_over_http(demo_data_copy, workers):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = Path(sys.executable).parent / "vidsearch"
     server = subprocess.Popen(
-        [str(exe), "serve", "--port", str(port), "--data", str(demo_data_copy)],
+        [str(exe), "serve", "--port", str(port), "--data", str(demo_data_copy), "--workers", str(workers)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -148,6 +150,9 @@ def test_serve_answers_over_http(demo_data_copy):
     finally:
         server.terminate()
         server.wait(timeout=30)
+    # Each worker is its own process with the command line's settings (here, its data folder).
+    log = server.stdout.read() if server.stdout else ""
+    assert len(set(re.findall(r"Started server process \[(\d+)\]", log))) == workers, log
 
 
 def test_ask_json(indexed_demo):

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -33,3 +35,16 @@ def test_pipeline_fingerprint_changes_with_output_settings_only():
     assert fingerprint(base.pipeline_settings()) == fingerprint(Settings().pipeline_settings())
     assert fingerprint(Settings(window_length=5).pipeline_settings()) != fingerprint(base.pipeline_settings())
     assert fingerprint(Settings(port=9000).pipeline_settings()) == fingerprint(base.pipeline_settings())
+
+
+def test_settings_travel_through_the_environment_to_server_workers(tmp_path, monkeypatch):
+    settings = Settings(
+        data_dir=tmp_path, port=8123, kind_weights={"ocr": 0.5}, dev=True, keyword_max_df=0.1, api_workers=2
+    )
+    environment = settings.as_environment()
+    assert environment["VIDSEARCH_PORT"] == "8123" and environment["VIDSEARCH_DATA_DIR"] == str(tmp_path)
+    for name in [n for n in os.environ if n.startswith("VIDSEARCH_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == settings

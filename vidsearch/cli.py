@@ -267,6 +267,10 @@ def serve(
     dev: Annotated[
         bool, typer.Option("--dev", help="Development run: allow a public address with no API key.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Server processes, each with its own models and index (about one per core)."),
+    ] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -274,13 +278,30 @@ def serve(
     from vidsearch.api import create_app
     from vidsearch.api.security import ApiKeyStore, check_exposure
 
-    settings = _settings(data, host=host, port=port, dev=dev or None)
+    settings = _settings(data, host=host, port=port, dev=dev or None, api_workers=workers)
     try:
         check_exposure(settings, ApiKeyStore(settings.data_dir))
     except VidsearchError as exc:
         raise _fail(exc) from exc
-    out.print(f"vidsearch API on http://{settings.host}:{settings.port}  (docs: /docs, data: {settings.data_dir})")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    out.print(
+        f"vidsearch API on http://{settings.host}:{settings.port}  (docs: /docs, data: {settings.data_dir}, "
+        f"{settings.api_workers} process{'es' if settings.api_workers > 1 else ''})"
+    )
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        return
+    # Worker processes build their app from the environment: hand them these settings through it,
+    # and split the cores between them rather than have each use them all.
+    os.environ.update(settings.as_environment())
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // settings.api_workers)))
+    uvicorn.run(
+        "vidsearch.api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.api_workers,
+        log_level="info",
+    )
 
 
 @app.command()

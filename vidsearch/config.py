@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     embedder: str = "sentence-transformers"
     embedder_model: str = ""  # local path or HF id; empty: the packaged all-MiniLM-L6-v2
     embed_batch_size: int = Field(default=64, ge=1)
+    # Short inputs (queries) on ONNX Runtime: "auto" does so on a CPU for plain mean-pooled models.
+    embedder_runtime: Literal["auto", "torch", "onnx"] = "auto"
     speech: str = "faster-whisper"
     speech_model: str = ""  # local CTranslate2 folder or size/id; empty: the packaged tiny.en
     speech_language: str = "en"
@@ -94,10 +96,18 @@ class Settings(BaseSettings):
 
     # Search.
     search_candidates: int = Field(default=200, ge=1)  # texts fetched per query from each retriever
+    query_cache_size: int = Field(default=4096, ge=0)  # query vectors kept per process (0: none)
+    result_cache_size: int = Field(default=1024, ge=0)  # search answers kept per process (0: none)
+    result_cache_seconds: float = Field(default=60.0, gt=0)
     # Hybrid retrieval (docs/evaluation.md has the variants measured): a text's score is its cosine
     # similarity plus keyword_weight times its full-text score relative to the query's best keyword hit,
     # times the weight of its kind (caption, speech, ocr, subtitle, annotation; 1.0 when not listed).
     keyword_weight: float = Field(default=0.3, ge=0.0)
+    # Query words found in more than this share of all texts are left out of the keyword query: they
+    # carry almost no BM25 weight, and an OR over them makes the engine rank most of the library.
+    keyword_max_df: float = Field(default=0.05, gt=0.0, le=1.0)
+    # ...but a word in at most this many texts always takes part, however small the library.
+    keyword_always_kept: int = Field(default=1000, ge=1)
     kind_weights: dict[str, float] = Field(default_factory=dict)
     # Moments: windows overlapping a better one by at least this IoU are the same moment seen again;
     # they shape its span (the consensus of their boundaries) and add support times their mean score.
@@ -114,6 +124,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     dev: bool = False  # allow listening beyond loopback with no API key (a development run only)
+    api_workers: int = Field(default=1, ge=1)  # `vidsearch serve` processes; the rate limit counts per process
     cors_origins: list[str] = Field(default_factory=list)  # e.g. ["https://archive.example.org"]; none by default
     rate_limit: str = "120/minute"  # per client address, on every route but /healthz
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -144,6 +155,17 @@ class Settings(BaseSettings):
     @property
     def thumbnail_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as VIDSEARCH_ variables, for processes that read their settings from the
+        environment (server workers)."""
+        prefix = self.model_config.get("env_prefix", "")
+        out: dict[str, str] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            out[f"{prefix}{name}".upper()] = value if isinstance(value, str) else json.dumps(value)
+        return out
 
     def pipeline_settings(self) -> dict[str, Any]:
         """The settings that change what indexing produces (not where or how fast)."""

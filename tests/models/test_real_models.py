@@ -41,3 +41,33 @@ def test_ocr_reads_a_burnt_in_title(real_models, demo_dir):
     lines = [line.text for line in real_models.ocr.read(frame.image)]
     assert "HARBOR BRIDGE CLOSED" in lines
     assert all(line.score >= 0.6 for line in real_models.ocr.read(frame.image))
+
+
+def test_queries_run_on_onnx_runtime_with_the_same_vectors_as_torch(tmp_path, caplog):
+    from vidsearch.models.embedders import SentenceTransformerEmbedder
+
+    torch_only = SentenceTransformerEmbedder(runtime="torch")
+    onnx = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path)
+    [exported] = list(tmp_path.glob("*.onnx"))
+    assert exported.name.startswith(onnx.spec.fingerprint)  # one file per model identity
+    assert onnx._onnx is not None and torch_only._onnx is None
+    queries = ["the rocket on the launch pad", "où est le chat ?", "a much longer query " * 40]
+    np.testing.assert_allclose(onnx.embed(queries), torch_only.embed(queries), atol=1e-5)
+    # Bulk batches stay on torch; vectors agree either way.
+    many = [f"window {i} of the harbour bridge" for i in range(20)]
+    np.testing.assert_allclose(onnx.embed(many[:2]), onnx.embed(many)[:2], atol=1e-5)
+    # A second process finds the export and loads it rather than exporting again.
+    mtime = exported.stat().st_mtime_ns
+    again = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path)
+    assert again._onnx is not None and exported.stat().st_mtime_ns == mtime
+    assert again.spec == torch_only.spec  # the runtime is how, not what: indexes are shared
+
+
+def test_a_broken_onnx_export_falls_back_to_torch(tmp_path, caplog):
+    from vidsearch.models.embedders import SentenceTransformerEmbedder
+
+    reference = SentenceTransformerEmbedder(runtime="torch")
+    (tmp_path / f"{reference.spec.fingerprint}-torch{__import__('torch').__version__}.onnx").write_bytes(b"not onnx")
+    embedder = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path)
+    assert embedder._onnx is None and "stays on torch" in caplog.text
+    np.testing.assert_allclose(embedder.embed(["a query"]), reference.embed(["a query"]), atol=1e-6)

@@ -174,3 +174,40 @@ def test_snippets_mark_query_words_not_function_words(db, library, real_models):
     snippet = top.snippets[0]
     assert snippet.text == "The council approved the budget for new schools."
     assert [snippet.text[a:b] for a, b in snippet.marks] == ["council", "budget"]
+
+
+def test_words_in_too_many_texts_are_left_out_of_the_keyword_query(db, library):
+    counts = {w: db.document_count(w, corpus=1) for w in ("storm", "onions", "okonkwo")}
+    assert counts == {"storm": 2, "onions": 2, "okonkwo": 1}
+    everything = db.keyword_hits("okonkwo storm", SearchFilters(), 20)
+    bounded = db.keyword_hits("okonkwo storm", SearchFilters(), 20, max_documents=1, corpus=1)
+    assert len(everything) == 3 and len(bounded) == 1
+    assert db.keyword_hits("storm onions", SearchFilters(), 20, max_documents=1, corpus=1) == []  # dense alone
+    # Counts are kept per corpus (the index generation): a new one counts again.
+    db._document_counts["onions"] = 99
+    assert db.document_count("onions", corpus=1) == 99 and db.document_count("onions", corpus=2) == 2
+
+
+def test_the_search_bounds_keyword_work_by_the_share_of_the_library(db, library, real_models):
+    bounded = _searcher(library, db, real_models, keyword_max_df=0.1, keyword_always_kept=1)
+    unbounded = _searcher(library, db, real_models)
+    # 11 texts: at most 1 document a word, so "storm" is left out and "okonkwo" decides.
+    for searcher in (bounded, unbounded):
+        top = searcher.search("okonkwo storm", 1).results[0]
+        assert (top.path, top.start) == ("/lib/news/evening.mp4", 0)
+
+
+def test_repeated_searches_are_answered_from_the_cache_until_a_new_generation(db, library, real_models):
+    searcher = _searcher(library, db, real_models)
+    first = searcher.search("storm tonight", 3)
+    again = searcher.search("storm tonight", 3)
+    assert "cached" in again.timings_ms and "cached" not in first.timings_ms
+    assert again.to_dict() == first.to_dict()
+    again.results[0].score = -1.0  # a caller's change does not leak into the next answer
+    assert searcher.search("storm tonight", 3).results[0].score == first.results[0].score
+    assert "cached" not in searcher.search("storm tonight", 2).timings_ms  # another page size: searched
+    rebuild_vector_index(db, real_models.embedder, library.vector_dir)
+    assert "cached" not in searcher.search("storm tonight", 3).timings_ms
+    off = _searcher(library, db, real_models, result_cache_size=0)
+    off.search("storm tonight", 3)
+    assert "cached" not in off.search("storm tonight", 3).timings_ms

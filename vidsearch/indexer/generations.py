@@ -12,8 +12,10 @@ from vidsearch.storage.database import Database
 from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import IndexManifest, build_index, index_type_for, write_generation
 
-# Exact search up to this many vectors (about 15 ms a query at 384 dimensions on 2 cores), HNSW beyond.
-FLAT_MAX_VECTORS = 100_000
+# Exact search up to this many vectors, HNSW beyond. Exact search costs about 2 ms a query per 10k
+# vectors at 384 dimensions on 2 cores (20 ms at 100k), HNSW about 2.5 ms at 100k with recall@10 0.95+
+# (docs/benchmarks.md), so the switch comes early.
+FLAT_MAX_VECTORS = 20_000
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,11 @@ a hub id, or the copy packaged on PyPI (works offline)."""
 from __future__ import annotations
 
 import logging
+import os
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +21,20 @@ from vidsearch.models.resolve import PACKAGED_EMBEDDER, hub_revision, resolve
 log = logging.getLogger(__name__)
 
 
+# Up to this many texts go through ONNX Runtime (a query, a few); bulk indexing batches stay on torch.
+ONNX_MAX_TEXTS = 8
+
+
 class SentenceTransformerEmbedder:
-    def __init__(self, model: str = "", *, device: str = "auto", batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: str = "",
+        *,
+        device: str = "auto",
+        batch_size: int = 64,
+        runtime: str = "torch",
+        onnx_dir: Path | None = None,
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         resolved = resolve(model, PACKAGED_EMBEDDER)
@@ -46,10 +62,15 @@ class SentenceTransformerEmbedder:
             settings={"normalized": True, "max_seq_length": self._model.max_seq_length},
         )
         log.info("embedder %s (%s) on %s, %d dims", self.spec.model_id, revision, self.device, dimension)
+        self._onnx: OnnxEncoder | None = None
+        if runtime == "onnx" or (runtime == "auto" and self.device == "cpu"):
+            self._onnx = OnnxEncoder.for_model(self._model, self.spec, onnx_dir)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.spec.dimension or 0), dtype=np.float32)
+        if self._onnx is not None and len(texts) <= ONNX_MAX_TEXTS:
+            return self._onnx.encode(texts)
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -60,6 +81,96 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+class OnnxEncoder:
+    """The same network (transformer, mean pooling, normalisation) exported once to ONNX and run by ONNX
+    Runtime on one thread: a short query in about a third of torch's time on a CPU, where a search
+    spends most of its time embedding the query. Vectors match torch's to about 1e-7."""
+
+    def __init__(self, model: Any, path: Path) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        # One thread a query: a server answers many queries at once, one per core.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = model.tokenizer
+        self._max_length = model.max_seq_length
+        self._inputs = [i.name for i in self._session.get_inputs()]
+
+    @classmethod
+    def for_model(cls, model: Any, spec: ModelSpec, directory: Path | None) -> OnnxEncoder | None:
+        """The encoder for this model, exported on first use into `directory` (a cache keyed by the
+        model's fingerprint); None, and torch does the work, where the model is not a plain mean-pooled
+        one or the export fails."""
+        if directory is None or not _plain_mean_pooled(model):
+            return None
+        import torch
+
+        path = directory / f"{spec.fingerprint}-torch{torch.__version__}.onnx"
+        try:
+            if not path.exists():
+                _export(model, path)
+            return cls(model, path)
+        except Exception as exc:  # a faster path only: torch still gives the same vectors
+            log.warning("query embedding stays on torch: the ONNX export of %s failed: %s", spec.model_id, exc)
+            return None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        batch = self._tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self._max_length, return_tensors="np"
+        )
+        feeds = {name: batch[name].astype(np.int64) for name in self._inputs}
+        [vectors] = self._session.run(None, feeds)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _plain_mean_pooled(model: Any) -> bool:
+    from sentence_transformers.models import Normalize, Pooling
+
+    modules = list(model)
+    if len(modules) != 3 or not isinstance(modules[1], Pooling) or not isinstance(modules[2], Normalize):
+        return False
+    return modules[1].get_config_dict().get("pooling_mode") == "mean" and hasattr(modules[0], "auto_model")
+
+
+def _export(model: Any, path: Path) -> None:
+    import torch
+
+    names = list(model.tokenizer.model_input_names)
+    transformer = model[0].auto_model.eval()
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer  # a submodule, so its weights export as weights
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            given = dict(zip(names, inputs, strict=True))
+            hidden = self.transformer(**given).last_hidden_state
+            mask = given["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=1)
+
+    sample = model.tokenizer(["an example query"], return_tensors="pt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on opsets and tracing
+        torch.onnx.export(
+            MeanPooled(),
+            tuple(sample[n] for n in names),
+            str(partial),
+            input_names=names,
+            output_names=["embedding"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names},
+            opset_version=17,
+            dynamo=False,
+        )
+    partial.replace(path)  # several server workers may export at once: the last rename wins, all equal
+    log.info("exported %s to ONNX for query embedding: %s", type(transformer).__name__, path)
+
+
 def _hub_commit(model: object) -> str | None:
     card = getattr(model, "model_card_data", None)
     return getattr(card, "base_model_revision", None) if card else None
@@ -68,5 +179,9 @@ def _hub_commit(model: object) -> str | None:
 @embedder_registry.register("sentence-transformers")
 def _sentence_transformers(settings: Settings) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(
-        settings.embedder_model, device=settings.device, batch_size=settings.embed_batch_size
+        settings.embedder_model,
+        device=settings.device,
+        batch_size=settings.embed_batch_size,
+        runtime=settings.embedder_runtime,
+        onnx_dir=settings.data_dir / "models" / "onnx",
     )

@@ -4,11 +4,17 @@ shaped into moments, optionally re-ranked, and paged. docs/evaluation.md has how
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+from cachetools import TTLCache
 
 from vidsearch.config import Settings
 from vidsearch.errors import InvalidQueryError
@@ -61,6 +67,14 @@ class Searcher:
         self._reranker = reranker
         self._index: VectorIndex | None = None
         self._lock = threading.Lock()
+        # People repeat searches and page through results: the same words, the same vector.
+        self._query_vector = functools.lru_cache(maxsize=settings.query_cache_size)(self._embed_query)
+        # Whole answers for the same words, filters and page, while the same index generation serves;
+        # the time limit bounds how long a change to texts or tags outside a new generation goes unseen.
+        self._responses: TTLCache[tuple[Any, ...], SearchResponse] = TTLCache(
+            maxsize=max(1, settings.result_cache_size), ttl=settings.result_cache_seconds
+        )
+        self._responses_lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
@@ -96,7 +110,15 @@ class Searcher:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         index = self.vector_index()
-        vector = self.embedder.embed([query])
+        key = (index.manifest.generation, query, limit, offset, json.dumps(filters.describe(), sort_keys=True))
+        if self.settings.result_cache_size:
+            with self._responses_lock:
+                cached = self._responses.get(key)
+            if cached is not None:  # a copy: callers may fill in or reorder what they get
+                hit = copy.deepcopy(cached)
+                hit.timings_ms = {"cached": (time.perf_counter() - t0) * 1e3}
+                return hit
+        vector = self._query_vector(query)
         t1 = time.perf_counter()
         depth = max(self.settings.search_candidates, 4 * (offset + limit))
         allowed = self.db.filtered_text_ids(filters) if filters.active else None
@@ -105,7 +127,15 @@ class Searcher:
         scores, ids = index.search(vector, depth, allowed)
         dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
         t2 = time.perf_counter()
-        keyword = self.db.keyword_hits(query, filters, depth) if self.settings.keyword_weight > 0 else []
+        keyword: list[tuple[int, float]] = []
+        if self.settings.keyword_weight > 0:
+            keyword = self.db.keyword_hits(
+                query,
+                filters,
+                depth,
+                max_documents=max(self.settings.keyword_always_kept, int(self.settings.keyword_max_df * index.size)),
+                corpus=index.manifest.generation,
+            )
         t3 = time.perf_counter()
         text_scores = self._fuse(dense, keyword)
         found = self.db.text_hits(list(text_scores))
@@ -129,7 +159,16 @@ class Searcher:
             moments=(t4 - t3) * 1e3,
             rerank_and_texts=(t5 - t4) * 1e3,
         )
-        return SearchResponse(query, page, offset, limit, filters.describe(), timings)
+        response = SearchResponse(query, page, offset, limit, filters.describe(), timings)
+        if self.settings.result_cache_size:
+            with self._responses_lock:
+                self._responses[key] = copy.deepcopy(response)
+        return response
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        vector = self.embedder.embed([query])
+        vector.setflags(write=False)  # shared by every search for these words
+        return vector
 
     def _fuse(self, dense: dict[int, float], keyword: list[tuple[int, float]]) -> dict[int, float]:
         """Cosine similarity plus keyword_weight times the keyword score relative to the query's best.

@@ -6,6 +6,7 @@ writes; any SQLAlchemy URL works, and PostgreSQL passes the same tests."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -117,6 +118,9 @@ class Database:
                     f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
                 ) from exc
         self.has_keyword_search = keywords.available(self.engine)
+        self._document_counts: dict[str, int] = {}
+        self._counted_corpus: Any = None
+        self._count_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -416,18 +420,45 @@ class Database:
         with self.session() as s:
             return np.fromiter(s.scalars(stmt), dtype=np.int64)
 
-    def keyword_hits(self, query: str, filters: SearchFilters, depth: int) -> list[tuple[int, float]]:
+    def keyword_hits(
+        self, query: str, filters: SearchFilters, depth: int, *, max_documents: int | None = None, corpus: Any = None
+    ) -> list[tuple[int, float]]:
         """(text id, score) of the best texts containing any query word, best first, by the database's
-        own full-text engine; empty where it has none."""
+        own full-text engine; empty where it has none. Words in more than `max_documents` texts are
+        left out (empty when all are); their counts are cached while `corpus` (e.g. the index
+        generation) stays the same."""
         if not self.has_keyword_search:
             return []
         terms = keywords.query_terms(query)
+        if max_documents is not None:
+            terms = [t for t in terms if self.document_count(t, corpus) <= max_documents]
         dialect = self.engine.dialect.name
         stmt = keywords.keyword_select(dialect, terms, filters.conditions(), depth, narrowed=filters.active)
         if stmt is None:
             return []
         with self.session() as s:
             return [(int(text_id), float(score)) for text_id, score in s.execute(stmt)]
+
+    def document_count(self, term: str, corpus: Any = None) -> int:
+        """How many texts hold the term, per the keyword engine. Counted once per term and corpus."""
+        with self._count_lock:
+            if corpus != self._counted_corpus:
+                self._document_counts.clear()
+                self._counted_corpus = corpus
+            known = self._document_counts.get(term)
+        if known is not None:
+            return known
+        stmt = keywords.document_count_select(self.engine.dialect.name, term)
+        count = 0
+        if stmt is not None:
+            with self.session() as s:
+                count = int(s.scalar(stmt) or 0)
+        with self._count_lock:
+            if corpus == self._counted_corpus:
+                if len(self._document_counts) >= _MAX_COUNTED_TERMS:
+                    self._document_counts.clear()
+                self._document_counts[term] = count
+        return count
 
     def highlights(self, query: str, text_ids: Sequence[int]) -> dict[int, Highlight]:
         """Those of the texts that contain a query word, with where the words are."""
@@ -552,6 +583,8 @@ class Database:
             )
 
 
+# Query words whose document counts are remembered (a few hundred KB).
+_MAX_COUNTED_TERMS = 50_000
 _LIVE_WINDOWS = select(WindowRecord.id).where(WindowRecord.retired.is_(False))
 
 

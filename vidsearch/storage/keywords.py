@@ -208,6 +208,18 @@ def keyword_select(
     )
 
 
+def document_count_select(dialect: str, term: str) -> Select[Any] | None:
+    """SELECT how many texts contain the term, as the engine matches it (stemmed)."""
+    if dialect == "sqlite":
+        fts: ColumnClause[Any] = literal_column(FTS_TABLE)
+        return select(func.count()).select_from(_fts).where(fts.op("MATCH")(bindparam("match", f'"{term}"')))
+    if dialect == "postgresql":
+        tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
+        tsquery = func.to_tsquery("english", bindparam("match", term))
+        return select(func.count()).select_from(WindowTextRecord).where(tsv.op("@@")(tsquery))
+    return None
+
+
 def highlight_select(dialect: str, terms: Sequence[str], text_ids: Sequence[int]) -> Select[Any] | None:
     """SELECT text_id, text-with-marks for those of `text_ids` that contain a query term."""
     if not terms or not text_ids:
