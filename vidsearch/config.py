@@ -106,8 +106,11 @@ class Settings(BaseSettings):
     # Query words found in more than this share of all texts are left out of the keyword query: they
     # carry almost no BM25 weight, and an OR over them makes the engine rank most of the library.
     keyword_max_df: float = Field(default=0.05, gt=0.0, le=1.0)
-    # ...but a word in at most this many texts always takes part, however small the library.
+    # ...but a word in at most this many texts always takes part, however small the library, and one
+    # in more than keyword_max_documents never does, however large (the engine scores every text
+    # holding a word: about 2 ms per 1,000 texts a word on 2 cores).
     keyword_always_kept: int = Field(default=1000, ge=1)
+    keyword_max_documents: int = Field(default=5000, ge=1)
     kind_weights: dict[str, float] = Field(default_factory=dict)
     # Moments: windows overlapping a better one by at least this IoU are the same moment seen again;
     # they shape its span (the consensus of their boundaries) and add support times their mean score.

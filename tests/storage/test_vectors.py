@@ -168,3 +168,21 @@ def test_hnsw_generation_finds_what_exact_search_finds_and_honours_filters(tmp_p
 
 
 SPEC32 = ModelSpec("embedder", "test", "unit/embedder", "r1", 32, {"normalized": True})
+
+
+def test_asking_for_the_gpu_without_one_serves_from_the_cpu_copy(tmp_path):
+    from vidsearch.storage.vectors import gpu_count
+
+    index = _index()
+    write_generation(tmp_path, 1, index, SPEC)
+    loaded = load_generation(tmp_path, SPEC, use_gpu=True)
+    if gpu_count() == 0:  # faiss-cpu, or faiss-gpu on a machine without a GPU
+        assert loaded.gpu_index is None
+    else:  # faiss-gpu with a GPU: unfiltered searches run there and agree with the CPU copy
+        assert loaded.gpu_index is not None
+    query = index.reconstruct(104)[None, :]
+    scores, ids = loaded.search(query, 3)
+    cpu_scores, cpu_ids = load_generation(tmp_path, SPEC).search(query, 3)
+    assert ids.tolist() == cpu_ids.tolist() and np.allclose(scores, cpu_scores, atol=1e-5)
+    _, filtered = loaded.search(query, 3, np.array([100, 101], dtype=np.int64))  # filters: the CPU copy
+    assert set(filtered[0].tolist()) - {-1} == {100, 101}

@@ -95,7 +95,9 @@ class Searcher:
             return current
         with self._lock:
             if self._index is None or manifest is None or manifest.generation != self._index.manifest.generation:
-                self._index = load_generation(self.settings.vector_dir, self.embedder.spec)
+                self._index = load_generation(
+                    self.settings.vector_dir, self.embedder.spec, use_gpu=self.settings.device != "cpu"
+                )
                 log.info(
                     "serving vector index generation %d (%d vectors)", self._index.manifest.generation, self._index.size
                 )
@@ -133,7 +135,7 @@ class Searcher:
                 query,
                 filters,
                 depth,
-                max_documents=max(self.settings.keyword_always_kept, int(self.settings.keyword_max_df * index.size)),
+                max_documents=self._keyword_max_documents(index.size),
                 corpus=index.manifest.generation,
             )
         t3 = time.perf_counter()
@@ -164,6 +166,11 @@ class Searcher:
             with self._responses_lock:
                 self._responses[key] = copy.deepcopy(response)
         return response
+
+    def _keyword_max_documents(self, corpus_size: int) -> int:
+        settings = self.settings
+        share = int(settings.keyword_max_df * corpus_size)
+        return max(settings.keyword_always_kept, min(share, settings.keyword_max_documents))
 
     def _embed_query(self, query: str) -> np.ndarray:
         vector = self.embedder.embed([query])

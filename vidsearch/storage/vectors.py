@@ -33,6 +33,7 @@ INDEX_TYPE = FLAT  # the type of small libraries (kept for callers that record o
 HNSW_M = 32  # graph degree
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512  # search breadth (recall@10 0.95 on the benchmark's hard synthetic set); at least k
+GPU_MAX_K = 2048  # faiss GPU indexes answer at most this many neighbours a query
 _KEEP_GENERATIONS = 2  # the current one and the one before, for readers that have not switched yet
 
 
@@ -52,11 +53,20 @@ class IndexManifest:
 
 
 class VectorIndex:
-    """A loaded generation: search returns (scores, text ids), best first; id -1 marks no result."""
+    """A loaded generation: search returns (scores, text ids), best first; id -1 marks no result.
+    With faiss-gpu and a GPU, an exact index is also copied to the GPUs and unfiltered searches run
+    there; filtered ones (an id selector) and graph indexes stay on the CPU copy."""
 
-    def __init__(self, index: faiss.Index, manifest: IndexManifest) -> None:
+    def __init__(self, index: faiss.Index, manifest: IndexManifest, *, use_gpu: bool = False) -> None:
         self.index = index
         self.manifest = manifest
+        self.gpu_index: faiss.Index | None = None
+        if use_gpu and manifest.index_type == FLAT and gpu_count() > 0:
+            try:
+                self.gpu_index = faiss.index_cpu_to_all_gpus(index)
+                log.info("vector index generation %d on %d GPU(s)", manifest.generation, gpu_count())
+            except (RuntimeError, AttributeError) as exc:  # out of GPU memory, say: the CPU copy serves
+                log.warning("vector index stays on the CPU: %s", exc)
 
     @property
     def size(self) -> int:
@@ -66,6 +76,8 @@ class VectorIndex:
         """The k nearest texts; with `allowed`, only among those text ids (a filtered search)."""
         k = max(1, min(k, self.size))
         query = np.ascontiguousarray(vectors, dtype=np.float32)
+        if allowed is None and self.gpu_index is not None:
+            return self.gpu_index.search(query, min(k, GPU_MAX_K))
         if self.manifest.index_type == HNSW:
             params: faiss.SearchParameters = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # not in the stubs
             params.efSearch = max(HNSW_EF_SEARCH, k)  # type: ignore[attr-defined]
@@ -154,7 +166,13 @@ def read_manifest(directory: Path) -> IndexManifest | None:
         raise IndexMismatchError(f"{path} is unreadable ({exc}); run `vidsearch reindex` to rebuild it") from exc
 
 
-def load_generation(directory: Path, embedder: ModelSpec | None = None) -> VectorIndex:
+def gpu_count() -> int:
+    """GPUs faiss can use: 0 with faiss-cpu, which has no GPU functions at all."""
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0
+
+
+def load_generation(directory: Path, embedder: ModelSpec | None = None, *, use_gpu: bool = False) -> VectorIndex:
     manifest = read_manifest(directory)
     if manifest is None:
         raise IndexNotReadyError(f"no vector index in {directory}: index some videos first")
@@ -175,7 +193,7 @@ def load_generation(directory: Path, embedder: ModelSpec | None = None) -> Vecto
             f"{path} holds {index.ntotal}x{index.d} vectors, the manifest says "
             f"{manifest.vector_count}x{manifest.dimension}; {rebuild}"
         )
-    return VectorIndex(index, manifest)
+    return VectorIndex(index, manifest, use_gpu=use_gpu)
 
 
 def _prune(directory: Path, keep: int) -> None:
