@@ -21,7 +21,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from vidsearch.storage.vectors import FLAT, HNSW, HNSW_EF_SEARCH, build_index
+from vidsearch.storage.vectors import FLAT, HNSW, build_index, hnsw_ef_search_for
 
 DIMENSION = 384
 QUERIES = 300
@@ -67,7 +67,7 @@ def measure(n: int, candidates: int) -> dict[str, object]:
         params: faiss.SearchParameters | None = None
         if kind == HNSW:
             params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-            params.efSearch = max(HNSW_EF_SEARCH, candidates)  # type: ignore[attr-defined]
+            params.efSearch = max(hnsw_ef_search_for(n), candidates)  # type: ignore[attr-defined]
         _, found = index.search(queries, 10, params=params)
         if truth is None:
             truth = found

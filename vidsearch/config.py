@@ -96,6 +96,7 @@ class Settings(BaseSettings):
 
     # Search.
     search_candidates: int = Field(default=200, ge=1)  # texts fetched per query from each retriever
+    hnsw_ef_search: int = Field(default=0, ge=0)  # HNSW search breadth; 0: by index size (docs/benchmarks.md)
     query_cache_size: int = Field(default=4096, ge=0)  # query vectors kept per process (0: none)
     result_cache_size: int = Field(default=1024, ge=0)  # search answers kept per process (0: none)
     result_cache_seconds: float = Field(default=60.0, gt=0)

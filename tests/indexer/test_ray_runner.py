@@ -159,3 +159,17 @@ def test_cli_says_what_ray_takes_when_it_is_given_a_path(tmp_path):
     result = CliRunner().invoke(app, ["index", "--ray", str(tmp_path / "a"), str(tmp_path), "--data", str(tmp_path)])
     assert result.exit_code != 0
     assert "--ray takes a Ray address" in result.output and "local, auto" in result.output
+
+
+def test_a_model_that_cannot_load_on_the_workers_stops_the_run_and_touches_nothing(local_ray, tmp_path):
+    from vidsearch.errors import ModelLoadError
+    from vidsearch.indexer.ray_runner import RayIndexer
+
+    make_video([Scene("rocket", 3)], tmp_path / "lib" / "a.mp4", audio=False)
+    settings = Settings(
+        data_dir=tmp_path / "data", captioner="apollo", captioner_model=str(tmp_path / "missing"), speech="none"
+    )
+    with pytest.raises(ModelLoadError, match=r"cannot load the captioner: Apollo snapshot .* does not exist"):
+        RayIndexer(settings).run([tmp_path / "lib"])
+    db = Database(settings.resolved_database_url)
+    assert db.status_counts() == {} and db.failed_videos() == []

@@ -186,3 +186,11 @@ def test_asking_for_the_gpu_without_one_serves_from_the_cpu_copy(tmp_path):
     assert ids.tolist() == cpu_ids.tolist() and np.allclose(scores, cpu_scores, atol=1e-5)
     _, filtered = loaded.search(query, 3, np.array([100, 101], dtype=np.int64))  # filters: the CPU copy
     assert set(filtered[0].tolist()) - {-1} == {100, 101}
+
+
+def test_hnsw_breadth_grows_with_the_index_as_measured():
+    from vidsearch.storage.vectors import HNSW_EF_SEARCH_MAX, hnsw_ef_search_for
+
+    # docs/benchmarks.md: 512 reaches recall@10 0.95 at 100k vectors; 1M needs 4096.
+    assert hnsw_ef_search_for(100_000) == 512 and hnsw_ef_search_for(200_000) == 1024
+    assert hnsw_ef_search_for(1_000_000) == 4096 == HNSW_EF_SEARCH_MAX == hnsw_ef_search_for(10**8)

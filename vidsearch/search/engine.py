@@ -96,7 +96,10 @@ class Searcher:
         with self._lock:
             if self._index is None or manifest is None or manifest.generation != self._index.manifest.generation:
                 self._index = load_generation(
-                    self.settings.vector_dir, self.embedder.spec, use_gpu=self.settings.device != "cpu"
+                    self.settings.vector_dir,
+                    self.embedder.spec,
+                    use_gpu=self.settings.device != "cpu",
+                    ef_search=self.settings.hnsw_ef_search,
                 )
                 log.info(
                     "serving vector index generation %d (%d vectors)", self._index.manifest.generation, self._index.size

@@ -32,7 +32,10 @@ HNSW = "IDMap2,HNSW32,Flat,IP"
 INDEX_TYPE = FLAT  # the type of small libraries (kept for callers that record one type)
 HNSW_M = 32  # graph degree
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 512  # search breadth (recall@10 0.95 on the benchmark's hard synthetic set); at least k
+# HNSW search breadth (always at least k): recall@10 against exact search on the benchmark's hard
+# synthetic set reaches 0.95 at 512 for 100k vectors and needs 4096 at 1M (docs/benchmarks.md).
+HNSW_EF_SEARCH = 512
+HNSW_EF_SEARCH_MAX = 4096
 GPU_MAX_K = 2048  # faiss GPU indexes answer at most this many neighbours a query
 _KEEP_GENERATIONS = 2  # the current one and the one before, for readers that have not switched yet
 
@@ -57,9 +60,12 @@ class VectorIndex:
     With faiss-gpu and a GPU, an exact index is also copied to the GPUs and unfiltered searches run
     there; filtered ones (an id selector) and graph indexes stay on the CPU copy."""
 
-    def __init__(self, index: faiss.Index, manifest: IndexManifest, *, use_gpu: bool = False) -> None:
+    def __init__(
+        self, index: faiss.Index, manifest: IndexManifest, *, use_gpu: bool = False, ef_search: int = 0
+    ) -> None:
         self.index = index
         self.manifest = manifest
+        self.ef_search = ef_search or hnsw_ef_search_for(manifest.vector_count)
         self.gpu_index: faiss.Index | None = None
         if use_gpu and manifest.index_type == FLAT and gpu_count() > 0:
             try:
@@ -80,7 +86,7 @@ class VectorIndex:
             return self.gpu_index.search(query, min(k, GPU_MAX_K))
         if self.manifest.index_type == HNSW:
             params: faiss.SearchParameters = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # not in the stubs
-            params.efSearch = max(HNSW_EF_SEARCH, k)  # type: ignore[attr-defined]
+            params.efSearch = max(self.ef_search, k)  # type: ignore[attr-defined]
         else:
             params = faiss.SearchParameters()
         if allowed is not None:
@@ -166,13 +172,24 @@ def read_manifest(directory: Path) -> IndexManifest | None:
         raise IndexMismatchError(f"{path} is unreadable ({exc}); run `vidsearch reindex` to rebuild it") from exc
 
 
+def hnsw_ef_search_for(vectors: int) -> int:
+    """The HNSW breadth for an index of this size: 512 up to 100k vectors, doubling with each doubling
+    of the size beyond, at most HNSW_EF_SEARCH_MAX."""
+    ef = HNSW_EF_SEARCH
+    while vectors > 100_000 * ef // HNSW_EF_SEARCH and ef < HNSW_EF_SEARCH_MAX:
+        ef *= 2
+    return ef
+
+
 def gpu_count() -> int:
     """GPUs faiss can use: 0 with faiss-cpu, which has no GPU functions at all."""
     get = getattr(faiss, "get_num_gpus", None)
     return int(get()) if get is not None else 0
 
 
-def load_generation(directory: Path, embedder: ModelSpec | None = None, *, use_gpu: bool = False) -> VectorIndex:
+def load_generation(
+    directory: Path, embedder: ModelSpec | None = None, *, use_gpu: bool = False, ef_search: int = 0
+) -> VectorIndex:
     manifest = read_manifest(directory)
     if manifest is None:
         raise IndexNotReadyError(f"no vector index in {directory}: index some videos first")
@@ -193,7 +210,7 @@ def load_generation(directory: Path, embedder: ModelSpec | None = None, *, use_g
             f"{path} holds {index.ntotal}x{index.d} vectors, the manifest says "
             f"{manifest.vector_count}x{manifest.dimension}; {rebuild}"
         )
-    return VectorIndex(index, manifest, use_gpu=use_gpu)
+    return VectorIndex(index, manifest, use_gpu=use_gpu, ef_search=ef_search)
 
 
 def _prune(directory: Path, keep: int) -> None:
