@@ -138,31 +138,105 @@ def _clustered(n: int, d: int = 32, seed: int = 1) -> np.ndarray:
 
 
 def test_the_index_family_follows_corpus_size():
-    from vidsearch.storage.vectors import FLAT, HNSW, index_type_for
+    from vidsearch.storage.vectors import FLAT, index_type_for, ivf_lists
 
-    assert index_type_for(10, 100) == FLAT and index_type_for(101, 100) == HNSW
+    assert index_type_for(10, 100) == FLAT
+    # About 4 x sqrt(n) cells, a power of two: 1,024 at 100k vectors, 4,096 at 1M.
+    assert index_type_for(100_000, 20_000) == "IVF1024,Flat,IP" and ivf_lists("IVF1024,Flat,IP") == 1024
+    assert index_type_for(1_000_000, 20_000) == "IVF4096,Flat,IP"
 
 
-def test_hnsw_generation_finds_what_exact_search_finds_and_honours_filters(tmp_path):
-    from vidsearch.storage.vectors import FLAT, HNSW
+def _exact_and_served(tmp_path, index_type, n=5000):
+    from vidsearch.storage.vectors import FLAT
 
-    vectors = _clustered(5000)
-    ids = np.arange(1, 5001)
+    vectors = _clustered(n)
+    ids = np.arange(1, n + 1)
     exact = build_index(32, [(ids, vectors)], FLAT)
-    write_generation(
-        tmp_path, 1, build_index(32, [(ids[:2500], vectors[:2500]), (ids[2500:], vectors[2500:])], HNSW), SPEC32
-    )
-    graph = load_generation(tmp_path, SPEC32)
+    batches = [(ids[: n // 2], vectors[: n // 2]), (ids[n // 2 :], vectors[n // 2 :])]
+    write_generation(tmp_path, 1, build_index(32, batches, index_type, count=n), SPEC32)
+    return ids, exact, load_generation(tmp_path, SPEC32)
+
+
+def _recall(truth, found):
+    return np.mean([len(set(t) & set(f)) / len(t) for t, f in zip(truth, found, strict=True)])
+
+
+def test_ivf_generation_finds_what_exact_search_finds_and_honours_filters(tmp_path):
+    from vidsearch.storage.vectors import index_type_for
+
+    index_type = index_type_for(5000, 100)
+    _, exact, served = _exact_and_served(tmp_path, index_type)
+    assert served.manifest.index_type == index_type == "IVF256,Flat,IP" and served.size == 5000
+    queries = _clustered(100, seed=7)
+    _, truth = exact.search(queries, 10)
+    _, found = served.search(queries, 10)
+    assert _recall(truth, found) >= 0.95
+    # More candidates than one cell holds still come back in full.
+    _, many = served.search(queries[:1], 300)
+    assert (many[0] >= 0).sum() == 300
+
+
+def test_a_narrow_filter_on_ivf_is_searched_exactly_among_the_allowed_texts(tmp_path):
+    from vidsearch.storage.vectors import index_type_for
+
+    ids, exact, served = _exact_and_served(tmp_path, index_type_for(5000, 100))
+    allowed = ids[ids % 97 == 0]  # 51 texts, scattered over the cells
+    queries = _clustered(20, seed=3)
+    scores, found = served.search(queries, 10, np.append(allowed, 10**9))  # an id this generation lacks
+    among = build_index(32, [(allowed, exact.reconstruct_batch(allowed))])
+    truth_scores, truth = among.search(queries, 10)
+    assert found.tolist() == truth.tolist() and np.allclose(scores, truth_scores, atol=1e-5)
+    # Fewer allowed texts than asked for: the rest of the row is empty.
+    scores, found = served.search(queries[:1], 10, allowed[:3])
+    assert sorted(found[0][:3]) == sorted(allowed[:3]) and found[0][3:].tolist() == [-1] * 7
+
+
+def test_a_wide_filter_on_ivf_probes_more_cells_and_keeps_recall(tmp_path, monkeypatch):
+    import vidsearch.storage.vectors as vectors
+
+    monkeypatch.setattr(vectors, "FILTERED_EXACT_MAX", 100)  # this small index stands for a large one
+    ids, exact, served = _exact_and_served(tmp_path, vectors.index_type_for(5000, 100))
+    allowed = ids[ids % 4 == 0]  # a quarter of the texts: four times the cells
+    queries = _clustered(50, seed=5)
+    _, found = served.search(queries, 10, allowed)
+    assert all(i % 4 == 0 for row in found for i in row)
+    truth = build_index(32, [(allowed, exact.reconstruct_batch(allowed))]).search(queries, 10)[1]
+    assert _recall(truth, found) >= 0.95
+
+
+def test_a_rebuild_of_the_same_size_reuses_the_served_cells(tmp_path):
+    from vidsearch.indexer.generations import _reusable_centroids
+    from vidsearch.storage.vectors import index_type_for, ivf_centroids
+
+    index_type = index_type_for(5000, 100)
+    _, _, served = _exact_and_served(tmp_path, index_type)
+    cells = ivf_centroids(tmp_path / served.manifest.file, index_type)
+    assert cells.shape == (256, 32)
+    assert np.array_equal(_reusable_centroids(tmp_path, SPEC32, index_type), cells)
+    assert _reusable_centroids(tmp_path, SPEC32, "IVF512,Flat,IP") is None  # grown: train afresh
+    other = ModelSpec("embedder", "test", "unit/embedder", "r2", 32, {"normalized": True})
+    assert _reusable_centroids(tmp_path, other, index_type) is None
+    vectors = _clustered(5000, seed=9)
+    rebuilt = build_index(32, [(np.arange(1, 5001), vectors)], index_type, centroids=cells)
+    assert np.array_equal(ivf_centroids_of(rebuilt), cells) and rebuilt.ntotal == 5000
+
+
+def ivf_centroids_of(index):
+    return index.quantizer.reconstruct_n(0, index.nlist)
+
+
+def test_hnsw_generations_of_earlier_versions_still_serve_and_honour_filters(tmp_path):
+    from vidsearch.storage.vectors import HNSW
+
+    ids, exact, graph = _exact_and_served(tmp_path, HNSW)
     assert graph.manifest.index_type == HNSW and graph.size == 5000
     queries = _clustered(100, seed=7)
     _, truth = exact.search(queries, 10)
     _, found = graph.search(queries, 10)
-    recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
-    assert recall >= 0.95, recall
+    assert _recall(truth, found) >= 0.95
     allowed = ids[ids % 7 == 0]
     _, filtered = graph.search(queries[:5], 10, allowed)
     assert all(i % 7 == 0 for row in filtered for i in row if i >= 0)
-    # More candidates than the default search breadth still come back in full.
     _, many = graph.search(queries[:1], 300)
     assert (many[0] >= 0).sum() == 300
 

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from rich.progress import Progress
 
-from vidsearch.models.base import Embedder
+from vidsearch.models.base import Embedder, ModelSpec
 from vidsearch.storage.database import Database
 from vidsearch.storage.thumbnails import ThumbnailStore
-from vidsearch.storage.vectors import IndexManifest, build_index, index_type_for, write_generation
+from vidsearch.storage.vectors import (
+    IndexManifest,
+    build_index,
+    index_type_for,
+    ivf_centroids,
+    read_manifest,
+    write_generation,
+)
 
-# Exact search up to this many vectors, HNSW beyond. Exact search costs about 2 ms a query per 10k
-# vectors at 384 dimensions on 2 cores (20 ms at 100k), HNSW about 2.5 ms at 100k with recall@10 0.95+
+# Exact search up to this many vectors, IVF beyond. Exact search costs about 2 ms a query per 10k
+# vectors at 384 dimensions on one core (20 ms at 100k), IVF about 1 ms at 100k with recall@10 0.95+
 # (docs/benchmarks.md), so the switch comes early.
 FLAT_MAX_VECTORS = 20_000
 
@@ -58,7 +67,9 @@ def rebuild_vector_index(
     index_type = index_type_for(rows, flat_max_vectors)
     generation = db.create_generation(embedder_id, index_type, spec.dimension)
     try:
-        index = build_index(spec.dimension, db.iter_embeddings(embedder_id, spec.dimension), index_type)
+        batches = _StoredVectors(db, embedder_id, spec.dimension)
+        centroids = _reusable_centroids(directory, spec, index_type)
+        index = build_index(spec.dimension, batches, index_type, count=rows, centroids=centroids)
         manifest = write_generation(directory, generation, index, spec, row_count=rows)
     except BaseException:
         db.fail_generation(generation)
@@ -73,3 +84,26 @@ def rebuild_vector_index(
         if thumbnails is not None:
             thumbnails.remove(purged)
     return manifest
+
+
+class _StoredVectors:
+    """The stored vectors in batches, read afresh each time they are iterated (IVF reads them twice)."""
+
+    def __init__(self, db: Database, embedder_id: int, dimension: int) -> None:
+        self.db, self.embedder_id, self.dimension = db, embedder_id, dimension
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return self.db.iter_embeddings(self.embedder_id, self.dimension)
+
+
+def _reusable_centroids(directory: Path, spec: ModelSpec, index_type: str) -> np.ndarray | None:
+    """The served generation's IVF cells when the new one has as many under the same embedder: the
+    library grew or changed a little, and training (most of an IVF build) can be skipped. The number of
+    cells follows the library's size, so a library that has grown a lot gets freshly trained cells."""
+    served = read_manifest(directory)
+    if served is None or served.index_type != index_type or served.embedder_fingerprint != spec.fingerprint:
+        return None
+    centroids = ivf_centroids(directory / served.file, index_type)
+    if centroids is not None:
+        log.info("reusing the %d IVF cells of generation %d", len(centroids), served.generation)
+    return centroids

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -24,18 +27,24 @@ from vidsearch.models.base import ModelSpec
 log = logging.getLogger(__name__)
 
 MANIFEST = "current.json"
-# Inner product over L2-normalised vectors = cosine. Exact (flat) while a scan is fast enough; a
-# graph (HNSW) beyond: at 100k vectors 2.4 ms instead of 12 ms a query with recall@10 0.96 against
-# exact search (benchmarks/vector_benchmark.py; docs/benchmarks.md).
+# Inner product over L2-normalised vectors = cosine. Exact (flat) while a scan is fast enough; an
+# inverted file (IVF: k-means cells, a query scans the vectors of its `nprobe` nearest cells) beyond.
+# On the benchmark's hard synthetic set IVF reaches recall@10 0.97 at 1M vectors in about 2 ms a query
+# where HNSW needed 14 ms for the same recall (benchmarks/vector_benchmark.py, docs/benchmarks.md).
 FLAT = "IDMap2,Flat,IP"
-HNSW = "IDMap2,HNSW32,Flat,IP"
+HNSW = "IDMap2,HNSW32,Flat,IP"  # built by earlier versions; still served until the next rebuild
+IVF_PREFIX = "IVF"
 INDEX_TYPE = FLAT  # the type of small libraries (kept for callers that record one type)
 HNSW_M = 32  # graph degree
 HNSW_EF_CONSTRUCTION = 80
-# HNSW search breadth (always at least k): recall@10 against exact search on the benchmark's hard
-# synthetic set reaches 0.95 at 512 for 100k vectors and needs 4096 at 1M (docs/benchmarks.md).
 HNSW_EF_SEARCH = 512
 HNSW_EF_SEARCH_MAX = 4096
+# IVF: about 4 x sqrt(n) cells (a power of two), trained on at most this many vectors a cell
+# (faiss's k-means wants 39 at least), and a query scans IVF_NPROBE cells (docs/benchmarks.md).
+IVF_TRAIN_PER_LIST = 40
+IVF_NPROBE = 64
+# A filter passing at most this many texts is searched exactly, among those texts alone (~2 ms).
+FILTERED_EXACT_MAX = 20_000
 GPU_MAX_K = 2048  # faiss GPU indexes answer at most this many neighbours a query
 _KEEP_GENERATIONS = 2  # the current one and the one before, for readers that have not switched yet
 
@@ -61,11 +70,20 @@ class VectorIndex:
     there; filtered ones (an id selector) and graph indexes stay on the CPU copy."""
 
     def __init__(
-        self, index: faiss.Index, manifest: IndexManifest, *, use_gpu: bool = False, ef_search: int = 0
+        self,
+        index: faiss.Index,
+        manifest: IndexManifest,
+        *,
+        use_gpu: bool = False,
+        ef_search: int = 0,
+        nprobe: int = 0,
     ) -> None:
         self.index = index
         self.manifest = manifest
         self.ef_search = ef_search or hnsw_ef_search_for(manifest.vector_count)
+        self.nprobe = nprobe or IVF_NPROBE
+        self._ids: np.ndarray | None = None
+        self._lookup_lock = threading.Lock()
         self.gpu_index: faiss.Index | None = None
         if use_gpu and manifest.index_type == FLAT and gpu_count() > 0:
             try:
@@ -78,15 +96,42 @@ class VectorIndex:
     def size(self) -> int:
         return int(self.index.ntotal)
 
+    def _stored_ids(self) -> np.ndarray:
+        """The ids this generation holds, sorted; made ready, once, to look vectors up by id."""
+        with self._lookup_lock:
+            if self._ids is None:
+                if is_ivf(self.manifest.index_type):
+                    ivf = faiss.extract_index_ivf(self.index)
+                    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # IVF looks up by id only with it
+                    lists: Any = ivf.invlists
+                    sizes = [lists.list_size(i) for i in range(ivf.nlist)]
+                    parts = [faiss.rev_swig_ptr(lists.get_ids(i), n).copy() for i, n in enumerate(sizes) if n]
+                    ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                else:
+                    ids = faiss.vector_to_array(self.index.id_map)  # type: ignore[attr-defined]  # an IDMap2
+                self._ids = np.sort(ids.astype(np.int64))
+            return self._ids
+
     def search(self, vectors: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest texts; with `allowed`, only among those text ids (a filtered search)."""
         k = max(1, min(k, self.size))
         query = np.ascontiguousarray(vectors, dtype=np.float32)
         if allowed is None and self.gpu_index is not None:
             return self.gpu_index.search(query, min(k, GPU_MAX_K))
+        if allowed is not None and allowed.size <= FILTERED_EXACT_MAX:
+            # A narrow filter: an approximate index would find few of the allowed texts near the query
+            # (IVF probes only a few cells), while comparing with each of them is cheap.
+            return self._search_among(query, k, allowed)
         if self.manifest.index_type == HNSW:
             params: faiss.SearchParameters = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # not in the stubs
             params.efSearch = max(self.ef_search, k)  # type: ignore[attr-defined]
+        elif is_ivf(self.manifest.index_type):
+            params = faiss.SearchParametersIVF()
+            share = 1.0 if allowed is None else max(allowed.size / max(1, self.size), 1e-9)
+            # A filter passing a share of the texts probes as many more cells, so as many allowed texts
+            # are compared as an unfiltered search compares.
+            lists = ivf_lists(self.manifest.index_type)
+            params.nprobe = min(lists, math.ceil(self.nprobe / share))
         else:
             params = faiss.SearchParameters()
         if allowed is not None:
@@ -94,15 +139,54 @@ class VectorIndex:
             params.sel = selector  # kept alive by this frame until the search returns
         return self.index.search(query, k, params=params)
 
+    def _search_among(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the allowed ids alone."""
+        scores = np.full((len(query), k), -np.inf, dtype=np.float32)
+        found = np.full((len(query), k), -1, dtype=np.int64)
+        ids = np.unique(np.asarray(allowed, dtype=np.int64))
+        if ids.size == 0:
+            return scores, found
+        ids = ids[np.isin(ids, self._stored_ids(), assume_unique=True)]  # texts stored after this generation
+        if ids.size == 0:
+            return scores, found
+        similarity = query @ self.index.reconstruct_batch(ids).T
+        take = min(k, ids.size)
+        best = np.argpartition(-similarity, take - 1, axis=1)[:, :take]
+        for row in range(len(query)):
+            order = best[row][np.argsort(-similarity[row, best[row]], kind="stable")]
+            scores[row, :take], found[row, :take] = similarity[row, order], ids[order]
+        return scores, found
+
 
 def index_type_for(count: int, flat_max_vectors: int) -> str:
-    """The index family for a corpus of `count` vectors."""
-    return FLAT if count <= flat_max_vectors else HNSW
+    """The index family for a corpus of `count` vectors: exact, or IVF with about 4 x sqrt(count) cells."""
+    if count <= flat_max_vectors:
+        return FLAT
+    lists = 2 ** round(math.log2(4 * math.sqrt(count)))
+    return f"{IVF_PREFIX}{lists},Flat,IP"
+
+
+def is_ivf(index_type: str) -> bool:
+    return index_type.startswith(IVF_PREFIX)
+
+
+def ivf_lists(index_type: str) -> int:
+    return int(index_type[len(IVF_PREFIX) :].split(",", 1)[0])
 
 
 def build_index(
-    dimension: int, batches: Iterable[tuple[np.ndarray, np.ndarray]], index_type: str = FLAT
+    dimension: int,
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    index_type: str = FLAT,
+    *,
+    count: int | None = None,
+    centroids: np.ndarray | None = None,
 ) -> faiss.Index:
+    """An index of the (ids, vectors) batches. IVF reads them twice, first for a training sample (every
+    n-th vector of the `count`), unless `centroids` of the same number of cells are given (a previous
+    generation's: training is most of the build)."""
+    if is_ivf(index_type):
+        return _build_ivf(dimension, batches, ivf_lists(index_type), count, centroids)
     if index_type == FLAT:
         inner: faiss.Index = faiss.IndexFlatIP(dimension)
     elif index_type == HNSW:
@@ -117,7 +201,59 @@ def build_index(
     return index
 
 
+def _build_ivf(
+    dimension: int,
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    lists: int,
+    count: int | None,
+    centroids: np.ndarray | None,
+) -> faiss.Index:
+    quantizer = faiss.IndexFlatIP(dimension)
+    # faiss trains inner-product IVF with spherical k-means: unit-length cells, ranked by angle as texts are.
+    index = faiss.IndexIVFFlat(quantizer, dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    if centroids is not None and centroids.shape == (lists, dimension):
+        quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+        index.is_trained = True
+    else:
+        index.train(_training_sample(batches, lists * IVF_TRAIN_PER_LIST, count))
+    for ids, vectors in batches:
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+    return index
+
+
+def _training_sample(batches: Iterable[tuple[np.ndarray, np.ndarray]], size: int, count: int | None) -> np.ndarray:
+    """Every n-th vector, spread over the whole corpus (its stored order follows the videos)."""
+    step = max(1, (count or size) // size)
+    picked = [np.asarray(vectors[(-offset) % step :: step]) for offset, (_, vectors) in _offsets(batches)]
+    sample = np.ascontiguousarray(np.concatenate(picked), dtype=np.float32)
+    if sample.shape[0] == 0:
+        raise ValueError("no vectors to train the index on")
+    return sample[:size]
+
+
+def _offsets(batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    offset = 0
+    for batch in batches:
+        yield offset, batch
+        offset += len(batch[0])
+
+
+def ivf_centroids(path: Path, index_type: str) -> np.ndarray | None:
+    """The cells of a stored IVF generation of this type (its vectors mapped, not read), or None."""
+    if not is_ivf(index_type) or not path.exists():
+        return None
+    try:
+        stored = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        ivf = faiss.extract_index_ivf(stored)  # a view: `stored` owns it and must outlive it
+        return np.asarray(ivf.quantizer.reconstruct_n(0, ivf.nlist), dtype=np.float32)
+    except (RuntimeError, AttributeError) as exc:  # damaged or not IVF: train afresh
+        log.warning("cannot reuse the cells of %s: %s", path, exc)
+        return None
+
+
 def index_type_of(index: faiss.Index) -> str:
+    if isinstance(index, faiss.IndexIVF):
+        return f"{IVF_PREFIX}{index.nlist},Flat,IP"
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
     return HNSW if isinstance(inner, faiss.IndexHNSWFlat) else FLAT
 
@@ -188,7 +324,7 @@ def gpu_count() -> int:
 
 
 def load_generation(
-    directory: Path, embedder: ModelSpec | None = None, *, use_gpu: bool = False, ef_search: int = 0
+    directory: Path, embedder: ModelSpec | None = None, *, use_gpu: bool = False, ef_search: int = 0, nprobe: int = 0
 ) -> VectorIndex:
     manifest = read_manifest(directory)
     if manifest is None:
@@ -210,7 +346,7 @@ def load_generation(
             f"{path} holds {index.ntotal}x{index.d} vectors, the manifest says "
             f"{manifest.vector_count}x{manifest.dimension}; {rebuild}"
         )
-    return VectorIndex(index, manifest, use_gpu=use_gpu, ef_search=ef_search)
+    return VectorIndex(index, manifest, use_gpu=use_gpu, ef_search=ef_search, nprobe=nprobe)
 
 
 def _prune(directory: Path, keep: int) -> None:
