@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=64, ge=1)
     # Short inputs (queries) on ONNX Runtime: "auto" does so on a CPU for plain mean-pooled models.
     embedder_runtime: Literal["auto", "torch", "onnx"] = "auto"
+    # Queries on ONNX Runtime with 8-bit weights ("int8", ~2.5x faster) or exact ("fp32"). Stored texts
+    # are always embedded exactly, so this changes no index (docs/evaluation.md has the quality cost).
+    query_precision: Literal["fp32", "int8"] = "int8"
     speech: str = "faster-whisper"
     speech_model: str = ""  # local CTranslate2 folder or size/id; empty: the packaged tiny.en
     speech_language: str = "en"
@@ -96,7 +99,9 @@ class Settings(BaseSettings):
 
     # Search.
     search_candidates: int = Field(default=200, ge=1)  # texts fetched per query from each retriever
-    hnsw_ef_search: int = Field(default=0, ge=0)  # HNSW search breadth; 0: by index size (docs/benchmarks.md)
+    # IVF cells a query scans (libraries over 20k texts); 0: the measured default (docs/benchmarks.md).
+    ivf_nprobe: int = Field(default=0, ge=0)
+    hnsw_ef_search: int = Field(default=0, ge=0)  # HNSW generations of earlier versions; 0: by index size
     query_cache_size: int = Field(default=4096, ge=0)  # query vectors kept per process (0: none)
     result_cache_size: int = Field(default=1024, ge=0)  # search answers kept per process (0: none)
     result_cache_seconds: float = Field(default=60.0, gt=0)
@@ -107,11 +112,12 @@ class Settings(BaseSettings):
     # Query words found in more than this share of all texts are left out of the keyword query: they
     # carry almost no BM25 weight, and an OR over them makes the engine rank most of the library.
     keyword_max_df: float = Field(default=0.05, gt=0.0, le=1.0)
-    # ...but a word in at most this many texts always takes part, however small the library, and one
-    # in more than keyword_max_documents never does, however large (the engine scores every text
-    # holding a word: about 2 ms per 1,000 texts a word on 2 cores).
+    # ...but a word in at most this many texts always takes part, however small the library.
     keyword_always_kept: int = Field(default=1000, ge=1)
-    keyword_max_documents: int = Field(default=5000, ge=1)
+    # The engine scores every text that holds a query word (FTS5: about 1.7 ms per 1,000 such texts on
+    # one core), so the words are taken rarest first while the texts they match add up to at most this
+    # many; the rarest words carry most of the BM25 weight, and the dense search covers the rest.
+    keyword_max_postings: int = Field(default=2000, ge=1)
     kind_weights: dict[str, float] = Field(default_factory=dict)
     # Moments: windows overlapping a better one by at least this IoU are the same moment seen again;
     # they shape its span (the consensus of their boundaries) and add support times their mean score.

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from vidsearch.api import create_app
-from vidsearch.api.schemas import MomentOut
+from vidsearch.api.schemas import MomentOut, SearchOut
 from vidsearch.config import Settings
 from vidsearch.search import Searcher
 from vidsearch.storage import Database
@@ -34,8 +34,10 @@ def test_search_returns_moments_in_the_public_shape(client, indexed_demo):
     body = response.json()
     assert body["query"] == "harbor bridge closed" and len(body["results"]) == 2
     assert (body["offset"], body["limit"], body["filters"]) == (0, 2, {})
+    # The route writes the engine's shape straight out: it must be exactly the documented one.
+    assert SearchOut.model_validate(body).model_dump(mode="json") == body
     top = body["results"][0]
-    assert set(top) == set(MomentOut.model_fields)  # the engine's shape (tests/search) is the documented one
+    assert set(top) == set(MomentOut.model_fields)
     ocr = next(s for s in top["snippets"] if s["kind"] == "ocr")
     assert [ocr["text"][a:b] for a, b in ocr["marks"]] == ["HARBOR", "BRIDGE", "CLOSED"]
     assert top["path"] == indexed_demo.path("city/council_meeting.mp4")

@@ -71,3 +71,26 @@ def test_a_broken_onnx_export_falls_back_to_torch(tmp_path, caplog):
     embedder = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path)
     assert embedder._onnx is None and "stays on torch" in caplog.text
     np.testing.assert_allclose(embedder.embed(["a query"]), reference.embed(["a query"]), atol=1e-6)
+
+
+def test_int8_queries_stay_close_to_the_exact_vectors_and_find_the_same_texts(tmp_path):
+    from vidsearch.models.embedders import SentenceTransformerEmbedder
+
+    exact = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path)
+    int8 = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path, query_precision="int8")
+    assert sorted(p.name.endswith("-int8.onnx") for p in tmp_path.glob("*.onnx")) == [False, True]
+    assert int8.spec == exact.spec  # queries only: stored vectors, and so indexes, are unchanged
+    texts = [
+        "The council approved the budget for new schools.",
+        "Heavy rain and wind are expected after midnight.",
+        "Now fry the onions in butter until golden.",
+        "The rocket stands on the launch pad before lift-off.",
+        "A farmer leads cows out of the smoke.",
+        "She explains how the money will be spent this year.",
+    ]
+    queries = ["where she explains the budget", "storm tonight", "cooking onions", "rocket launch", "cattle"]
+    stored = exact.embed(texts)
+    a, b = exact.embed(queries), int8.embed(queries)
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert ((a * b).sum(axis=1) > 0.97).all()
+    assert ((b @ stored.T).argmax(axis=1) == (a @ stored.T).argmax(axis=1)).all()

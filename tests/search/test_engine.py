@@ -166,3 +166,14 @@ def test_readers_keep_the_served_generation_until_the_next_is_published(searcher
     assert after.path == "/lib/news.mp4" and after.texts == {"speech": text}
     assert all("WEATHER ALERT" not in m.texts.get("ocr", "") for m in searcher.search("storm warning", 5).results)
     assert db.purge_retired() == []  # already purged when the generation was published
+
+
+def test_texts_stored_after_the_served_generation_was_loaded_still_resolve(searcher, db, real_models):
+    """The served generation keeps where its texts live in memory; a text stored since (an index run
+    still going) is not among them, and is looked up in SQL when the keyword search finds it."""
+    searcher.search("storm warning", 1)  # loads the generation and its text locations
+    video_id = db.begin_video(FileState("/lib/late.mp4", 1, 1.0), "late")
+    _store_one_text(db, real_models, video_id, "Zanzibar cloves arrive at the harbour.")
+    top = searcher.search("zanzibar", 1).results[0]
+    assert (top.path, top.start) == ("/lib/late.mp4", 0)
+    assert top.texts == {"speech": "Zanzibar cloves arrive at the harbour."}

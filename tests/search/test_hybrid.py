@@ -188,6 +188,13 @@ def test_words_in_too_many_texts_are_left_out_of_the_keyword_query(db, library):
     assert db.document_count("onions", corpus=1) == 99 and db.document_count("onions", corpus=2) == 2
 
 
+def test_keyword_words_are_taken_rarest_first_while_their_texts_fit_the_budget(db, library):
+    # okonkwo is in 1 text, storm in 2: a budget of 2 texts keeps okonkwo alone, 3 keeps both.
+    assert len(db.keyword_hits("storm okonkwo", SearchFilters(), 20, max_postings=2, corpus=1)) == 1
+    assert len(db.keyword_hits("storm okonkwo", SearchFilters(), 20, max_postings=3, corpus=1)) == 3
+    assert db.keyword_hits("storm onions", SearchFilters(), 20, max_postings=1, corpus=1) == []  # dense alone
+
+
 def test_the_search_bounds_keyword_work_by_the_share_of_the_library(db, library, real_models):
     bounded = _searcher(library, db, real_models, keyword_max_df=0.1, keyword_always_kept=1)
     unbounded = _searcher(library, db, real_models)

@@ -89,3 +89,14 @@ def test_given_spans_that_touch_stay_separate_moments():
 def test_moment_texts_join_kinds_in_time_order_without_repeats():
     texts = {1: [(1, "ocr", "TITLE"), (2, "speech", "hello")], 2: [(3, "ocr", "TITLE"), (4, "speech", "world")]}
     assert moment_texts([1, 2], texts) == {"ocr": "TITLE", "speech": "hello world"}
+
+
+def test_keeping_the_best_few_gives_the_head_of_the_whole_ranking():
+    hits = [hit(i, i % 4, 10.0 * (i // 4), 10.0 * (i // 4) + 10, 1.0 - 0.01 * i) for i in range(40)]
+    hits += [hit(100 + i, i % 4, 10.0 * (i // 4) + 2, 10.0 * (i // 4) + 12, 0.5) for i in range(20)]  # support
+    whole = merge_into_moments(hits)
+    for keep in (1, 3, 10):
+        head = merge_into_moments(hits, keep=keep)
+        assert [(m.video_id, m.start, m.end, m.score, m.window_ids) for m in head] == [
+            (m.video_id, m.start, m.end, m.score, m.window_ids) for m in whole[:keep]
+        ]

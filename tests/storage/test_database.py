@@ -174,9 +174,10 @@ def test_the_keyword_index_follows_writes_reindexing_and_purging(db):
     assert _keyword_ids(db, "breaking") == [] and len(_keyword_ids(db, "moon")) == 1
     db.purge_retired()
     assert _keyword_ids(db, "breaking") == [] and len(_keyword_ids(db, "moon")) == 1
-    highlights = db.highlights("the MOON", _keyword_ids(db, "moon"))
-    [marked] = highlights.values()
-    assert marked.text == "goodbye moon" and marked.spans == [(8, 12)]
+    [moon] = _keyword_ids(db, "moon")
+    highlights = db.highlights("the MOON", {moon: "goodbye moon", moon + 1: "no match here"})
+    assert list(highlights) == [moon]
+    assert highlights[moon].text == "goodbye moon" and highlights[moon].spans == [(8, 12)]
 
 
 def test_a_database_made_before_keyword_search_gets_it_on_open(database_url):
@@ -233,3 +234,29 @@ def test_the_migrations_build_exactly_the_schema_the_models_describe(db):
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_object": include_object})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_a_page_of_texts_is_marked_as_the_library_index_marks_it(db):
+    """SQLite marks a page's texts in a small table of their own (the library's FTS5 table walks whole
+    posting lists): same tokenizer, same marks as highlight() over the library index."""
+    from sqlalchemy import text
+
+    from vidsearch.storage import keywords
+
+    _store(db)
+    _store(db, "/videos/b.mp4", [NewText(0, TextKind.SPEECH, "Hellos, and helloing: the WORLD's worlds", None)])
+    with db.engine.connect() as conn:
+        texts = {i: t for i, t in conn.execute(text("SELECT id, text FROM window_texts"))}
+    query = "the hello worlds"
+    marks = db.highlights(query, texts)
+    assert {texts[i] for i in marks} == {"hello world", "hello again", "Hellos, and helloing: the WORLD's worlds"}
+    if db.is_sqlite:
+        terms = [t for t in keywords.query_terms(query) if t != "the"]
+        library = f"SELECT rowid, highlight({keywords.FTS_TABLE}, 0, :a, :b) FROM {keywords.FTS_TABLE} WHERE "
+        library += f"{keywords.FTS_TABLE} MATCH :m"
+        with db.engine.connect() as conn:
+            params = {"a": keywords.MARK_START, "b": keywords.MARK_END, "m": " OR ".join(f'"{t}"' for t in terms)}
+            expected = {i: keywords.marks_from(m) for i, m in conn.execute(text(library), params)}
+        assert {i: (h.text, h.spans) for i, h in marks.items()} == expected
+    marked = marks[next(i for i, t in texts.items() if t.startswith("Hellos"))]
+    assert [marked.text[a:b] for a, b in marked.spans][:2] == ["Hellos", "helloing"]

@@ -21,9 +21,9 @@ from vidsearch.errors import InvalidQueryError
 from vidsearch.models.base import Embedder, Reranker
 from vidsearch.models.loader import ModelSet
 from vidsearch.search.moments import Moment, Snippet, WindowHit, merge_into_moments, moment_texts
-from vidsearch.storage.database import Database, TextHit
+from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
-from vidsearch.storage.schema import IMPORT_SOURCE
+from vidsearch.storage.locations import TextHit, TextLocations
 from vidsearch.storage.vectors import VectorIndex, load_generation, read_manifest
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,18 @@ class SearchResponse:
         }
 
 
+@dataclass(frozen=True)
+class _Served:
+    """What a search reads from one index generation."""
+
+    index: VectorIndex
+    locations: TextLocations
+
+    @property
+    def generation(self) -> int:
+        return self.index.manifest.generation
+
+
 class Searcher:
     """Thread-safe; reloads the vector index when an indexer publishes a new generation."""
 
@@ -65,7 +77,7 @@ class Searcher:
         self._models = ModelSet(settings)
         self._embedder = embedder
         self._reranker = reranker
-        self._index: VectorIndex | None = None
+        self._served: _Served | None = None
         self._lock = threading.Lock()
         # People repeat searches and page through results: the same words, the same vector.
         self._query_vector = functools.lru_cache(maxsize=settings.query_cache_size)(self._embed_query)
@@ -89,22 +101,27 @@ class Searcher:
         return self._reranker
 
     def vector_index(self) -> VectorIndex:
+        return self._serving().index
+
+    def _serving(self) -> _Served:
+        """The current generation's vector index and text locations, loaded once per generation."""
         manifest = read_manifest(self.settings.vector_dir)
-        current = self._index
-        if current is not None and manifest is not None and manifest.generation == current.manifest.generation:
+        current = self._served
+        if current is not None and manifest is not None and manifest.generation == current.generation:
             return current
         with self._lock:
-            if self._index is None or manifest is None or manifest.generation != self._index.manifest.generation:
-                self._index = load_generation(
+            current = self._served
+            if current is None or manifest is None or manifest.generation != current.generation:
+                index = load_generation(
                     self.settings.vector_dir,
                     self.embedder.spec,
                     use_gpu=self.settings.device != "cpu",
                     ef_search=self.settings.hnsw_ef_search,
+                    nprobe=self.settings.ivf_nprobe,
                 )
-                log.info(
-                    "serving vector index generation %d (%d vectors)", self._index.manifest.generation, self._index.size
-                )
-            return self._index
+                current = self._served = _Served(index, self.db.text_locations())
+                log.info("serving vector index generation %d (%d vectors)", current.generation, index.size)
+            return current
 
     def search(
         self, query: str, limit: int = 10, *, offset: int = 0, filters: SearchFilters | None = None
@@ -114,8 +131,9 @@ class Searcher:
         _check(query, limit, offset)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        index = self.vector_index()
-        key = (index.manifest.generation, query, limit, offset, json.dumps(filters.describe(), sort_keys=True))
+        served = self._serving()
+        index = served.index
+        key = (served.generation, query, limit, offset, json.dumps(filters.describe(), sort_keys=True))
         if self.settings.result_cache_size:
             with self._responses_lock:
                 cached = self._responses.get(key)
@@ -139,19 +157,23 @@ class Searcher:
                 filters,
                 depth,
                 max_documents=self._keyword_max_documents(index.size),
+                max_postings=self.settings.keyword_max_postings,
                 corpus=index.manifest.generation,
             )
         t3 = time.perf_counter()
         text_scores = self._fuse(dense, keyword)
-        found = self.db.text_hits(list(text_scores))
+        found, unknown = served.locations.hits(list(text_scores))
+        if unknown:  # stored after this generation was loaded (an index run still going)
+            found |= self.db.text_hits(unknown)
+        reranker = self.reranker
         moments = merge_into_moments(
             _window_hits(found, text_scores, self.settings.kind_weights),
             overlap_iou=self.settings.moment_overlap_iou,
             support=self.settings.moment_support,
             join_ratio=self.settings.moment_join_ratio,
+            keep=offset + limit if reranker is None else max(offset + limit, self.settings.rerank_depth),
         )
         t4 = time.perf_counter()
-        reranker = self.reranker
         if reranker is not None:
             moments = self._rerank(reranker, query, moments)
         page = moments[offset : offset + limit]
@@ -173,7 +195,7 @@ class Searcher:
     def _keyword_max_documents(self, corpus_size: int) -> int:
         settings = self.settings
         share = int(settings.keyword_max_df * corpus_size)
-        return max(settings.keyword_always_kept, min(share, settings.keyword_max_documents))
+        return max(settings.keyword_always_kept, share)
 
     def _embed_query(self, query: str) -> np.ndarray:
         vector = self.embedder.embed([query])
@@ -207,8 +229,7 @@ class Searcher:
         window_ids = [w for m in page for w in m.window_ids]
         texts = self.db.window_texts(window_ids)
         starts = {hit.window_id: hit.start for hit in found.values()}
-        all_text_ids = [t for w in window_ids for t, _, _ in texts.get(w, [])]
-        marks = self.db.highlights(query, all_text_ids)
+        marks = self.db.highlights(query, {t: body for w in window_ids for t, _, body in texts.get(w, [])})
         tags = self.db.window_tags(window_ids)
         for moment in page:
             moment.window_ids.sort(key=lambda w: starts.get(w, 0.0))
@@ -268,7 +289,7 @@ def _window_hits(
             score,
             frozenset(kinds[window_id]),
             frozenset(text_ids[window_id]),
-            delimited=hit.source == IMPORT_SOURCE,
+            delimited=hit.imported,
         )
         for window_id, (score, hit) in best.items()
     ]

@@ -100,14 +100,18 @@ class _Building:
             return 0.0
         return temporal_iou(self.first.start, self.first.end, hit.start, hit.end)
 
-    def moment(self, support_weight: float) -> Moment:
+    def score(self, support_weight: float) -> float:
+        if not self.support:
+            return self.first.score
+        return self.first.score + support_weight * statistics.fmean(h.score for h in self.support)
+
+    def moment(self, score: float) -> Moment:
         members = [self.first, *self.support, *self.joined]
-        start, end, score = self.first.start, self.first.end, self.first.score
+        start, end = self.first.start, self.first.end
         if self.support:
             # The k-th smallest start precedes the k-th smallest end, so the medians form a span.
             same = [self.first, *self.support]
             start, end = statistics.median(h.start for h in same), statistics.median(h.end for h in same)
-            score += support_weight * statistics.fmean(h.score for h in self.support)
         for hit in self.joined:
             start, end = min(start, hit.start), max(end, hit.end)
         return Moment(
@@ -129,8 +133,10 @@ def merge_into_moments(
     overlap_iou: float = 0.5,
     support: float = 0.1,
     join_ratio: float = 0.85,
+    keep: int | None = None,
 ) -> list[Moment]:
-    """Moments, best first, from window hits in any order (see the module's rules)."""
+    """Moments, best first, from window hits in any order (see the module's rules); with `keep`, only
+    the best `keep` (a search shows a page of a few hundred candidates' moments)."""
     building: list[_Building] = []
     by_video: dict[int, list[_Building]] = {}  # the same moments, per video: hits only meet their own video
     for hit in sorted(hits, key=lambda h: (-h.score, h.video_id, h.start)):
@@ -149,8 +155,11 @@ def merge_into_moments(
         fresh = _Building(hit, hit.start, hit.end)
         building.append(fresh)
         mine.append(fresh)
-    moments = [b.moment(support) for b in building]
-    return sorted(moments, key=lambda m: (-m.score, m.video_id, m.start))
+    # Scores first: building a Moment is most of the cost, and only the best `keep` are shown.
+    scored = [(b.score(support), b) for b in building]
+    scored.sort(key=lambda pair: (-pair[0], pair[1].first.video_id, pair[1].first.start))
+    chosen = scored if keep is None else scored[:keep]
+    return [b.moment(score) for score, b in chosen]
 
 
 def moment_texts(window_order: Sequence[int], texts: dict[int, list[tuple[int, str, str]]]) -> dict[str, str]:

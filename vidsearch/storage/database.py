@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +24,7 @@ from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.models.base import ModelSpec
 from vidsearch.storage import keywords, migrate
 from vidsearch.storage.filters import SearchFilters
+from vidsearch.storage.locations import TextHit, TextLocations
 from vidsearch.storage.schema import (
     IndexGeneration,
     LibraryRoot,
@@ -47,20 +48,6 @@ class NewText:
     text: str
     model_id: int | None
     source: str = ""
-
-
-@dataclass(frozen=True)
-class TextHit:
-    """Where a stored text lives: enough to turn a vector hit into a time segment."""
-
-    text_id: int
-    window_id: int
-    video_id: int
-    path: str
-    start: float
-    end: float
-    kind: str
-    source: str
 
 
 @dataclass(frozen=True)
@@ -383,6 +370,39 @@ class Database:
         with self.session() as s:
             return {row[0]: TextHit(*row) for row in s.execute(stmt)}
 
+    def text_locations(self, batch: int = 50_000) -> TextLocations:
+        """Where every stored text lives, read in batches of `batch` rows (for a served generation)."""
+
+        def parts() -> Iterator[list[Any]]:
+            last: Any = -1
+            while True:
+                stmt = (
+                    select(
+                        WindowTextRecord.id,
+                        WindowRecord.id,
+                        WindowRecord.video_id,
+                        WindowRecord.start,
+                        WindowRecord.end,
+                        WindowTextRecord.kind,
+                        WindowTextRecord.source,
+                    )
+                    .join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
+                    .where(WindowTextRecord.id > last)
+                    .order_by(WindowTextRecord.id)
+                    .limit(batch)
+                )
+                with self.session() as s:
+                    rows = [tuple(row) for row in s.execute(stmt)]
+                if not rows:
+                    return
+                last = rows[-1][0]
+                yield rows
+
+        locations = TextLocations(parts())
+        with self.session() as s:  # read after the texts: every video they name is here
+            locations.paths.update((i, p) for i, p in s.execute(select(VideoRecord.id, VideoRecord.path)))
+        return locations
+
     def window_texts(self, window_ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
         """(text id, kind, text) of each window, in the order they were stored."""
         out: dict[int, list[tuple[int, str, str]]] = {int(w): [] for w in window_ids}
@@ -421,17 +441,38 @@ class Database:
             return np.fromiter(s.scalars(stmt), dtype=np.int64)
 
     def keyword_hits(
-        self, query: str, filters: SearchFilters, depth: int, *, max_documents: int | None = None, corpus: Any = None
+        self,
+        query: str,
+        filters: SearchFilters,
+        depth: int,
+        *,
+        max_documents: int | None = None,
+        max_postings: int | None = None,
+        corpus: Any = None,
     ) -> list[tuple[int, float]]:
         """(text id, score) of the best texts containing any query word, best first, by the database's
-        own full-text engine; empty where it has none. Words in more than `max_documents` texts are
-        left out (empty when all are); their counts are cached while `corpus` (e.g. the index
+        own full-text engine; empty where it has none.
+
+        The engine scores every text that holds a query word, so the work is bounded by what the words
+        match: a word in more than `max_documents` texts is left out, and the words are taken rarest
+        first while the texts they match add up to at most `max_postings` (the rarest carry the most
+        weight). Empty when no word is left. Counts are cached while `corpus` (e.g. the index
         generation) stays the same."""
         if not self.has_keyword_search:
             return []
         terms = keywords.query_terms(query)
-        if max_documents is not None:
-            terms = [t for t in terms if self.document_count(t, corpus) <= max_documents]
+        if max_documents is not None or max_postings is not None:
+            counts = {t: self.document_count(t, corpus) for t in terms}
+            if max_documents is not None:
+                terms = [t for t in terms if counts[t] <= max_documents]
+            if max_postings is not None:
+                kept, total = set(), 0
+                for term in sorted(terms, key=lambda t: (counts[t], t)):
+                    if total + counts[term] > max_postings:
+                        break
+                    kept.add(term)
+                    total += counts[term]
+                terms = [t for t in terms if t in kept]
         dialect = self.engine.dialect.name
         stmt = keywords.keyword_select(dialect, terms, filters.conditions(), depth, narrowed=filters.active)
         if stmt is None:
@@ -460,16 +501,21 @@ class Database:
                 self._document_counts[term] = count
         return count
 
-    def highlights(self, query: str, text_ids: Sequence[int]) -> dict[int, Highlight]:
-        """Those of the texts that contain a query word, with where the words are."""
+    def highlights(self, query: str, texts: Mapping[int, str]) -> dict[int, Highlight]:
+        """Those of the texts (id: text) that contain a query word, with where the words are, as the
+        keyword engine matches them."""
         if not self.has_keyword_search:
             return {}
-        stmt = keywords.highlight_select(self.engine.dialect.name, keywords.query_terms(query), text_ids)
-        if stmt is None:
-            return {}
-        with self.session() as s:
-            rows = list(s.execute(stmt))
-        return {int(text_id): Highlight(*keywords.marks_from(marked)) for text_id, marked in rows}
+        terms = keywords.query_terms(query)
+        if self.is_sqlite:
+            marked = keywords.highlight_sqlite(terms, texts)
+        else:
+            stmt = keywords.highlight_select(self.engine.dialect.name, terms, list(texts))
+            if stmt is None:
+                return {}
+            with self.session() as s:
+                marked = {int(text_id): text for text_id, text in s.execute(stmt)}
+        return {text_id: Highlight(*keywords.marks_from(text)) for text_id, text in marked.items()}
 
     def count_texts_without_embedding(self, embedder_id: int) -> int:
         has = select(TextEmbedding.text_id).where(TextEmbedding.embedder_id == embedder_id)

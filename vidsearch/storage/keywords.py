@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -107,9 +109,10 @@ _UNMARKED = frozenset(
 # The FTS5 table as SQLAlchemy sees it: its rowid is the window_texts id.
 _fts = table(FTS_TABLE, column("rowid", Integer))
 
+SQLITE_TOKENIZER = "porter unicode61 remove_diacritics 2"
 _SQLITE_DDL = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-    "text, content='window_texts', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+    f"text, content='window_texts', content_rowid='id', tokenize='{SQLITE_TOKENIZER}')",
     f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON window_texts BEGIN "
     f"INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text); END",
     f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ad AFTER DELETE ON window_texts BEGIN "
@@ -221,29 +224,44 @@ def document_count_select(dialect: str, term: str) -> Select[Any] | None:
 
 
 def highlight_select(dialect: str, terms: Sequence[str], text_ids: Sequence[int]) -> Select[Any] | None:
-    """SELECT text_id, text-with-marks for those of `text_ids` that contain a query term."""
-    if not terms or not text_ids:
+    """PostgreSQL: SELECT text_id, text-with-marks for those of `text_ids` that contain a query term.
+    (SQLite marks a page's texts apart from the library: `highlight_sqlite`.)"""
+    if not terms or not text_ids or dialect != "postgresql":
         return None
-    ids = [int(i) for i in text_ids]
-    if dialect == "sqlite":
-        fts: ColumnClause[Any] = literal_column(FTS_TABLE)
-        shown = [t for t in terms if t not in _UNMARKED]
-        if not shown:
-            return None
-        match = " OR ".join(f'"{t}"' for t in shown)
-        marked = func.highlight(fts, 0, MARK_START, MARK_END)
-        return select(_fts.c.rowid.label("text_id"), marked.label("marked")).where(
-            fts.op("MATCH")(bindparam("match", match)), _fts.c.rowid.in_(ids)
-        )
-    if dialect == "postgresql":
-        tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
-        tsquery = func.to_tsquery("english", bindparam("match", " | ".join(terms)))
-        options = f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"
-        marked = func.ts_headline("english", WindowTextRecord.text, tsquery, options)
-        return select(WindowTextRecord.id.label("text_id"), marked.label("marked")).where(
-            WindowTextRecord.id.in_(ids), tsv.op("@@")(tsquery)
-        )
-    return None
+    tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
+    tsquery = func.to_tsquery("english", bindparam("match", " | ".join(terms)))
+    options = f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"
+    marked = func.ts_headline("english", WindowTextRecord.text, tsquery, options)
+    return select(WindowTextRecord.id.label("text_id"), marked.label("marked")).where(
+        WindowTextRecord.id.in_([int(i) for i in text_ids]), tsv.op("@@")(tsquery)
+    )
+
+
+_page = threading.local()
+
+
+def highlight_sqlite(terms: Sequence[str], texts: Mapping[int, str]) -> dict[int, str]:
+    """Text-with-marks for those of `texts` (id: text) that contain a query term, marked by FTS5's own
+    highlight() with the library index's tokenizer, over a small in-memory table of just these texts.
+
+    Asking the library's FTS5 table instead walks the whole posting list of every query word even
+    when only a page of texts is wanted: 3-4 ms a query at 100k texts, against well under 1 ms here."""
+    shown = [t for t in terms if t not in _UNMARKED]
+    if not shown or not texts:
+        return {}
+    conn: sqlite3.Connection | None = getattr(_page, "conn", None)
+    if conn is None:  # one per thread: sqlite3 connections are not shared across threads
+        conn = sqlite3.connect(":memory:")
+        conn.execute(f"CREATE VIRTUAL TABLE page USING fts5(text, tokenize='{SQLITE_TOKENIZER}')")
+        _page.conn = conn
+    match = " OR ".join(f'"{t}"' for t in shown)
+    with conn:
+        conn.execute("DELETE FROM page")
+        conn.executemany("INSERT INTO page(rowid, text) VALUES (?, ?)", texts.items())
+        rows = conn.execute(
+            "SELECT rowid, highlight(page, 0, ?, ?) FROM page WHERE page MATCH ?", (MARK_START, MARK_END, match)
+        ).fetchall()
+    return {int(text_id): marked for text_id, marked in rows}
 
 
 def marks_from(marked: str) -> tuple[str, list[tuple[int, int]]]:
