@@ -82,7 +82,7 @@ def build_library(settings: Settings, windows: int, embed: bool) -> None:
             pipeline_fingerprint="load-test",
             pipeline_settings={},
         )
-    rebuild_vector_index(db, embedder, settings.vector_dir)
+    rebuild_vector_index(db, embedder, settings.vector_dir, family=settings.vector_index)
     db.close()
 
 
@@ -97,13 +97,33 @@ request = function()
   next_path = next_path %% #paths + 1
   return wrk.format("GET", paths[next_path])
 end
+-- Per-thread sums of the server's own step timings (its Server-Timing header), read back in done().
+stages, timed = {}, 0
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
 response = function(status, headers, body)
   answered = answered + 1
+  local timing = headers["Server-Timing"] or headers["server-timing"]
+  if timing then
+    timed = timed + 1
+    for step, ms in string.gmatch(timing, "([%%w_]+);dur=([%%d.]+)") do
+      stages[step] = (stages[step] or 0) + tonumber(ms)
+    end
+  end
   if answered >= limit then wrk.thread:stop() end
 end
 done = function(summary, latency, requests)
   local seconds = summary.duration / 1e6
   local e = summary.errors
+  local sums, count, parts = {}, 0, {}
+  for _, thread in ipairs(threads) do
+    count = count + thread:get("timed")
+    for step, total in pairs(thread:get("stages")) do sums[step] = (sums[step] or 0) + total end
+  end
+  for step, total in pairs(sums) do
+    table.insert(parts, string.format('"%%s": %%.2f', step, total / count))
+  end
+  io.write("\\nSTAGES {" .. table.concat(parts, ", ") .. "}\\n")
   io.write(string.format(
     '\\nRESULT {"requests": %%d, "errors": %%d, "seconds": %%.2f, "p50_ms": %%.2f, "p95_ms": %%.2f, ' ..
     '"p99_ms": %%.2f, "mean_ms": %%.2f}\\n',
@@ -128,6 +148,8 @@ def hammer(base: str, clients: int, seconds: float, requests: int, queries: list
         sys.exit(f"wrk failed ({run.returncode}): {run.stderr or run.stdout}")
     out = run.stdout
     figures = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    # Each step's mean in the server, from its Server-Timing headers.
+    figures["server_ms"] = json.loads(out.split("STAGES ", 1)[1].splitlines()[0])
     figures["requests"] -= figures["errors"]
     figures["requests_per_second"] = round(figures["requests"] / figures["seconds"], 1)
     return figures

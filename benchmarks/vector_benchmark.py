@@ -24,6 +24,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from vidsearch.config import Settings
 from vidsearch.models.base import ModelSpec
 from vidsearch.storage.vectors import (
     FLAT,
@@ -38,6 +39,7 @@ from vidsearch.storage.vectors import (
 
 DIMENSION = 384
 QUERIES = 300
+EF_SEARCH_SWEEP = (128, 256, 512, 1024)
 SENTENCE_CACHE = Path("benchmarks/results/docstring_sentences_minilm.npy")
 SPEC = ModelSpec("embedder", "benchmark", "synthetic", "1", DIMENSION, {"normalized": True})
 
@@ -122,7 +124,7 @@ def measure(n: int, candidates: int, nprobes: list[int], families: list[str], da
     kinds = {"flat": FLAT, "ivf": index_type_for(n, 0), "hnsw": HNSW}
     for family in ["flat", *families]:
         kind = kinds[family]
-        faiss.omp_set_num_threads(0)  # building uses every core
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # building uses every core
         started = time.perf_counter()
         index = build_index(DIMENSION, list(batches(vectors)), kind, count=n)
         build_s = time.perf_counter() - started
@@ -132,8 +134,12 @@ def measure(n: int, candidates: int, nprobes: list[int], families: list[str], da
             size = (Path(folder) / manifest.file).stat().st_size
             del index
             settings = [{"nprobe": p} for p in nprobes] if family == "ivf" else [{}]
+            if family == "hnsw":
+                settings = [{"ef_search": e} for e in EF_SEARCH_SWEEP]
             for setting in settings:
-                served = load_generation(Path(folder), SPEC, nprobe=setting.get("nprobe", 0))
+                served = load_generation(
+                    Path(folder), SPEC, nprobe=setting.get("nprobe", 0), ef_search=setting.get("ef_search", 0)
+                )
                 scores, found = served.search(queries, 10)
                 if truth is None:
                     truth, truth_scores = found, scores
@@ -159,7 +165,9 @@ def measure(n: int, candidates: int, nprobes: list[int], families: list[str], da
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--candidates", type=int, default=200, help="k per query, as search asks (search_candidates)")
+    parser.add_argument(
+        "--candidates", type=int, default=Settings().search_candidates, help="k per query, as search asks"
+    )
     parser.add_argument("--nprobe", type=int, nargs="+", default=[IVF_NPROBE], help="IVF cells a query scans")
     parser.add_argument(
         "--data", choices=["hard", "real-text"], default="hard", help="synthetic topics, or real sentence embeddings"

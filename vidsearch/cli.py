@@ -365,7 +365,12 @@ def reindex(data: DataOption = None) -> None:
             db, embedder = Database(settings.resolved_database_url), ModelSet(settings).embedder
             with _progress() as progress:
                 manifest = rebuild_vector_index(
-                    db, embedder, settings.vector_dir, progress, ThumbnailStore(settings.thumbnail_dir)
+                    db,
+                    embedder,
+                    settings.vector_dir,
+                    progress,
+                    ThumbnailStore(settings.thumbnail_dir),
+                    family=settings.vector_index,
                 )
     except VidsearchError as exc:
         raise _fail(exc) from exc
@@ -392,7 +397,10 @@ def import_(
             db = Database(settings.resolved_database_url)
             report = import_annotations(db, files)
             with _progress() as progress:
-                manifest = rebuild_vector_index(db, ModelSet(settings).embedder, settings.vector_dir, progress)
+                embedder = ModelSet(settings).embedder
+                manifest = rebuild_vector_index(
+                    db, embedder, settings.vector_dir, progress, family=settings.vector_index
+                )
     except VidsearchError as exc:
         raise _fail(exc) from exc
     out.print(

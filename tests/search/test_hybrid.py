@@ -184,8 +184,11 @@ def test_words_in_too_many_texts_are_left_out_of_the_keyword_query(db, library):
     assert len(everything) == 3 and len(bounded) == 1
     assert db.keyword_hits("storm onions", SearchFilters(), 20, max_documents=1, corpus=1) == []  # dense alone
     # Counts are kept per corpus (the index generation): a new one counts again.
-    db._document_counts["onions"] = 99
+    db._document_counts[("onions", None)] = 99
     assert db.document_count("onions", corpus=1) == 99 and db.document_count("onions", corpus=2) == 2
+    # A bounded count stops past its bound: enough to know a word is too common.
+    assert db.document_count("storm", corpus=2) == 2 and db.document_count("storm", corpus=2, at_most=0) == 1
+    assert db.document_count("okonkwo", 2, at_most=1) == 1
 
 
 def test_keyword_words_are_taken_rarest_first_while_their_texts_fit_the_budget(db, library):

@@ -137,13 +137,17 @@ def _clustered(n: int, d: int = 32, seed: int = 1) -> np.ndarray:
     return v.astype(np.float32)
 
 
-def test_the_index_family_follows_corpus_size():
-    from vidsearch.storage.vectors import FLAT, index_type_for, ivf_lists
+def test_the_index_family_follows_corpus_size_and_the_setting():
+    from vidsearch.storage.vectors import FLAT, HNSW, index_type_for, ivf_lists
 
-    assert index_type_for(10, 100) == FLAT
-    # About 4 x sqrt(n) cells, a power of two: 1,024 at 100k vectors, 4,096 at 1M.
-    assert index_type_for(100_000, 20_000) == "IVF1024,Flat,IP" and ivf_lists("IVF1024,Flat,IP") == 1024
-    assert index_type_for(1_000_000, 20_000) == "IVF4096,Flat,IP"
+    assert index_type_for(10, 100) == FLAT and index_type_for(101, 100) == HNSW
+    assert index_type_for(10**6, 100, "hnsw") == HNSW and index_type_for(10**6, 100, "flat") == FLAT
+    # IVF: about 4 x sqrt(n) cells, a power of two: 1,024 at 100k vectors, 4,096 at 1M.
+    assert index_type_for(100_000, 20_000, "ivf") == "IVF1024,Flat,IP" and ivf_lists("IVF1024,Flat,IP") == 1024
+    assert index_type_for(1_000_000, 20_000, "ivf") == "IVF4096,Flat,IP"
+    assert index_type_for(10, 20_000, "ivf") == FLAT
+    with pytest.raises(ValueError, match="one of auto, flat, hnsw, ivf"):
+        index_type_for(10, 100, "lsh")
 
 
 def _exact_and_served(tmp_path, index_type, n=5000):
@@ -164,7 +168,7 @@ def _recall(truth, found):
 def test_ivf_generation_finds_what_exact_search_finds_and_honours_filters(tmp_path):
     from vidsearch.storage.vectors import index_type_for
 
-    index_type = index_type_for(5000, 100)
+    index_type = index_type_for(5000, 100, "ivf")
     _, exact, served = _exact_and_served(tmp_path, index_type)
     assert served.manifest.index_type == index_type == "IVF256,Flat,IP" and served.size == 5000
     queries = _clustered(100, seed=7)
@@ -179,7 +183,7 @@ def test_ivf_generation_finds_what_exact_search_finds_and_honours_filters(tmp_pa
 def test_a_narrow_filter_on_ivf_is_searched_exactly_among_the_allowed_texts(tmp_path):
     from vidsearch.storage.vectors import index_type_for
 
-    ids, exact, served = _exact_and_served(tmp_path, index_type_for(5000, 100))
+    ids, exact, served = _exact_and_served(tmp_path, index_type_for(5000, 100, "ivf"))
     allowed = ids[ids % 97 == 0]  # 51 texts, scattered over the cells
     queries = _clustered(20, seed=3)
     scores, found = served.search(queries, 10, np.append(allowed, 10**9))  # an id this generation lacks
@@ -195,7 +199,7 @@ def test_a_wide_filter_on_ivf_probes_more_cells_and_keeps_recall(tmp_path, monke
     import vidsearch.storage.vectors as vectors
 
     monkeypatch.setattr(vectors, "FILTERED_EXACT_MAX", 100)  # this small index stands for a large one
-    ids, exact, served = _exact_and_served(tmp_path, vectors.index_type_for(5000, 100))
+    ids, exact, served = _exact_and_served(tmp_path, vectors.index_type_for(5000, 100, "ivf"))
     allowed = ids[ids % 4 == 0]  # a quarter of the texts: four times the cells
     queries = _clustered(50, seed=5)
     _, found = served.search(queries, 10, allowed)
@@ -208,7 +212,7 @@ def test_a_rebuild_of_the_same_size_reuses_the_served_cells(tmp_path):
     from vidsearch.indexer.generations import _reusable_centroids
     from vidsearch.storage.vectors import index_type_for, ivf_centroids
 
-    index_type = index_type_for(5000, 100)
+    index_type = index_type_for(5000, 100, "ivf")
     _, _, served = _exact_and_served(tmp_path, index_type)
     cells = ivf_centroids(tmp_path / served.manifest.file, index_type)
     assert cells.shape == (256, 32)
@@ -225,7 +229,7 @@ def ivf_centroids_of(index):
     return index.quantizer.reconstruct_n(0, index.nlist)
 
 
-def test_hnsw_generations_of_earlier_versions_still_serve_and_honour_filters(tmp_path):
+def test_hnsw_generation_finds_what_exact_search_finds_and_honours_filters(tmp_path):
     from vidsearch.storage.vectors import HNSW
 
     ids, exact, graph = _exact_and_served(tmp_path, HNSW)
@@ -262,9 +266,15 @@ def test_asking_for_the_gpu_without_one_serves_from_the_cpu_copy(tmp_path):
     assert set(filtered[0].tolist()) - {-1} == {100, 101}
 
 
-def test_hnsw_breadth_grows_with_the_index_as_measured():
-    from vidsearch.storage.vectors import HNSW_EF_SEARCH_MAX, hnsw_ef_search_for
+def test_a_wide_filter_on_hnsw_searches_wider_and_keeps_recall(tmp_path, monkeypatch):
+    import vidsearch.storage.vectors as vectors
 
-    # docs/benchmarks.md: 512 reaches recall@10 0.95 at 100k vectors; 1M needs 4096.
-    assert hnsw_ef_search_for(100_000) == 512 and hnsw_ef_search_for(200_000) == 1024
-    assert hnsw_ef_search_for(1_000_000) == 4096 == HNSW_EF_SEARCH_MAX == hnsw_ef_search_for(10**8)
+    monkeypatch.setattr(vectors, "FILTERED_EXACT_MAX", 100)  # this small index stands for a large one
+    ids, exact, graph = _exact_and_served(tmp_path, vectors.HNSW)
+    allowed = ids[ids % 8 == 0]  # an eighth of the texts: eight times the breadth
+    queries = _clustered(50, seed=5)
+    graph.ef_search = 16
+    _, found = graph.search(queries, 10, allowed)
+    assert all(i % 8 == 0 for row in found for i in row)
+    truth = build_index(32, [(allowed, exact.reconstruct_batch(allowed))]).search(queries, 10)[1]
+    assert _recall(truth, found) >= 0.95

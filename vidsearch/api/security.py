@@ -8,12 +8,17 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import os
 import secrets
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import limits
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidsearch.config import Settings
@@ -181,4 +186,39 @@ class BodyLimitMiddleware:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
             }
         )
+        await send({"type": "http.response.body", "body": body})
+
+
+class RateLimitMiddleware:
+    """One request budget per client address across the whole API (`limits`' fixed windows, in
+    memory): past it, 429 with Retry-After before any route runs. Health checks, the page's static
+    files and thumbnails (ten per results page) are not counted. Pure ASGI: wrapping each response, as
+    a BaseHTTPMiddleware does, cost a millisecond a request."""
+
+    def __init__(
+        self, app: ASGIApp, rate: str, exempt: tuple[str, ...] = ("/healthz", "/static/", "/windows/")
+    ) -> None:
+        self.app = app
+        self.rate = rate
+        self.limit = limits.parse(rate)
+        self.limiter = FixedWindowRateLimiter(MemoryStorage())
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        key = client[0] if client else "unknown"
+        if self.limiter.hit(self.limit, key):
+            await self.app(scope, receive, send)
+            return
+        reset = self.limiter.get_window_stats(self.limit, key).reset_time
+        body = json.dumps({"detail": f"rate limit exceeded: {self.rate}"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(max(1, math.ceil(reset - time.time()))).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 429, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -56,6 +56,7 @@ def rebuild_vector_index(
     progress: Progress | None = None,
     thumbnails: ThumbnailStore | None = None,
     flat_max_vectors: int = FLAT_MAX_VECTORS,
+    family: str = "auto",
 ) -> IndexManifest:
     """A new generation holding every stored vector of this embedder; the old one serves until it is done."""
     embed_missing(db, embedder, progress)
@@ -64,7 +65,7 @@ def rebuild_vector_index(
         raise ValueError(f"embedder {spec.model_id} has no dimension")
     embedder_id = db.model_record(spec)
     rows = db.count_texts()
-    index_type = index_type_for(rows, flat_max_vectors)
+    index_type = index_type_for(rows, flat_max_vectors, family)
     generation = db.create_generation(embedder_id, index_type, spec.dimension)
     try:
         batches = _StoredVectors(db, embedder_id, spec.dimension)

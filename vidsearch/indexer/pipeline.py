@@ -146,7 +146,11 @@ class Indexer:
                 index_progress.save(self.settings.data_dir, job)
                 with self.clock("vector_index"):
                     manifest = rebuild_vector_index(
-                        self.db, self.models.embedder, self.settings.vector_dir, thumbnails=self.thumbnails
+                        self.db,
+                        self.models.embedder,
+                        self.settings.vector_dir,
+                        thumbnails=self.thumbnails,
+                        family=self.settings.vector_index,
                     )
                 report.generation = manifest.generation
         finally:

@@ -60,6 +60,7 @@ class _Served:
 
     index: VectorIndex
     locations: TextLocations
+    tagged: bool  # whether any window had tags (only imports add them, and an import makes a generation)
 
     @property
     def generation(self) -> int:
@@ -119,7 +120,7 @@ class Searcher:
                     ef_search=self.settings.hnsw_ef_search,
                     nprobe=self.settings.ivf_nprobe,
                 )
-                current = self._served = _Served(index, self.db.text_locations())
+                current = self._served = _Served(index, self.db.text_locations(), self.db.has_tags())
                 log.info("serving vector index generation %d (%d vectors)", current.generation, index.size)
             return current
 
@@ -177,7 +178,7 @@ class Searcher:
         if reranker is not None:
             moments = self._rerank(reranker, query, moments)
         page = moments[offset : offset + limit]
-        self._describe(query, page, found, text_scores)
+        self._describe(query, page, found, text_scores, served.tagged)
         t5 = time.perf_counter()
         timings.update(
             embed=(t1 - t0) * 1e3,
@@ -223,14 +224,16 @@ class Searcher:
             moment.score = score
         return sorted(head, key=lambda m: -m.score) + tail
 
-    def _describe(self, query: str, page: list[Moment], found: dict[int, TextHit], scores: dict[int, float]) -> None:
+    def _describe(
+        self, query: str, page: list[Moment], found: dict[int, TextHit], scores: dict[int, float], tagged: bool
+    ) -> None:
         """Fill in each moment's texts by kind, its best matching snippets with the query words marked,
         and its tags."""
         window_ids = [w for m in page for w in m.window_ids]
         texts = self.db.window_texts(window_ids)
         starts = {hit.window_id: hit.start for hit in found.values()}
         marks = self.db.highlights(query, {t: body for w in window_ids for t, _, body in texts.get(w, [])})
-        tags = self.db.window_tags(window_ids)
+        tags = self.db.window_tags(window_ids) if tagged else {}
         for moment in page:
             moment.window_ids.sort(key=lambda w: starts.get(w, 0.0))
             moment.texts = moment_texts(moment.window_ids, texts)

@@ -46,7 +46,7 @@ def evaluate(
         local = settings.model_copy(update={"data_dir": Path(tmp), "database_url": ""})
         db = Database(local.resolved_database_url)
         report = import_annotations(db, [segments])
-        rebuild_vector_index(db, embedder, local.vector_dir)
+        rebuild_vector_index(db, embedder, local.vector_dir, family=local.vector_index)
         searcher = Searcher(local, db, embedder)
         wanted = read_queries(queries)[:limit]
         hits = {key: 0 for key in ("r1_iou50", "r5_iou50", "r10_iou50", "r1_iou70", "r5_iou70", "video_r1")}

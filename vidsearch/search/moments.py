@@ -16,13 +16,14 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 _TOUCH = 1e-3  # seconds: windows that meet end to start touch
 
 
-@dataclass(frozen=True)
-class WindowHit:
+class WindowHit(NamedTuple):
+    """A window's best text hit (a named tuple: a search makes a few hundred a query)."""
+
     window_id: int
     video_id: int
     path: str

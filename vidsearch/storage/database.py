@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -105,7 +105,7 @@ class Database:
                     f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
                 ) from exc
         self.has_keyword_search = keywords.available(self.engine)
-        self._document_counts: dict[str, int] = {}
+        self._document_counts: dict[tuple[str, int | None], int] = {}
         self._counted_corpus: Any = None
         self._count_lock = threading.Lock()
 
@@ -117,6 +117,13 @@ class Database:
         """A transaction: committed when the block ends, rolled back on any error."""
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for the reads a search makes: without the ORM session's bookkeeping, a
+        statement costs half as much (0.15 against 0.3 ms for a page's texts)."""
+        with self.engine.connect() as conn:
+            yield conn
 
     # --- models -------------------------------------------------------------------------------
     def model_record(self, spec: ModelSpec) -> int:
@@ -367,7 +374,7 @@ class Database:
             .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
             .where(WindowTextRecord.id.in_([int(i) for i in text_ids]))
         )
-        with self.session() as s:
+        with self.reading() as s:
             return {row[0]: TextHit(*row) for row in s.execute(stmt)}
 
     def text_locations(self, batch: int = 50_000) -> TextLocations:
@@ -391,7 +398,7 @@ class Database:
                     .order_by(WindowTextRecord.id)
                     .limit(batch)
                 )
-                with self.session() as s:
+                with self.reading() as s:
                     rows = [tuple(row) for row in s.execute(stmt)]
                 if not rows:
                     return
@@ -399,7 +406,7 @@ class Database:
                 yield rows
 
         locations = TextLocations(parts())
-        with self.session() as s:  # read after the texts: every video they name is here
+        with self.reading() as s:  # read after the texts: every video they name is here
             locations.paths.update((i, p) for i, p in s.execute(select(VideoRecord.id, VideoRecord.path)))
         return locations
 
@@ -413,17 +420,21 @@ class Database:
             .where(WindowTextRecord.window_id.in_(list(out)))
             .order_by(WindowTextRecord.id)
         )
-        with self.session() as s:
+        with self.reading() as s:
             for window_id, text_id, kind, body in s.execute(stmt):
                 out[window_id].append((text_id, kind, body))
         return out
+
+    def has_tags(self) -> bool:
+        with self.reading() as s:
+            return s.scalar(select(WindowTag.window_id).limit(1)) is not None
 
     def window_tags(self, window_ids: Sequence[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
         if not window_ids:
             return out
         stmt = select(WindowTag.window_id, WindowTag.tag).where(WindowTag.window_id.in_([int(w) for w in window_ids]))
-        with self.session() as s:
+        with self.reading() as s:
             for window_id, tag in s.execute(stmt.order_by(WindowTag.tag)):
                 out.setdefault(window_id, []).append(tag)
         return out
@@ -437,7 +448,7 @@ class Database:
             .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
             .where(*filters.conditions())
         )
-        with self.session() as s:
+        with self.reading() as s:
             return np.fromiter(s.scalars(stmt), dtype=np.int64)
 
     def keyword_hits(
@@ -461,8 +472,10 @@ class Database:
         if not self.has_keyword_search:
             return []
         terms = keywords.query_terms(query)
-        if max_documents is not None or max_postings is not None:
-            counts = {t: self.document_count(t, corpus) for t in terms}
+        bounds = [b for b in (max_documents, max_postings) if b is not None]
+        if bounds:
+            # Counted only up to the tightest bound: a word past it is left out however common it is.
+            counts = {t: self.document_count(t, corpus, at_most=min(bounds)) for t in terms}
             if max_documents is not None:
                 terms = [t for t in terms if counts[t] <= max_documents]
             if max_postings is not None:
@@ -477,28 +490,31 @@ class Database:
         stmt = keywords.keyword_select(dialect, terms, filters.conditions(), depth, narrowed=filters.active)
         if stmt is None:
             return []
-        with self.session() as s:
+        with self.reading() as s:
             return [(int(text_id), float(score)) for text_id, score in s.execute(stmt)]
 
-    def document_count(self, term: str, corpus: Any = None) -> int:
-        """How many texts hold the term, per the keyword engine. Counted once per term and corpus."""
+    def document_count(self, term: str, corpus: Any = None, *, at_most: int | None = None) -> int:
+        """How many texts hold the term, per the keyword engine; with `at_most`, counted no further than
+        at_most + 1 (the engine walks a word's texts to count them: 40 ms for one in 100k texts).
+        Counted once per term, bound and corpus."""
+        key = (term, at_most)
         with self._count_lock:
             if corpus != self._counted_corpus:
                 self._document_counts.clear()
                 self._counted_corpus = corpus
-            known = self._document_counts.get(term)
+            known = self._document_counts.get(key)
         if known is not None:
             return known
-        stmt = keywords.document_count_select(self.engine.dialect.name, term)
+        stmt = keywords.document_count_select(self.engine.dialect.name, term, None if at_most is None else at_most + 1)
         count = 0
         if stmt is not None:
-            with self.session() as s:
+            with self.reading() as s:
                 count = int(s.scalar(stmt) or 0)
         with self._count_lock:
             if corpus == self._counted_corpus:
                 if len(self._document_counts) >= _MAX_COUNTED_TERMS:
                     self._document_counts.clear()
-                self._document_counts[term] = count
+                self._document_counts[key] = count
         return count
 
     def highlights(self, query: str, texts: Mapping[int, str]) -> dict[int, Highlight]:
@@ -513,7 +529,7 @@ class Database:
             stmt = keywords.highlight_select(self.engine.dialect.name, terms, list(texts))
             if stmt is None:
                 return {}
-            with self.session() as s:
+            with self.reading() as s:
                 marked = {int(text_id): text for text_id, text in s.execute(stmt)}
         return {text_id: Highlight(*keywords.marks_from(text)) for text_id, text in marked.items()}
 
@@ -638,6 +654,9 @@ def _to_blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
 
 
+_SQLITE_MMAP_BYTES = 2**31 - 2**16  # SQLite's own ceiling (SQLITE_MAX_MMAP_SIZE) on 64-bit builds
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL: readers never block the writer; NORMAL: consistent after an application crash.
@@ -645,6 +664,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Searches read the keyword index's posting lists over and over: mapped into memory they are read
+    # without a system call each, and shared by every connection through the OS page cache.
+    cursor.execute(f"PRAGMA mmap_size={_SQLITE_MMAP_BYTES}")
     cursor.close()
 
 

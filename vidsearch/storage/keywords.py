@@ -211,16 +211,21 @@ def keyword_select(
     )
 
 
-def document_count_select(dialect: str, term: str) -> Select[Any] | None:
-    """SELECT how many texts contain the term, as the engine matches it (stemmed)."""
+def document_count_select(dialect: str, term: str, limit: int | None = None) -> Select[Any] | None:
+    """SELECT how many texts contain the term, as the engine matches it (stemmed); with `limit`, no
+    more than that (the engine stops walking the word's texts there)."""
     if dialect == "sqlite":
         fts: ColumnClause[Any] = literal_column(FTS_TABLE)
-        return select(func.count()).select_from(_fts).where(fts.op("MATCH")(bindparam("match", f'"{term}"')))
-    if dialect == "postgresql":
+        matching = select(_fts.c.rowid).where(fts.op("MATCH")(bindparam("match", f'"{term}"')))
+    elif dialect == "postgresql":
         tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
         tsquery = func.to_tsquery("english", bindparam("match", term))
-        return select(func.count()).select_from(WindowTextRecord).where(tsv.op("@@")(tsquery))
-    return None
+        matching = select(WindowTextRecord.id).where(tsv.op("@@")(tsquery))
+    else:
+        return None
+    if limit is not None:
+        matching = matching.limit(limit)
+    return select(func.count()).select_from(matching.subquery("matching"))
 
 
 def highlight_select(dialect: str, terms: Sequence[str], text_ids: Sequence[int]) -> Select[Any] | None:

@@ -9,7 +9,7 @@ serves. Texts stored after it was read (a run still indexing) are looked up in S
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,9 +19,9 @@ from vidsearch.storage.schema import IMPORT_SOURCE
 LocationRow = tuple[int, int, int, float, float, str, str]
 
 
-@dataclass(frozen=True)
-class TextHit:
-    """Where a stored text lives: enough to turn a vector hit into a time segment."""
+class TextHit(NamedTuple):
+    """Where a stored text lives: enough to turn a vector hit into a time segment. (A named tuple: a
+    search makes a few hundred a query, and a frozen dataclass costs several times as much to make.)"""
 
     text_id: int
     window_id: int
