@@ -92,7 +92,11 @@ def test_rate_limit_answers_429_with_retry_after(library, real_models):
         assert codes == [200, 200, 200, 429]
         limited = client.get("/videos")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        assert limited.json() == {"detail": "rate limit exceeded: 3/minute"}
+        # Health checks, the page's files and thumbnails are not counted.
         assert client.get("/healthz").status_code == 200
+        assert client.get("/static/app.js").status_code == 200
+        assert client.get("/windows/1/thumbnail").status_code in (200, 404)
 
 
 def test_cors_only_for_listed_origins(library, real_models):

@@ -78,7 +78,7 @@ def test_int8_queries_stay_close_to_the_exact_vectors_and_find_the_same_texts(tm
 
     exact = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path)
     int8 = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path, query_precision="int8")
-    assert sorted(p.name.endswith("-int8.onnx") for p in tmp_path.glob("*.onnx")) == [False, True]
+    assert sorted("-int8" in p.name for p in tmp_path.glob("*.onnx")) == [False, True]
     assert int8.spec == exact.spec  # queries only: stored vectors, and so indexes, are unchanged
     texts = [
         "The council approved the budget for new schools.",

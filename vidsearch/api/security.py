@@ -37,14 +37,24 @@ class ApiKeyStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / KEY_FILE
+        # Every request checks the keys: the file is read again only when it changed (a key created or
+        # revoked takes effect at once, without a restart), otherwise it costs one stat.
+        self._seen: tuple[int, int, int] | None = None
+        self._keys: list[dict[str, str]] = []
 
     def _read(self) -> list[dict[str, str]]:
-        if not self.path.exists():
-            return []
         try:
-            return list(json.loads(self.path.read_text()))
-        except ValueError as exc:
-            raise ConfigError(f"{self.path} is not valid JSON: {exc}") from exc
+            info = self.path.stat()
+        except FileNotFoundError:
+            return []
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if stamp != self._seen:
+            try:
+                self._keys = list(json.loads(self.path.read_text()))
+            except ValueError as exc:
+                raise ConfigError(f"{self.path} is not valid JSON: {exc}") from exc
+            self._seen = stamp
+        return list(self._keys)  # a copy: create and revoke edit what they get
 
     def _write(self, keys: list[dict[str, str]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
