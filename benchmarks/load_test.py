@@ -9,9 +9,11 @@ percentiles.
 
     .venv/bin/python benchmarks/load_test.py --windows 100000 --clients 8 --seconds 30 --workers 2
 
-Texts are the dev set's real segment descriptions (two to a window), requests its real queries, in
-turn, with the server's caches off, so that every request is a whole search; --repeat N draws them
-from N queries with the caches on instead (what the caches are for)."""
+A window's text is two real sentences: the dev set's moment descriptions and the docstring sentences
+of the installed packages (benchmarks/corpus.py: real word frequencies with their long tail of rare
+words). Requests are the dev set's queries and held-out docstring sentences, in turn, with the
+server's caches off, so that every request is a whole search; --repeat N draws them from N queries
+with the caches on instead (what the caches are for)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import corpus  # benchmarks/corpus.py: run as a script, its folder is on the path
 import httpx
 import numpy as np
 
@@ -38,39 +41,42 @@ from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database, FileState, NewText
 from vidsearch.storage.vectors import read_manifest
 
-# Real English descriptions of moments (the dev set's segment texts) make the library's texts, and its
-# queries make the requests: word frequencies like a real library's, every request a fresh query.
-EVAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+HELD_OUT = 3000  # docstring sentences kept out of the library, to be asked as queries
 
 
-def eval_texts(name: str, field: str) -> list[str]:
-    with open(EVAL_DIR / name, encoding="utf-8") as f:
-        return [json.loads(line)[field] for line in f if line.strip()]
+def library_sentences() -> tuple[corpus.Sentences, list[str]]:
+    """(the sentences windows are made of, the queries): the dev set's moment descriptions and the
+    installed packages' docstring sentences; queries are the dev set's queries and held-out docstring
+    sentences, alternately, each once (benchmarks/corpus.py)."""
+    segments = corpus.eval_texts("tacos_dev_segments.jsonl", "text")
+    pool, held_out = corpus.split(corpus.embedded("docstrings", corpus.docstring_sentences()), HELD_OUT, seed=5)
+    dev = corpus.embedded("tacos_segments", segments)
+    sentences = corpus.Sentences(pool.texts + dev.texts, np.concatenate([pool.vectors, dev.vectors]))
+    asked = list(dict.fromkeys(corpus.eval_texts("tacos_dev_queries.jsonl", "query")))
+    random.Random(11).shuffle(asked)
+    queries = [q for pair in zip(asked, held_out.texts, strict=False) for q in pair]
+    return sentences, queries
 
 
 def build_library(settings: Settings, windows: int, embed: bool) -> None:
-    sentences = eval_texts("tacos_dev_segments.jsonl", "text")
+    sentences, _ = library_sentences()
     db = Database(settings.resolved_database_url)
     embedder = ModelSet(settings).embedder
     embedder_id = db.model_record(embedder.spec)
-    rng = random.Random(7)
-    noise = np.random.default_rng(7)
-    # Without --embed, a window's vector is the mean of its two sentences' real embeddings plus a little
-    # noise: vectors on the real embedding's manifold (as the query's is) for the cost of embedding
-    # each distinct sentence once.
-    sentence_vectors = None if embed else embedder.embed(sentences)
+    rng = np.random.default_rng(7)
     per_video = 360  # an hour of 10 s windows
     for start in range(0, windows, per_video):
         count = min(per_video, windows - start)
         path = f"/archive/reel-{start // per_video:05d}.mp4"
         video_id = db.begin_video(FileState(path, 1, 1.0), path)
-        picks = [rng.choices(range(len(sentences)), k=2) for _ in range(count)]
-        texts = [NewText(i, "speech", " ".join(sentences[j] for j in pick), None) for i, pick in enumerate(picks)]
-        if sentence_vectors is None:
+        picks = rng.integers(0, len(sentences.texts), size=(count, 2))
+        texts = [NewText(i, "speech", " ".join(sentences.texts[j] for j in pick), None) for i, pick in enumerate(picks)]
+        if embed:
             vectors = embedder.embed([t.text for t in texts])
         else:
-            raw = sentence_vectors[np.array(picks)].sum(axis=1)
-            raw += noise.normal(scale=0.05, size=raw.shape).astype(np.float32)
+            # A window's vector is the normalised sum of its two sentences' real vectors (a mean-pooled
+            # model embeds the two together about so), for the cost of embedding each sentence once.
+            raw = sentences.vectors[picks].sum(axis=1)
             vectors = raw / np.linalg.norm(raw, axis=1, keepdims=True)
         db.store_video(
             video_id,
@@ -170,8 +176,7 @@ def main() -> None:
     parser.add_argument("--library", type=Path, help="build the library here, or reuse the one built here before")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/load_test.json"))
     args = parser.parse_args()
-    queries = list(dict.fromkeys(eval_texts("tacos_dev_queries.jsonl", "query")))
-    random.Random(11).shuffle(queries)
+    _, queries = library_sentences()
     warm_up, queries = queries[:100], queries[100:]
     if args.repeat:
         queries = queries[: args.repeat]

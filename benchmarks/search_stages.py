@@ -1,6 +1,6 @@
 """Where a search spends its time, in process (not a test: prints figures, writes JSON).
 
-Runs the dev set's queries through `Searcher.search` over a library (e.g. one built by
+Runs the load test's queries through `Searcher.search` over a library (e.g. one built by
 `benchmarks/load_test.py --library DIR`) with the answer cache off, and prints the median of each
 stage's own timing.
 
@@ -14,11 +14,11 @@ import statistics
 import time
 from pathlib import Path
 
+from load_test import library_sentences  # benchmarks/: run as a script, its folder is on the path
+
 from vidsearch.config import Settings
 from vidsearch.search import Searcher
 from vidsearch.storage import Database
-
-QUERIES = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "tacos_dev_queries.jsonl"
 
 
 def main() -> None:
@@ -29,8 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings(data_dir=args.library, result_cache_size=0)
     searcher = Searcher(settings, Database(settings.resolved_database_url))
-    with open(QUERIES, encoding="utf-8") as f:
-        queries = [json.loads(line)["query"] for line in f if line.strip()][: args.queries]
+    queries = library_sentences()[1][: args.queries]  # the load test's queries, in its order
     searcher.search("a warm-up query")
     stages: dict[str, list[float]] = {}
     totals: list[float] = []

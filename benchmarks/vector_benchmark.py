@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import corpus  # benchmarks/corpus.py: run as a script, its folder is on the path
 import faiss
 import numpy as np
 
@@ -40,7 +40,6 @@ from vidsearch.storage.vectors import (
 DIMENSION = 384
 QUERIES = 300
 EF_SEARCH_SWEEP = (128, 256, 512, 1024)
-SENTENCE_CACHE = Path("benchmarks/results/docstring_sentences_minilm.npy")
 SPEC = ModelSpec("embedder", "benchmark", "synthetic", "1", DIMENSION, {"normalized": True})
 
 
@@ -55,48 +54,19 @@ def clustered(n: int, seed: int, topics: int = 2000) -> np.ndarray:
     return out
 
 
-def docstring_sentences() -> list[str]:
-    """Real English sentences: those of the docstrings of the Python packages installed beside vidsearch
-    (about 120k distinct ones in its test environment), in a stable order."""
-    site = Path(faiss.__file__).resolve().parents[1]
-    found: set[str] = set()
-    for path in sorted(site.rglob("*.py")):
-        source = path.read_text(errors="ignore")
-        for block in re.findall(r'"""(.*?)"""', source, re.S):
-            for sentence in re.split(r"(?<=[.!?])\s+", " ".join(block.split())):
-                if 30 <= len(sentence) <= 200 and re.match(r"[A-Z][a-z]", sentence) and not CODE.search(sentence):
-                    found.add(sentence)
-    return sorted(found)
-
-
-CODE = re.compile(r"[{}<>=_\[\]()`]|\bself\b|::|>>>")
-
-
-def real_text(n: int, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+def real_text(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Window-like vectors from real sentence embeddings (the packaged MiniLM): each the normalised sum
     of two random sentences' vectors (a mean-pooled model embeds two sentences about so), and queries
     that are held-out sentences of their own."""
-    if cache.exists():
-        embedded = np.load(cache)
-    else:
-        from vidsearch.config import Settings
-        from vidsearch.models.loader import ModelSet
-
-        sentences = docstring_sentences()
-        print(f"embedding {len(sentences)} sentences once (cached in {cache})", flush=True)
-        embedded = ModelSet(Settings()).embedder.embed(sentences)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, embedded)
+    pool, queries = corpus.split(corpus.embedded("docstrings", corpus.docstring_sentences()), QUERIES, seed)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(embedded))
-    queries, pool = embedded[order[:QUERIES]], embedded[order[QUERIES:]]
     out = np.empty((n, DIMENSION), dtype=np.float32)
     for lo in range(0, n, 100_000):
         hi = min(n, lo + 100_000)
-        pairs = rng.integers(0, len(pool), size=(hi - lo, 2))
-        block = pool[pairs[:, 0]] + pool[pairs[:, 1]]
+        pairs = rng.integers(0, len(pool.texts), size=(hi - lo, 2))
+        block = pool.vectors[pairs[:, 0]] + pool.vectors[pairs[:, 1]]
         out[lo:hi] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out, np.ascontiguousarray(queries)
+    return out, np.ascontiguousarray(queries.vectors)
 
 
 def batches(vectors: np.ndarray, size: int = 50_000):  # type: ignore[no-untyped-def]
@@ -115,7 +85,7 @@ def latencies_ms(served: VectorIndex, queries: np.ndarray, k: int) -> list[float
 
 def measure(n: int, candidates: int, nprobes: list[int], families: list[str], data: str) -> dict[str, object]:
     if data == "real-text":
-        vectors, queries = real_text(n, seed=n, cache=SENTENCE_CACHE)
+        vectors, queries = real_text(n, seed=n)
     else:
         vectors, queries = clustered(n, seed=n), clustered(QUERIES, seed=n + 1)
     figures: dict[str, object] = {"vectors": n, "dimension": DIMENSION, "data": data}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -108,6 +108,8 @@ class Database:
         self._document_counts: dict[tuple[str, int | None], int] = {}
         self._counted_corpus: Any = None
         self._count_lock = threading.Lock()
+        self._plain_keyword_selects: dict[int, Any] = {}
+        self._count_selects: dict[int | None, Any] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -415,13 +417,8 @@ class Database:
         out: dict[int, list[tuple[int, str, str]]] = {int(w): [] for w in window_ids}
         if not out:
             return out
-        stmt = (
-            select(WindowTextRecord.window_id, WindowTextRecord.id, WindowTextRecord.kind, WindowTextRecord.text)
-            .where(WindowTextRecord.window_id.in_(list(out)))
-            .order_by(WindowTextRecord.id)
-        )
         with self.reading() as s:
-            for window_id, text_id, kind, body in s.execute(stmt):
+            for window_id, text_id, kind, body in s.execute(_WINDOW_TEXTS, {"ids": list(out)}):
                 out[window_id].append((text_id, kind, body))
         return out
 
@@ -433,9 +430,8 @@ class Database:
         out: dict[int, list[str]] = {}
         if not window_ids:
             return out
-        stmt = select(WindowTag.window_id, WindowTag.tag).where(WindowTag.window_id.in_([int(w) for w in window_ids]))
         with self.reading() as s:
-            for window_id, tag in s.execute(stmt.order_by(WindowTag.tag)):
+            for window_id, tag in s.execute(_WINDOW_TAGS, {"ids": [int(w) for w in window_ids]}):
                 out.setdefault(window_id, []).append(tag)
         return out
 
@@ -472,31 +468,44 @@ class Database:
         if not self.has_keyword_search:
             return []
         terms = keywords.query_terms(query)
-        bounds = [b for b in (max_documents, max_postings) if b is not None]
-        if bounds:
-            # Counted only up to the tightest bound: a word past it is left out however common it is.
-            counts = {t: self.document_count(t, corpus, at_most=min(bounds)) for t in terms}
-            if max_documents is not None:
-                terms = [t for t in terms if counts[t] <= max_documents]
-            if max_postings is not None:
-                kept, total = set(), 0
-                for term in sorted(terms, key=lambda t: (counts[t], t)):
-                    if total + counts[term] > max_postings:
-                        break
-                    kept.add(term)
-                    total += counts[term]
-                terms = [t for t in terms if t in kept]
         dialect = self.engine.dialect.name
-        stmt = keywords.keyword_select(dialect, terms, filters.conditions(), depth, narrowed=filters.active)
-        if stmt is None:
-            return []
-        with self.reading() as s:
-            return [(int(text_id), float(score)) for text_id, score in s.execute(stmt)]
+        bounds = [b for b in (max_documents, max_postings) if b is not None]
+        with self.reading() as conn:  # one connection for the counts and the query
+            if bounds:
+                # Counted only up to the tightest bound: a word past it is left out however common it is.
+                counts = {t: self._document_count(conn, t, corpus, min(bounds)) for t in terms}
+                if max_documents is not None:
+                    terms = [t for t in terms if counts[t] <= max_documents]
+                if max_postings is not None:
+                    kept, total = set(), 0
+                    for term in sorted(terms, key=lambda t: (counts[t], t)):
+                        if total + counts[term] > max_postings:
+                            break
+                        kept.add(term)
+                        total += counts[term]
+                    terms = [t for t in terms if t in kept]
+            if not terms:
+                return []
+            if filters.active:
+                stmt = keywords.keyword_select(dialect, filters.conditions(), depth)
+            else:  # the same statement for every query of this depth: building one costs as much as running it
+                if depth not in self._plain_keyword_selects:
+                    plain = keywords.keyword_select(dialect, filters.conditions(), depth, narrowed=False)
+                    self._plain_keyword_selects[depth] = plain
+                stmt = self._plain_keyword_selects[depth]
+            if stmt is None:
+                return []
+            rows = conn.execute(stmt, {"match": keywords.match_expression(dialect, terms)})
+            return [(int(text_id), float(score)) for text_id, score in rows]
 
     def document_count(self, term: str, corpus: Any = None, *, at_most: int | None = None) -> int:
         """How many texts hold the term, per the keyword engine; with `at_most`, counted no further than
         at_most + 1 (the engine walks a word's texts to count them: 40 ms for one in 100k texts).
         Counted once per term, bound and corpus."""
+        with self.reading() as conn:
+            return self._document_count(conn, term, corpus, at_most)
+
+    def _document_count(self, conn: Connection, term: str, corpus: Any, at_most: int | None) -> int:
         key = (term, at_most)
         with self._count_lock:
             if corpus != self._counted_corpus:
@@ -505,11 +514,14 @@ class Database:
             known = self._document_counts.get(key)
         if known is not None:
             return known
-        stmt = keywords.document_count_select(self.engine.dialect.name, term, None if at_most is None else at_most + 1)
+        limit = None if at_most is None else at_most + 1
+        if limit not in self._count_selects:  # built once per bound, like the keyword query
+            self._count_selects[limit] = keywords.document_count_select(self.engine.dialect.name, limit)
+        stmt = self._count_selects[limit]
         count = 0
         if stmt is not None:
-            with self.reading() as s:
-                count = int(s.scalar(stmt) or 0)
+            match = keywords.match_expression(self.engine.dialect.name, [term])
+            count = int(conn.scalar(stmt, {"match": match}) or 0)
         with self._count_lock:
             if corpus == self._counted_corpus:
                 if len(self._document_counts) >= _MAX_COUNTED_TERMS:
@@ -648,6 +660,17 @@ class Database:
 # Query words whose document counts are remembered (a few hundred KB).
 _MAX_COUNTED_TERMS = 50_000
 _LIVE_WINDOWS = select(WindowRecord.id).where(WindowRecord.retired.is_(False))
+# Statements every search runs, built once: building one costs about as much as running it.
+_WINDOW_TEXTS = (
+    select(WindowTextRecord.window_id, WindowTextRecord.id, WindowTextRecord.kind, WindowTextRecord.text)
+    .where(WindowTextRecord.window_id.in_(bindparam("ids", expanding=True)))
+    .order_by(WindowTextRecord.id)
+)
+_WINDOW_TAGS = (
+    select(WindowTag.window_id, WindowTag.tag)
+    .where(WindowTag.window_id.in_(bindparam("ids", expanding=True)))
+    .order_by(WindowTag.tag)
+)
 
 
 def _to_blob(vector: np.ndarray) -> bytes:

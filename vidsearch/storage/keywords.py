@@ -173,26 +173,30 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(t.lower() for t in re.findall(r"\w+", query)))[:MAX_TERMS]
 
 
+def match_expression(dialect: str, terms: Sequence[str]) -> str:
+    """The engine's query for texts holding any of the terms (the "match" parameter of keyword_select)."""
+    if dialect == "postgresql":
+        return " | ".join(terms)
+    return " OR ".join(f'"{t}"' for t in terms)  # \w+ terms cannot carry quotes or operators
+
+
 def keyword_select(
-    dialect: str, terms: Sequence[str], where: Sequence[ColumnElement[bool]], depth: int, *, narrowed: bool = True
+    dialect: str, where: Sequence[ColumnElement[bool]], depth: int, *, narrowed: bool = True
 ) -> Select[Any] | None:
-    """SELECT text_id, score of the best `depth` texts containing any of the terms (higher is better),
-    restricted by `where` over window_texts, windows and videos. None where there is no engine.
+    """SELECT text_id, score of the best `depth` texts matching the "match" parameter (higher is
+    better), restricted by `where` over window_texts, windows and videos. None where there is no engine.
 
     Not `narrowed` (no filter beyond live windows), the engine ranks alone first and only its best
     2 x depth matches are joined: joining every match costs as much as ranking them (22 of 48 ms at
     100k texts), and few of the best matches are retired."""
-    if not terms:
-        return None
     if dialect == "sqlite":
         fts: ColumnClause[Any] = literal_column(FTS_TABLE)
         rank: ColumnElement[Any] = -func.bm25(fts)  # bm25() is lower-is-better
-        match = " OR ".join(f'"{t}"' for t in terms)  # \w+ terms cannot carry quotes or operators
         matches = select(_fts.c.rowid.label("text_id"), rank.label("score")).select_from(_fts)
-        matches = matches.where(fts.op("MATCH")(bindparam("match", match)))
+        matches = matches.where(fts.op("MATCH")(bindparam("match")))
     elif dialect == "postgresql":
         tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
-        tsquery = func.to_tsquery("english", bindparam("match", " | ".join(terms)))
+        tsquery = func.to_tsquery("english", bindparam("match"))
         rank = func.ts_rank_cd(tsv, tsquery, 1).cast(Float)  # 1: divide by 1 + log(length)
         matches = select(WindowTextRecord.id.label("text_id"), rank.label("score")).where(tsv.op("@@")(tsquery))
     else:
@@ -211,16 +215,16 @@ def keyword_select(
     )
 
 
-def document_count_select(dialect: str, term: str, limit: int | None = None) -> Select[Any] | None:
-    """SELECT how many texts contain the term, as the engine matches it (stemmed); with `limit`, no
-    more than that (the engine stops walking the word's texts there)."""
+def document_count_select(dialect: str, limit: int | None = None) -> Select[Any] | None:
+    """SELECT how many texts hold the word given as the "match" parameter (`match_expression` of one word), as the
+    engine matches it (stemmed); with `limit`, no more than that (the engine stops walking the word's
+    texts there)."""
     if dialect == "sqlite":
         fts: ColumnClause[Any] = literal_column(FTS_TABLE)
-        matching = select(_fts.c.rowid).where(fts.op("MATCH")(bindparam("match", f'"{term}"')))
+        matching = select(_fts.c.rowid).where(fts.op("MATCH")(bindparam("match")))
     elif dialect == "postgresql":
         tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
-        tsquery = func.to_tsquery("english", bindparam("match", term))
-        matching = select(WindowTextRecord.id).where(tsv.op("@@")(tsquery))
+        matching = select(WindowTextRecord.id).where(tsv.op("@@")(func.to_tsquery("english", bindparam("match"))))
     else:
         return None
     if limit is not None:
@@ -259,7 +263,7 @@ def highlight_sqlite(terms: Sequence[str], texts: Mapping[int, str]) -> dict[int
         conn = sqlite3.connect(":memory:")
         conn.execute(f"CREATE VIRTUAL TABLE page USING fts5(text, tokenize='{SQLITE_TOKENIZER}')")
         _page.conn = conn
-    match = " OR ".join(f'"{t}"' for t in shown)
+    match = match_expression("sqlite", shown)
     with conn:
         conn.execute("DELETE FROM page")
         conn.executemany("INSERT INTO page(rowid, text) VALUES (?, ?)", texts.items())
