@@ -81,8 +81,8 @@ async def authorize(request: Request) -> None:  # async: a sync dependency costs
 
 
 Authorized = [Depends(authorize)]
-MAX_ID = 2**63 - 1
-GIL_SWITCH_SECONDS = 0.001  # ids are 64-bit database integers
+MAX_ID = 2**63 - 1  # ids are 64-bit database integers
+GIL_SWITCH_SECONDS = 0.001
 
 
 def create_app(settings: Settings | None = None, *, searcher: Searcher | None = None) -> FastAPI:
