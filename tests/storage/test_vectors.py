@@ -238,6 +238,10 @@ def test_hnsw_generation_finds_what_exact_search_finds_and_honours_filters(tmp_p
     _, truth = exact.search(queries, 10)
     _, found = graph.search(queries, 10)
     assert _recall(truth, found) >= 0.95
+    # Positions are mapped to text ids outside FAISS's id map, to the same ids.
+    params = faiss.SearchParametersHNSW()
+    params.efSearch = graph.ef_search
+    np.testing.assert_array_equal(found, graph.index.search(queries, 10, params=params)[1])
     allowed = ids[ids % 7 == 0]
     _, filtered = graph.search(queries[:5], 10, allowed)
     assert all(i % 7 == 0 for row in filtered for i in row if i >= 0)

@@ -55,7 +55,7 @@ from vidsearch.storage import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.schema import ModelRecord, VideoRecord
 from vidsearch.storage.thumbnails import ThumbnailStore
-from vidsearch.storage.vectors import read_manifest
+from vidsearch.storage.vectors import read_manifest, skip_interrupt_checks
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         # of Python; coming back, a thread waits for the GIL up to the switch interval. 1 ms instead of
         # Python's 5: 190 -> 208 requests/s under load at 100k windows (paired runs, docs/benchmarks.md).
         sys.setswitchinterval(GIL_SWITCH_SECONDS)
+        skip_interrupt_checks()
         yield
         db.close()
 

@@ -89,6 +89,14 @@ class VectorIndex:
         self.nprobe = nprobe or IVF_NPROBE
         self._ids: np.ndarray | None = None
         self._lookup_lock = threading.Lock()
+        # Unfiltered searches ask the index inside the id map and map its positions to text ids here:
+        # IndexIDMap maps its k labels in an OpenMP parallel region, which woke (and spun) a thread on
+        # every core for each query.
+        self._inner: faiss.Index | None = None
+        self._positions: np.ndarray | None = None
+        if isinstance(index, faiss.IndexIDMap2):
+            self._inner = faiss.downcast_index(index.index)
+            self._positions = faiss.vector_to_array(index.id_map).astype(np.int64)
         self.gpu_index: faiss.Index | None = None
         if use_gpu and manifest.index_type == FLAT and gpu_count() > 0:
             try:
@@ -113,7 +121,8 @@ class VectorIndex:
                     parts = [faiss.rev_swig_ptr(lists.get_ids(i), n).copy() for i, n in enumerate(sizes) if n]
                     ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
                 else:
-                    ids = faiss.vector_to_array(self.index.id_map)  # type: ignore[attr-defined]  # an IDMap2
+                    assert self._positions is not None  # flat and HNSW generations are IDMap2s
+                    ids = self._positions
                 self._ids = np.sort(ids.astype(np.int64))
             return self._ids
 
@@ -142,6 +151,9 @@ class VectorIndex:
         if allowed is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
             params.sel = selector  # kept alive by this frame until the search returns
+        elif self._inner is not None and self._positions is not None:
+            scores, positions = self._inner.search(query, k, params=params)
+            return scores, np.where(positions >= 0, self._positions[positions], -1)
         return self.index.search(query, k, params=params)
 
     def _search_among(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -322,6 +334,14 @@ def gpu_count() -> int:
     """GPUs faiss can use: 0 with faiss-cpu, which has no GPU functions at all."""
     get = getattr(faiss, "get_num_gpus", None)
     return int(get()) if get is not None else 0
+
+
+def skip_interrupt_checks() -> None:
+    """Stop FAISS asking Python whether Ctrl-C was pressed during each search. The check takes the GIL
+    from inside the search, so under load a query waited for other threads' Python to get past it; a
+    search takes milliseconds, and Python sees the signal as soon as it returns anyway. For serving
+    processes: long builds in the same process lose their way to be interrupted mid-call."""
+    faiss.InterruptCallback.clear_instance()  # type: ignore[attr-defined]  # not in the stubs
 
 
 def load_generation(
