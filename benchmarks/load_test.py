@@ -98,10 +98,11 @@ def build_library(settings: Settings, windows: int, embed: bool) -> None:
 WRK_SCRIPT = """
 local paths = {%(paths)s}
 local limit = %(limit)d
+local headers = {%(headers)s}
 local next_path, answered = 0, 0
 request = function()
   next_path = next_path %% #paths + 1
-  return wrk.format("GET", paths[next_path])
+  return wrk.format("GET", paths[next_path], headers)
 end
 -- Per-thread sums of the server's own step timings (its Server-Timing header), read back in done().
 stages, timed = {}, 0
@@ -139,14 +140,18 @@ end
 """
 
 
-def hammer(base: str, clients: int, seconds: float, requests: int, queries: list[str]) -> dict[str, float]:
-    """GET /search for each query in turn from `clients` connections, by wrk."""
+def hammer(
+    base: str, clients: int, seconds: float, requests: int, queries: list[str], close: bool = False
+) -> dict[str, float]:
+    """GET /search for each query in turn from `clients` connections, by wrk; with `close`, each
+    request on a connection of its own."""
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("this load test needs wrk (Debian/Ubuntu: apt-get install wrk)")
     paths = ", ".join(json.dumps("/search?" + urlencode({"q": q, "limit": 10})) for q in queries)
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        script.write(WRK_SCRIPT % {"paths": paths, "limit": requests})
+        headers = '["Connection"] = "close"' if close else ""
+        script.write(WRK_SCRIPT % {"paths": paths, "limit": requests, "headers": headers})
         script.flush()
         command = [wrk, "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", script.name]
         run = subprocess.run([*command, base], capture_output=True, text=True)
@@ -161,6 +166,24 @@ def hammer(base: str, clients: int, seconds: float, requests: int, queries: list
     return figures
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by a process and its children, from /proc (Linux; NaN
+    elsewhere): the server's cost per request, which depends less than throughput on how the clients'
+    connections happen to be split between its worker processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if root in (pid, parent):
+            total += (int(fields[11]) + int(fields[12])) / tick
+            found = True
+    return total if found else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--windows", type=int, default=100_000)
@@ -172,6 +195,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="vidsearch serve --workers")
     parser.add_argument(
         "--repeat", type=int, default=0, help="draw the requests from only this many queries (0: every query once)"
+    )
+    parser.add_argument(
+        "--close",
+        action="store_true",
+        help="a new connection for every request (many users' traffic): the kernel then spreads requests "
+        "over the worker processes, where a few long-lived connections are split between them by chance",
     )
     parser.add_argument("--library", type=Path, help="build the library here, or reuse the one built here before")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/load_test.json"))
@@ -208,7 +237,11 @@ def main() -> None:
                     pass
                 time.sleep(0.5)
             hammer(base, 2, 5, len(warm_up), warm_up)  # warm up on other queries
-            figures = hammer(base, args.clients, args.seconds, args.requests, queries)
+            used = cpu_seconds(server.pid)
+            figures = hammer(base, args.clients, args.seconds, args.requests, queries, args.close)
+            figures["server_cpu_ms_per_request"] = round(
+                (cpu_seconds(server.pid) - used) * 1000 / max(1, figures["requests"]), 2
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -218,6 +251,7 @@ def main() -> None:
         "workers": args.workers,
         "distinct_queries": len(queries),
         "caches": "on" if args.repeat else "off",
+        "connections": "one per request" if args.close else "kept alive",
         "cpu_count": os.cpu_count(),
         **figures,
     }

@@ -1,14 +1,16 @@
 """Vector search at scale (not a test: prints figures, writes JSON).
 
-Builds the index families vidsearch uses (exact flat inner product up to FLAT_MAX_VECTORS, IVF with
-about 4 x sqrt(n) cells beyond; --families hnsw adds the HNSW32 graph of earlier versions) over
-synthetic 384-d vectors with topic structure (a mixture of Gaussians: a hard set, where a query's
-exact neighbours are a few among hundreds of nearly equal ones), writes each as a generation and
-serves it as search does, then measures build time, recall@10 against exact search (by id, and by
-distance as ann-benchmarks counts it), single-query latency p50/p99 (one thread per query, as the API
-runs them) and the index file's bytes per vector.
+Builds the index families vidsearch uses (exact flat inner product up to FLAT_MAX_VECTORS; beyond, the
+HNSW32 graph by default, swept over efSearch, and IVF with about 4 x sqrt(n) cells, swept over
+--nprobe) over 384-d vectors: --data hard, synthetic vectors with topic structure (a mixture of
+Gaussians, where a query's exact neighbours are a few among hundreds of nearly equal ones), or --data
+real-text, windows made of real sentence embeddings (benchmarks/corpus.py). Each index is written as a
+generation and served as search serves it; the benchmark measures build time, recall@10 against exact
+search (by id, and by distance as ann-benchmarks counts it), single-query latency p50/p99 (one thread
+per query, as the API runs them) and the index file's bytes per vector.
 
-    /usr/bin/time -v .venv/bin/python benchmarks/vector_benchmark.py --sizes 100000 1000000 --nprobe 32 64 128"""
+    /usr/bin/time -v .venv/bin/python benchmarks/vector_benchmark.py --data real-text --sizes 100000 1000000 \
+        --families hnsw ivf --nprobe 64 128 256"""
 
 from __future__ import annotations
 
@@ -142,7 +144,7 @@ def main() -> None:
     parser.add_argument(
         "--data", choices=["hard", "real-text"], default="hard", help="synthetic topics, or real sentence embeddings"
     )
-    parser.add_argument("--families", nargs="+", default=["ivf"], choices=["ivf", "hnsw"], help="besides exact")
+    parser.add_argument("--families", nargs="+", default=["hnsw"], choices=["ivf", "hnsw"], help="besides exact")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/vector_benchmark.json"))
     args = parser.parse_args()
     results = [measure(n, args.candidates, args.nprobe, args.families, args.data) for n in args.sizes]
