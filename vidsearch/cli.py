@@ -30,8 +30,8 @@ from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, VidsearchError
 
 app = typer.Typer(help="Semantic search over your video library.", no_args_is_help=True, pretty_exceptions_enable=False)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # long paths stay whole lines (copyable, greppable)
+err = Console(stderr=True, soft_wrap=True)
 
 DataOption = Annotated[
     Path | None,
@@ -327,12 +327,14 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
     """What is indexed, what failed and why, which index generation is served, and a running job."""
     from vidsearch.indexer import progress as index_progress
     from vidsearch.storage import Database
+    from vidsearch.storage.schema import VideoStatus
     from vidsearch.storage.vectors import read_manifest
 
     settings = _settings(data)
     try:
         db = Database(settings.resolved_database_url)
         counts, failed = db.status_counts(), db.failed_videos()
+        missing = [v.path for v in db.videos_with_status(VideoStatus.MISSING)]
         manifest = read_manifest(settings.vector_dir)
     except VidsearchError as exc:
         raise _fail(exc) from exc
@@ -341,6 +343,7 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
         "data_dir": str(settings.data_dir),
         "videos": counts,
         "failed": [{"path": p, "reason": r} for p, r in failed],
+        "missing": missing,
         "index": None
         if manifest is None
         else {
@@ -365,7 +368,13 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
     if job and job.running:
         out.print(f"indexing: {job.files_done} of {job.files_total} files, now {job.current or '...'}")
     for path, reason in failed:
-        out.print(f"[red]failed[/] {path}: {reason}")
+        out.print(f"[red]failed[/] {escape(path)}: {escape(reason)}", soft_wrap=True)
+    for path in missing:
+        out.print(f"[yellow]missing[/] {escape(path)} (out of search until it is back)", soft_wrap=True)
+    if counts.get(VideoStatus.EXTERNAL):
+        out.print(
+            f"{counts[VideoStatus.EXTERNAL]} known only by key (imported descriptions of videos that are no file here)"
+        )
 
 
 @app.command()

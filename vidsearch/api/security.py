@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ForbiddenError, NotFoundError
 from vidsearch.storage.database import Database
+from vidsearch.storage.schema import VideoStatus
 
 KEY_FILE = "api_keys.json"
 
@@ -128,7 +129,10 @@ def resolve_media(db: Database, video_id: str) -> Path:
     # Ids are 64-bit numbers: anything else (../, %2E%2E, /etc, NUL, 2**64) names no video.
     if not video_id.isascii() or not video_id.isdigit() or int(video_id) > 2**63 - 1:
         raise NotFoundError("no such video")
-    path = Path(db.video_path(int(video_id)))
+    key, status = db.video_path_and_status(int(video_id))
+    if status == VideoStatus.EXTERNAL:
+        raise NotFoundError(f"video {video_id} is known only by its key {key!r}: there is no file to play")
+    path = Path(key)
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError) as exc:

@@ -325,6 +325,13 @@ class Database(ImportedWindowsMixin, LibraryMixin):
             raise NotFoundError(f"video {video_id} not found")
         return path
 
+    def video_path_and_status(self, video_id: int) -> tuple[str, str]:
+        with self.session() as s:
+            row = s.execute(select(VideoRecord.path, VideoRecord.status).where(VideoRecord.id == video_id)).first()
+        if row is None or row[1] == VideoStatus.REMOVED:
+            raise NotFoundError(f"video {video_id} not found")
+        return row[0], row[1]
+
     # --- texts and vectors --------------------------------------------------------------------
     def text_hits(self, text_ids: Sequence[int]) -> dict[int, TextHit]:
         if not len(text_ids):
