@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     speech_compute_type: str = "int8"
     speech_beam_size: int = Field(default=1, ge=1)  # greedy decoding: tiny.en loses little and runs ~3x faster
     ocr: str = "rapidocr"
+    # What the frames show, as readable labels (an ImageNet classifier; "none" turns it off): the frames
+    # decoded for on-screen text are labelled, near-duplicates once (ocr_dedup_threshold), and each
+    # window gets a text of kind "objects" with every label confident in one of its frames.
+    visual_labels: str = "efficientnet-lite0"
+    # A label (a class, or a group such as "cat" or "dog" whose classes' probabilities add up) counts
+    # when the model gives it at least this probability; at most top_k labels a frame.
+    visual_label_min_score: float = Field(default=0.3, gt=0, le=1)
+    visual_label_top_k: int = Field(default=3, ge=1)
     captioner: str = "none"
     captioner_model: str = ""
     caption_fps: float = Field(default=1.0, gt=0)
@@ -200,6 +208,9 @@ class Settings(BaseSettings):
             "speech_language": self.speech_language,
             "speech_beam_size": self.speech_beam_size,
             "ocr": self.ocr,
+            "visual_labels": self.visual_labels,
+            "visual_label_min_score": self.visual_label_min_score,
+            "visual_label_top_k": self.visual_label_top_k,
             "captioner": self.captioner,
             "captioner_model": self.captioner_model,
             "caption_fps": self.caption_fps,

@@ -3,7 +3,7 @@ every stored artifact records (model id, revision, dimension, settings)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -190,3 +190,6 @@ captioners: Registry[Captioner] = Registry("captioner")
 # The prompt version of each built-in captioner: part of the pipeline fingerprint, so changing a
 # prompt re-captions instead of mixing captions written under two prompts.
 CAPTION_PROMPT_VERSIONS: dict[str, str] = {}
+# The version of each built-in frame labeler's vocabulary (its words for the model's classes), read
+# when a pipeline is fingerprinted: changing the words re-labels.
+LABEL_VOCABULARY_VERSIONS: dict[str, Callable[[], str]] = {}

@@ -11,12 +11,14 @@ from vidsearch.errors import ConfigError, ModelLoadError, VidsearchError
 from vidsearch.models.base import (
     Captioner,
     Embedder,
+    FrameLabeler,
     Reranker,
     SpeechRecognizer,
     TextReader,
     VideoAnswerer,
     captioners,
     embedder_registry,
+    frame_labelers,
     speech_recognizers,
     text_readers,
 )
@@ -48,6 +50,12 @@ class ModelSet:
         return _load("text reader", lambda: text_readers.create(self.settings.ocr, self.settings))
 
     @cached_property
+    def labeler(self) -> FrameLabeler | None:
+        if self.settings.visual_labels == OFF:
+            return None
+        return _load("frame labeler", lambda: frame_labelers.create(self.settings.visual_labels, self.settings))
+
+    @cached_property
     def captioner(self) -> Captioner | None:
         if self.settings.captioner == OFF:
             return None
@@ -62,7 +70,7 @@ class ModelSet:
 
     def load_indexing_models(self) -> None:
         """Build every model indexing uses, so a broken one stops the run before any video is touched."""
-        _ = self.embedder, self.speech, self.ocr, self.captioner
+        _ = self.embedder, self.speech, self.ocr, self.labeler, self.captioner
 
     @cached_property
     def answerer(self) -> VideoAnswerer | None:
