@@ -89,9 +89,9 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def real_models() -> ModelSet:
-    """The real packaged models (MiniLM, Whisper tiny.en, RapidOCR), loaded once per session."""
+    """The real packaged models (MiniLM, Whisper tiny.en, RapidOCR, EfficientNet-Lite0), loaded once per session."""
     models = ModelSet(Settings())
-    _ = models.embedder, models.speech, models.ocr
+    _ = models.embedder, models.speech, models.ocr, models.labeler
     return models
 
 
@@ -125,4 +125,6 @@ def sharing_models(settings: Settings, real_models: ModelSet) -> ModelSet:
     """A ModelSet for these settings that reuses the session's loaded real models."""
     models = ModelSet(settings)
     models.embedder, models.speech, models.ocr = real_models.embedder, real_models.speech, real_models.ocr
+    if settings.visual_labels == real_models.settings.visual_labels:  # a test that turns labels off gets none
+        models.labeler = real_models.labeler
     return models

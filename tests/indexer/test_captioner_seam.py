@@ -78,7 +78,7 @@ def test_a_captioner_that_loses_windows_fails_the_video_clearly(tmp_path, real_m
             return []
 
     make_video([Scene("rocket", 3)], tmp_path / "lib" / "a.mp4", audio=False)
-    settings = Settings(data_dir=tmp_path / "data", ocr="none", speech="none")
+    settings = Settings(data_dir=tmp_path / "data", ocr="none", speech="none", visual_labels="none")
     models = ModelSet(settings)
     models.embedder, models.captioner = real_models.embedder, Lossy(settings)
     report = Indexer(settings, models=models).run([tmp_path / "lib"])
@@ -95,7 +95,7 @@ def test_a_window_the_captioner_cannot_do_is_recorded_and_the_rest_is_kept(tmp_p
             ]
 
     make_video([Scene("rocket", 6)], tmp_path / "lib" / "a.mp4", audio=False)
-    settings = Settings(data_dir=tmp_path / "data", ocr="none", speech="none", window_length=3)
+    settings = Settings(data_dir=tmp_path / "data", ocr="none", speech="none", visual_labels="none", window_length=3)
     models = ModelSet(settings)
     models.embedder, models.captioner = real_models.embedder, HalfFailing(settings)
     report = Indexer(settings, models=models).run([tmp_path / "lib"])

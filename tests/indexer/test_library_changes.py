@@ -33,8 +33,8 @@ def clips(tmp_path_factory) -> Path:
 
 
 class NoSignalModels(ForbiddenModels):
-    """Test double: speech, OCR and captions fail the test; the embedder (to publish a new index
-    generation) is the real one."""
+    """Test double: speech, OCR, labels and captions fail the test; the embedder (to publish a new
+    index generation) is the real one."""
 
     def __init__(self, settings, real_models):
         super().__init__(settings)
@@ -54,7 +54,7 @@ def _library(tmp_path: Path, clips: Path) -> Path:
 
 
 def _quiet(tmp_path: Path, **more) -> Settings:
-    return Settings(data_dir=tmp_path / "data", speech="none", ocr="none", **more)
+    return Settings(data_dir=tmp_path / "data", speech="none", ocr="none", visual_labels="none", **more)
 
 
 def _searcher(settings: Settings, real_models) -> Searcher:

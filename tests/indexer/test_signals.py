@@ -1,16 +1,19 @@
 import numpy as np
 
 from vidsearch.indexer.signals import (
+    FrameLabelReader,
+    FrameLabels,
     FrameText,
     ScreenTextReader,
     cues_by_window,
+    labels_by_window,
     screen_text_by_window,
     words_by_window,
 )
 from vidsearch.media.frames import SampledFrame
 from vidsearch.media.subtitles import Cue
 from vidsearch.media.windows import plan_windows
-from vidsearch.models.base import ModelSpec, SpokenWord, TextLine
+from vidsearch.models.base import FrameLabel, ModelSpec, SpokenWord, TextLine
 
 
 def test_words_land_in_the_window_holding_their_midpoint():
@@ -76,3 +79,52 @@ def test_screen_text_by_window_dedupes_lines():
     windows = plan_windows(20, 10, 10)
     texts = [FrameText(1, ("TITLE",)), FrameText(2, ("TITLE", "sub")), FrameText(12, ()), FrameText(15, ("X",))]
     assert screen_text_by_window(texts, windows) == {0: "TITLE / sub", 1: "X"}
+
+
+class BrightnessLabeler:
+    """Test double for a FrameLabeler: names each frame by its brightness; records its batches."""
+
+    spec = ModelSpec("labeler", "brightness", "test/brightness", "0")
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def label(self, images):
+        self.batches.append(len(images))
+        return [[FrameLabel(f"level {int(image.mean())}", 0.9, ("grey",))] for image in images]
+
+
+def test_near_duplicate_frames_are_labelled_once_in_batches_and_credited_to_each_frame():
+    labeler = BrightnessLabeler()
+    shows = FrameLabelReader(labeler, dedup_threshold=6.0, batch_size=2)
+    levels = [100, 101, 150, 150, 200, 30, 30]  # 5 distinct scenes (101 is a near-duplicate of 100)
+    for t, level in enumerate(levels):
+        shows.add(_frame(t + 0.5, level))
+    frames = shows.finish()
+    assert shows.calls == 4 and labeler.batches == [2, 2]  # 100, 150, 200, 30: two full batches
+    assert [f.labels[0].name for f in frames] == ["level 100"] * 2 + ["level 150"] * 2 + ["level 200"] + [
+        "level 30"
+    ] * 2
+    assert [f.time for f in frames] == [t + 0.5 for t in range(7)]
+
+
+def test_a_reader_with_nothing_added_labels_nothing():
+    labeler = BrightnessLabeler()
+    assert FrameLabelReader(labeler, 6.0).finish() == [] and labeler.batches == []
+
+
+def test_labels_by_window_pool_every_confident_label_best_first_with_its_words():
+    windows = plan_windows(20, 10, 10)
+    cat = FrameLabel("cat", 0.6, ("tabby", "pet"))
+    frames = [
+        FrameLabels(1, (cat,)),
+        FrameLabels(2, (FrameLabel("coffee", 0.9, ("espresso",)), FrameLabel("cat", 0.4, ("tiger cat", "pet")))),
+        FrameLabels(3, ()),
+        FrameLabels(12, ()),
+        FrameLabels(15, (FrameLabel("rocket", 0.5, ("missile",)),)),
+    ]
+    assert labels_by_window(frames, windows) == {
+        0: "coffee, espresso; cat, tabby, pet, tiger cat",  # by the best score each reached
+        1: "rocket, missile",
+    }
+    assert labels_by_window([FrameLabels(1, ())], windows) == {}

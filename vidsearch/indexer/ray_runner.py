@@ -1,6 +1,6 @@
 """The Ray runner: the local pipeline's model work spread over a Ray cluster with Ray Data.
 
-    signals (CPU actors)     probe, speech, on-screen text, subtitles, thumbnails, and the captioner's
+    signals (CPU actors)     probe, speech, on-screen text, frame labels, subtitles, thumbnails, and the captioner's
                              frames decoded into clip batches
     captions (GPU actors)    the video language model over each clip batch (only with a captioner)
     embeddings (GPU actors)  sentence embeddings of every text
@@ -105,7 +105,7 @@ class SignalStage(_Stage):
         clock = StageClock()
         work = VideoWork(self.settings, self.models, clock)
         signals = _Signals(key, VideoResult(job))
-        if (error := self._load("speech", "ocr", "captioner")) is not None:
+        if (error := self._load("speech", "ocr", "labeler", "captioner")) is not None:
             signals.result.model_load_error = error
             yield _pack(signals)
             return

@@ -11,7 +11,7 @@ from PIL import Image
 from vidsearch.media.frames import SampledFrame
 from vidsearch.media.subtitles import Cue
 from vidsearch.media.windows import Window
-from vidsearch.models.base import SpokenWord, TextReader
+from vidsearch.models.base import FrameLabel, FrameLabeler, SpokenWord, TextReader
 
 
 def words_by_window(words: Sequence[SpokenWord], windows: Sequence[Window]) -> dict[int, str]:
@@ -55,9 +55,10 @@ class ScreenTextReader:
         self._last_lines: tuple[str, ...] = ()
         self.calls = 0
 
-    def read(self, frame: SampledFrame) -> FrameText:
-        thumb = _thumbnail(frame.image)
-        if self._last_thumb is None or float(np.abs(thumb - self._last_thumb).mean()) >= self.threshold:
+    def read(self, frame: SampledFrame, thumb: np.ndarray | None = None) -> FrameText:
+        """`thumb`: the frame's `thumbnail()`, when the caller has it already."""
+        thumb = thumbnail(frame.image) if thumb is None else thumb
+        if _differs(thumb, self._last_thumb, self.threshold):
             self._last_lines = tuple(line.text for line in self.reader.read(frame.image))
             self._last_thumb = thumb
             self.calls += 1
@@ -73,9 +74,78 @@ def screen_text_by_window(texts: Sequence[FrameText], windows: Sequence[Window])
     return {i: " / ".join(_unique(lines)) for i, lines in out.items() if lines}
 
 
-def _thumbnail(image: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class FrameLabels:
+    time: float
+    labels: tuple[FrameLabel, ...]
+
+
+class FrameLabelReader:
+    """Labels what frames show, in batches, skipping frames that look like the last one labelled (the
+    same test as on-screen text): a static scene costs one frame of model work, and its labels are still
+    credited to every frame showing it."""
+
+    def __init__(self, labeler: FrameLabeler, dedup_threshold: float, batch_size: int = 8) -> None:
+        self.labeler = labeler
+        self.threshold = dedup_threshold
+        self.batch_size = batch_size
+        self._last_thumb: np.ndarray | None = None
+        self._pending: list[np.ndarray] = []
+        self._labelled: list[tuple[FrameLabel, ...]] = []
+        self._frames: list[tuple[float, int]] = []  # (time, index of the labelled frame it shows)
+        self.calls = 0  # frames labelled
+
+    def add(self, frame: SampledFrame, thumb: np.ndarray | None = None) -> None:
+        thumb = thumbnail(frame.image) if thumb is None else thumb
+        if _differs(thumb, self._last_thumb, self.threshold):
+            self._last_thumb = thumb
+            self._pending.append(frame.image)
+            self.calls += 1
+            if len(self._pending) == self.batch_size:
+                self._flush()
+        self._frames.append((frame.time, self.calls - 1))
+
+    def finish(self) -> list[FrameLabels]:
+        self._flush()
+        return [FrameLabels(time, self._labelled[i]) for time, i in self._frames]
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._labelled += [tuple(labels) for labels in self.labeler.label(self._pending)]
+            self._pending = []
+
+
+# A label's words in a window's text: enough to name it the ways a searcher would, not a thesaurus.
+MAX_LABEL_WORDS = 8
+
+
+def labels_by_window(frames: Sequence[FrameLabels], windows: Sequence[Window]) -> dict[int, str]:
+    """Per window, every label confident in one of its frames, most confident first, each with its
+    synonyms: "cat, Egyptian cat, tabby, pet, animal; coffee, espresso, drink"."""
+    out: dict[int, str] = {}
+    for window in windows:
+        best: dict[str, float] = {}
+        words: dict[str, list[str]] = {}
+        for frame in frames:
+            if not window.contains(frame.time):
+                continue
+            for label in frame.labels:
+                best[label.name] = max(best.get(label.name, 0.0), label.score)
+                words.setdefault(label.name, []).extend(label.synonyms)
+        if best:
+            names = sorted(best, key=lambda name: -best[name])
+            out[window.index] = "; ".join(", ".join([name, *_unique(words[name])][:MAX_LABEL_WORDS]) for name in names)
+    return out
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """A 32x32 grey copy: what the near-duplicate test compares."""
     grey = Image.fromarray(image).convert("L").resize((32, 32), Image.Resampling.BILINEAR)
     return np.asarray(grey, dtype=np.float32)
+
+
+def _differs(thumb: np.ndarray, last: np.ndarray | None, threshold: float) -> bool:
+    return last is None or float(np.abs(thumb - last).mean()) >= threshold
 
 
 def _unique(items: Iterable[str]) -> list[str]:

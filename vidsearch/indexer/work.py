@@ -1,6 +1,6 @@
 """The model work on one video, with no database: probe → windows → signals (speech ‖ frames → on-screen
-text, subtitles, captions) → embeddings. The local runner calls it in process; the Ray runner calls the
-same methods on its workers, so both produce the same texts and vectors."""
+text and what the frames show, subtitles, captions) → embeddings. The local runner calls it in process;
+the Ray runner calls the same methods on its workers, so both produce the same texts and vectors."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ from vidsearch.storage.schema import TextKind
 from vidsearch.storage.thumbnails import THUMBNAIL_SIDE, encode_thumbnail
 
 log = logging.getLogger(__name__)
+
+# Frames decoded for the labeler alone (on-screen text off) need no more than this: it looks at 224 px.
+LABEL_FRAME_SIDE = 448
 
 
 class StageClock:
@@ -74,6 +77,7 @@ class Extracted:
     # Which model wrote each kind of text (kinds read from the file itself have none).
     specs: dict[str, ModelSpec] = field(default_factory=dict)
     ocr_calls: int = 0
+    label_calls: int = 0  # frames the labeler looked at (near-duplicates are not looked at again)
 
     def add_captions(self, captions: dict[int, str], errors: dict[int, str], spec: ModelSpec | None) -> None:
         self.texts += [WindowText(i, TextKind.CAPTION, text) for i, text in captions.items()]
@@ -103,7 +107,7 @@ class VideoWork:
         # The audio and the picture are independent: transcribe while frames are decoded and read.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech") as pool:
             words_future = pool.submit(self._transcribe, path) if speech is not None else None
-            screen, ocr_calls = self._screen_text(path, info, windows, progress)
+            screen, objects, ocr_calls, label_calls = self._frame_texts(path, info, windows, progress)
             caption_texts: dict[int, str] = {}
             window_errors: dict[int, str] = {}
             if captions and models.captioner is not None:
@@ -126,11 +130,14 @@ class VideoWork:
         if models.ocr is not None:
             specs[TextKind.OCR] = models.ocr.spec
         texts += [WindowText(i, TextKind.OCR, text) for i, text in screen.items()]
+        if models.labeler is not None:
+            specs[TextKind.OBJECTS] = models.labeler.spec
+        texts += [WindowText(i, TextKind.OBJECTS, text) for i, text in objects.items()]
         texts += [
             WindowText(i, TextKind.SUBTITLE, text, source)
             for i, (text, source) in signals.cues_by_window(cues, windows).items()
         ]
-        extracted = Extracted(info, windows, texts, window_errors, thumbnails, specs, ocr_calls)
+        extracted = Extracted(info, windows, texts, window_errors, thumbnails, specs, ocr_calls, label_calls)
         captioner = models.captioner if captions else None
         extracted.add_captions(caption_texts, {}, captioner.spec if captioner is not None else None)
         extracted.sort_texts()
@@ -196,26 +203,44 @@ class VideoWork:
         with self.clock("speech"):
             return speech.transcribe(path)
 
-    def _screen_text(
+    def _frame_texts(
         self, path: Path, info: MediaInfo, windows: list[Window], progress: Progress | None
-    ) -> tuple[dict[int, str], int]:
-        """(on-screen text per window, OCR calls made)."""
-        reader = self.models.ocr
-        if reader is None:
-            return {}, 0
+    ) -> tuple[dict[int, str], dict[int, str], int, int]:
+        """(on-screen text per window, what the frames show per window, OCR calls, frames labelled), from
+        one pass over the frames sampled at `ocr_fps`; no decoding when both signals are off."""
+        reader, labeler = self.models.ocr, self.models.labeler
+        if reader is None and labeler is None:
+            return {}, {}, 0, 0
         task: TaskID | None = progress.add_task(f"  windows · {path.name}", total=len(windows)) if progress else None
-        screen = signals.ScreenTextReader(reader, self.settings.ocr_dedup_threshold)
+        threshold = self.settings.ocr_dedup_threshold
+        screen = signals.ScreenTextReader(reader, threshold) if reader is not None else None
+        shows = signals.FrameLabelReader(labeler, threshold) if labeler is not None else None
         texts: list[signals.FrameText] = []
-        source = open_frames(path, info, self.settings.ocr_max_side, self.settings.frame_decoder)
+        side = self.settings.ocr_max_side if reader is not None else min(self.settings.ocr_max_side, LABEL_FRAME_SIDE)
+        source = open_frames(path, info, side, self.settings.frame_decoder)
         frames = _timed(self.clock, "decode", source.iter_frames(sample_grid(info.duration, self.settings.ocr_fps)))
         for frame in frames:
-            with self.clock("ocr"):
-                texts.append(screen.read(frame))
+            thumb = signals.thumbnail(frame.image)  # one near-duplicate test picture for both readers
+            if screen is not None:
+                with self.clock("ocr"):
+                    texts.append(screen.read(frame, thumb))
+            if shows is not None:
+                with self.clock("labels"):
+                    shows.add(frame, thumb)
             if progress and task is not None:
                 progress.update(task, completed=sum(1 for w in windows if w.end <= frame.time))
+        labelled: list[signals.FrameLabels] = []
+        if shows is not None:
+            with self.clock("labels"):
+                labelled = shows.finish()
         if progress and task is not None:
             progress.remove_task(task)
-        return signals.screen_text_by_window(texts, windows), screen.calls
+        return (
+            signals.screen_text_by_window(texts, windows),
+            signals.labels_by_window(labelled, windows),
+            screen.calls if screen is not None else 0,
+            shows.calls if shows is not None else 0,
+        )
 
 
 def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:

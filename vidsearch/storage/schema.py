@@ -59,6 +59,7 @@ class TextKind:
     SUBTITLE = "subtitle"
     ANNOTATION = "annotation"  # imported timestamped descriptions
     NAME = "name"  # the video's file name and folders, on its first window: "bunny" finds bunny.mp4
+    OBJECTS = "objects"  # what the frames show, as words: "cat, Egyptian cat, tabby; coffee, espresso"
 
 
 # Every kind a stored text can have: the one list the CLI, the API and the web page validate against.
@@ -69,6 +70,7 @@ TEXT_KINDS = (
     TextKind.CAPTION,
     TextKind.ANNOTATION,
     TextKind.NAME,
+    TextKind.OBJECTS,
 )
 
 
