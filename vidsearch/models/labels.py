@@ -9,7 +9,8 @@ with the classes behind it and its broader words as synonyms ("cat", then "Egypt
 animal"). The vocabulary is vidsearch/models/data/imagenet_labels.json (scripts/make_imagenet_labels.py).
 
 The network runs on ONNX Runtime, exported once into the data folder: on a 2-core CPU it took 11 ms of
-CPU a frame where torch took ~200 ms (same logits to 2e-5). Torch does the work if the export fails."""
+CPU a frame (one thread, idle machine) where torch took ~200 ms, with the same logits to 2e-5. Torch
+does the work if the export fails."""
 
 from __future__ import annotations
 
@@ -272,7 +273,9 @@ def _efficientnet_lite0(settings: Settings) -> EfficientNetLabeler:
     return EfficientNetLabeler(
         min_score=settings.visual_label_min_score,
         top_k=settings.visual_label_top_k,
-        threads=settings.threads,
+        # One thread unless told otherwise: the labeler runs beside speech and OCR, which keep the other
+        # cores busy, and on 2 busy cores a second thread cost 40% more CPU a frame (27 vs 20 ms).
+        threads=settings.threads or 1,
         onnx_dir=settings.data_dir / "models" / "onnx",
     )
 
