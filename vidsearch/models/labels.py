@@ -209,7 +209,7 @@ class EfficientNetLabeler:
             return np.asarray(logits, dtype=np.float32)
         import torch
 
-        torch.set_num_threads(self._threads)
+        # torch's thread count is the process's (the embedder's too): left as it is.
         with torch.inference_mode():
             return self._torch(torch.from_numpy(batch)).numpy()
 
