@@ -45,6 +45,25 @@ def test_probe_reads_when_the_camera_says_it_recorded(two_scenes, tmp_path):
     assert probe(two_scenes).recorded_at is None
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "1970-01-01T00:00:00Z",  # a zeroed creation_time, as many tools and cameras write it
+        "1904-01-01T00:00:00Z",  # QuickTime's epoch
+        "1980-01-01T00:00:00Z",  # a reset camera clock
+        "2100-01-01T00:00:00Z",  # a clock set in the future
+    ],
+)
+def test_a_date_no_recording_can_have_is_no_recording_date(two_scenes, tmp_path, stamp):
+    # Matroska keeps any date it is given (ffmpeg's mp4 muxer leaves a zero time out altogether).
+    stamped = tmp_path / "stamped.mkv"
+    remux = ["ffmpeg", "-v", "error", "-i", str(two_scenes), "-map", "0:v", "-map", "0:a", "-c", "copy"]
+    subprocess.run([*remux, "-metadata", f"creation_time={stamp}", str(stamped)], check=True, timeout=60)
+    assert probe(stamped).recorded_at is None
+    subprocess.run([*remux, "-metadata", "creation_time=2021-05-01T10:00:00Z", "-y", str(stamped)], check=True)
+    assert probe(stamped).recorded_at == "2021-05-01T10:00:00+00:00"  # the same container with a real date
+
+
 def test_probe_errors_name_the_file_and_reason(tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
