@@ -80,6 +80,18 @@ def test_search_validation(client, params):
     assert client.get("/search", params=params).status_code == 422
 
 
+def test_filters_that_cannot_match_are_422_with_the_reason(client):
+    unknown = client.get("/search", params={"q": "rocket", "kind": ["speech", "video"]})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"] == (
+        "unknown kind of text 'video': the kinds are speech, ocr, subtitle, caption, annotation"
+    )
+    empty_range = client.get("/search", params={"q": "rocket", "min_duration": 60, "max_duration": 30})
+    assert empty_range.status_code == 422 and "minimum duration" in empty_range.json()["detail"]
+    page = client.get("/", params={"q": "rocket", "kind": "video"})  # the web page says so in place
+    assert page.status_code == 200 and "unknown kind of text" in page.text
+
+
 def test_videos_and_detail(client):
     videos = client.get("/videos").json()
     assert [v["path"].rsplit("/", 2)[-2] for v in videos] == ["city", "home", "space"]

@@ -35,6 +35,17 @@ def test_jsonl_creates_videos_known_by_key_and_reports_bad_lines(db, tmp_path):
     ]
 
 
+def test_a_kind_no_search_could_filter_on_is_skipped(db, tmp_path):
+    rows = [
+        {"video": "reel-9", "start": 0, "end": 2, "text": "A wide shot of the bay", "kind": "scene"},
+        {"video": "reel-9", "start": 2, "end": 4, "text": "HARBOUR MASTER", "kind": "ocr"},
+    ]
+    report = import_annotations(db, [write_jsonl(tmp_path / "kinds.jsonl", rows)])
+    assert report.annotations == 1
+    [skipped] = report.skipped
+    assert "unknown kind 'scene'" in skipped and "speech, ocr, subtitle, caption, annotation" in skipped
+
+
 def test_tags_from_jsonl_lists_and_csv_cells(db, tmp_path):
     write_jsonl(
         tmp_path / "a.jsonl",

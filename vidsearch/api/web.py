@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from vidsearch.api.security import ApiKeyStore, token_from
 from vidsearch.errors import InvalidQueryError
 from vidsearch.indexer import progress as index_progress
+from vidsearch.kinds import TEXT_KINDS
 from vidsearch.search import Searcher
 from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET
 from vidsearch.storage.database import Database
@@ -25,7 +26,7 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 KEY_COOKIE = "vidsearch_key"
 PAGE_SIZE = 10
-KINDS = ("speech", "ocr", "subtitle", "caption", "annotation")
+KINDS = TEXT_KINDS
 
 templates = Jinja2Templates(directory=HERE / "templates")
 

@@ -20,7 +20,7 @@ from vidsearch.config import VIDEO_EXTENSIONS
 from vidsearch.errors import ConfigError, NotFoundError
 from vidsearch.media.subtitles import SIDECAR_EXTENSIONS, read_sidecar
 from vidsearch.storage.database import Database, NewWindow
-from vidsearch.storage.schema import IMPORT_SOURCE, TextKind
+from vidsearch.storage.schema import IMPORT_SOURCE, TEXT_KINDS, TextKind
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ def _parse(load: Any, where: str, report: ImportReport) -> Iterator[Annotation]:
             raise ValueError("needs text and 0 <= start < end")
         duration = float(row["duration"]) if row.get("duration") not in (None, "") else None
         kind = str(row.get("kind") or TextKind.ANNOTATION)
+        if kind not in TEXT_KINDS:  # a kind no search filter could ask for
+            raise ValueError(f"unknown kind {kind!r} (the kinds are {', '.join(TEXT_KINDS)})")
         yield Annotation(str(row["video"]), start, end, text, kind, duration, _tags(row.get("tags")))
     except (KeyError, ValueError, TypeError) as exc:
         report.skipped.append(f"{where}: {exc}")

@@ -447,6 +447,18 @@ class Database:
         with self.reading() as s:
             return np.fromiter(s.scalars(stmt), dtype=np.int64)
 
+    def any_text(self, filters: SearchFilters) -> bool:
+        """Whether any live text passes the filters (without listing them all)."""
+        stmt = (
+            select(WindowTextRecord.id)
+            .join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
+            .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
+            .where(*filters.conditions())
+            .limit(1)
+        )
+        with self.reading() as s:
+            return s.scalar(stmt) is not None
+
     def keyword_hits(
         self,
         query: str,

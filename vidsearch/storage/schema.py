@@ -21,6 +21,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# The kinds of text live in a module of their own (the CLI lists them without loading SQLAlchemy); they
+# are named here too, beside the table that stores them.
+from vidsearch.kinds import TEXT_KINDS as TEXT_KINDS
+from vidsearch.kinds import TextKind as TextKind
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -35,14 +40,6 @@ class VideoStatus:
     INDEXING = "indexing"
     DONE = "done"
     FAILED = "failed"
-
-
-class TextKind:
-    CAPTION = "caption"
-    SPEECH = "speech"
-    OCR = "ocr"
-    SUBTITLE = "subtitle"
-    ANNOTATION = "annotation"  # imported timestamped descriptions
 
 
 # The `source` of every imported text: search keeps imported spans as given (they are moments already).

@@ -1,0 +1,17 @@
+"""The kinds of text a window can say, in one place: the indexer writes them, the search filters check
+them, and the CLI, the API and the web page list them. A module of its own so that listing them imports
+nothing else (the CLI's help is built before any storage code loads)."""
+
+from __future__ import annotations
+
+
+class TextKind:
+    CAPTION = "caption"
+    SPEECH = "speech"
+    OCR = "ocr"
+    SUBTITLE = "subtitle"
+    ANNOTATION = "annotation"  # imported timestamped descriptions
+
+
+# Every kind, in the order people are shown them.
+TEXT_KINDS: tuple[str, ...] = (TextKind.SPEECH, TextKind.OCR, TextKind.SUBTITLE, TextKind.CAPTION, TextKind.ANNOTATION)
