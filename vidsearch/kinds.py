@@ -4,6 +4,12 @@ nothing else (the CLI's help is built before any storage code loads)."""
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
+# Every kind, in the order people are shown them; the API validates its `kind` parameter against this type.
+KindName = Literal["speech", "ocr", "subtitle", "caption", "annotation"]
+TEXT_KINDS: tuple[str, ...] = get_args(KindName)
+
 
 class TextKind:
     CAPTION = "caption"
@@ -11,7 +17,3 @@ class TextKind:
     OCR = "ocr"
     SUBTITLE = "subtitle"
     ANNOTATION = "annotation"  # imported timestamped descriptions
-
-
-# Every kind, in the order people are shown them.
-TEXT_KINDS: tuple[str, ...] = (TextKind.SPEECH, TextKind.OCR, TextKind.SUBTITLE, TextKind.CAPTION, TextKind.ANNOTATION)

@@ -176,6 +176,7 @@ def test_a_filter_that_cannot_match_is_refused_before_the_search(db, library, re
             0,
             "each filter matches something, but no text matches them all together",
         ),
+        (SearchFilters(min_duration=60, max_duration=30), 0, "the minimum duration (60 s) is more than the maximum"),
         (SearchFilters(), 900, "no more results after the first 900"),
     ],
 )

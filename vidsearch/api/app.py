@@ -47,7 +47,7 @@ from vidsearch.errors import (
     StorageError,
     VidsearchError,
 )
-from vidsearch.kinds import TEXT_KINDS
+from vidsearch.kinds import KindName
 from vidsearch.models.loader import ModelSet
 from vidsearch.search import Searcher
 from vidsearch.search.answer import Asker
@@ -164,9 +164,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many (the next page)")] = 0,
         path: Annotated[str | None, Query(max_length=4096, description="only videos whose path starts so")] = None,
         tag: Annotated[list[str] | None, Query(description="only windows with all these tags")] = None,
-        kind: Annotated[
-            list[str] | None, Query(description=f"only these kinds of text (any of them): {', '.join(TEXT_KINDS)}")
-        ] = None,
+        kind: Annotated[list[KindName] | None, Query(description="only these kinds of text (any of them)")] = None,
         recorded_after: Annotated[datetime | None, Query()] = None,
         recorded_before: Annotated[datetime | None, Query()] = None,
         modified_after: Annotated[datetime | None, Query()] = None,

@@ -199,6 +199,9 @@ class Searcher:
         itself, filters that match only apart, or a page past the last result."""
         if not self.db.any_text(SearchFilters()):
             return "nothing is indexed yet"
+        contradiction = filters.contradiction()
+        if contradiction:
+            return contradiction
         if filters.active:
             for reason, alone in filters.each():
                 if not self.db.any_text(alone):

@@ -45,31 +45,29 @@ class SearchFilters:
         return out
 
     def check(self) -> None:
-        """Raise InvalidQueryError for filters that can never match: an unknown kind, an empty tag, a
-        date range that ends before it starts, durations that are negative or exclude each other."""
+        """Raise InvalidQueryError for what no library can match: a kind of text that does not exist, a
+        negative duration."""
         unknown = [k for k in self.kinds if k not in TEXT_KINDS]
         if unknown:
             raise InvalidQueryError(
                 f"unknown kind of text {', '.join(map(repr, unknown))}: the kinds are {', '.join(TEXT_KINDS)}"
             )
-        if any(not tag.strip() for tag in self.tags):
-            raise InvalidQueryError("a tag is empty")
+        for name, value in (("minimum", self.min_duration), ("maximum", self.max_duration)):
+            if value is not None and value < 0:
+                raise InvalidQueryError(f"the {name} duration is negative ({value:g} s)")
+
+    def contradiction(self) -> str | None:
+        """Filters that exclude each other (an empty date range, a minimum duration over the maximum),
+        said as a person would: a reason for an empty page rather than an error, since each is fine alone."""
         for name, low, high in (
             ("recorded", self.recorded_after, self.recorded_before),
             ("modified", self.modified_after, self.modified_before),
         ):
             if low is not None and high is not None and _utc(low) >= _utc(high):
-                raise InvalidQueryError(
-                    f"{name} after {_day(low)} and before {_day(high)}: that range is empty, nothing can match"
-                )
-        for name, value in (("minimum", self.min_duration), ("maximum", self.max_duration)):
-            if value is not None and value < 0:
-                raise InvalidQueryError(f"the {name} duration is negative ({value:g} s)")
+                return f"{name} on or after {_day(low)} and before {_day(high)}: that range is empty"
         if self.min_duration is not None and self.max_duration is not None and self.min_duration > self.max_duration:
-            raise InvalidQueryError(
-                f"the minimum duration ({self.min_duration:g} s) is more than the maximum ({self.max_duration:g} s): "
-                "nothing can match"
-            )
+            return f"the minimum duration ({self.min_duration:g} s) is more than the maximum ({self.max_duration:g} s)"
+        return None
 
     def each(self) -> list[tuple[str, SearchFilters]]:
         """Each filter on its own, with what it means when it matches nothing: to tell a person which
