@@ -303,3 +303,13 @@ def test_index_writes_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_pat
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["indexed"]  # stdout is the JSON report alone
     assert re.search(r"^videos · tiny\.mp4: 1/1 \(\d+s elapsed\)$", result.stderr, re.MULTILINE), result.stderr
+
+
+def test_a_relative_path_that_only_an_imported_key_matches_is_taken_as_written(demo_data_copy, tmp_path, monkeypatch):
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"video": "reel-7", "start": 0, "end": 5, "text": "A barn burns at dusk"}) + "\n")
+    assert runner.invoke(app, ["import", str(notes), "--data", str(demo_data_copy)]).exit_code == 0
+    monkeypatch.chdir(tmp_path)  # no reel-* here: the words can only be the start of a key
+    args = ["search", "fire on a farm", "--path", "reel-", "--json", "--data", str(demo_data_copy)]
+    body = json.loads(runner.invoke(app, args).stdout)
+    assert body["filters"] == {"path_prefix": "reel-"} and [m["path"] for m in body["results"]] == ["reel-7"]
