@@ -4,69 +4,19 @@ land in test-artifacts/."""
 
 import json
 import os
-import shutil
-import socket
-import threading
-import time
-from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright import sync_api as playwright_api  # a dev dependency: missing means a broken setup
 
-from vidsearch.api import create_app
+from tests.api.conftest import ARTIFACTS, serving
 from vidsearch.indexer.progress import PROGRESS_FILE
-from vidsearch.search import Searcher
-from vidsearch.storage import Database
 
 pytestmark = pytest.mark.models
-
-CHROMIUM = os.environ.get("VIDSEARCH_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(indexed_demo, real_models):
-    settings = indexed_demo.settings
-    searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings, searcher=searcher), host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not running.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"chromium not found at {CHROMIUM}: apt-get install chromium (scripts/test.sh does)")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    tab = context.new_page()
-    yield tab
-    context.close()
+    with serving(indexed_demo.settings, real_models.embedder) as url:
+        yield url
 
 
 def _player_time(page) -> float:
@@ -168,3 +118,35 @@ def test_library_shows_status_counts_and_a_running_job(page, server, indexed_dem
             progress.unlink()
         else:
             progress.write_text(saved)
+
+
+def _network_off(page, server: str) -> list[str]:
+    """Only the loopback server answers: every other request is refused, and noted."""
+    elsewhere: list[str] = []
+
+    def only_local(route) -> None:
+        if route.request.url.startswith(server + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    return elsewhere
+
+
+def test_api_docs_render_with_the_network_off(page, server):
+    elsewhere = _network_off(page, server)
+    page.goto(server + "/docs")
+    # Swagger UI rendered the operations from /openapi.json: its script and styles came from this server.
+    page.locator(".opblock-summary-path", has_text="/search").first.wait_for(timeout=20_000)
+    paths = set(page.locator(".opblock-summary-path").all_inner_texts())
+    assert {"/search", "/ask", "/videos", "/videos/{video_id}", "/healthz"} <= paths
+    page.screenshot(path=str(ARTIFACTS / "docs.png"))
+    page.goto(server + "/redoc")
+    page.locator("[data-section-id='operation/search_search_get']").wait_for(timeout=20_000)
+    assert page.locator("[data-section-id^='operation/']").count() >= 5
+    page.screenshot(path=str(ARTIFACTS / "redoc.png"))
+    # Nothing else was asked of the internet but ReDoc's own "API docs by Redocly" badge, which its
+    # bundle loads from its CDN and hides when that fails.
+    assert set(elsewhere) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}

@@ -26,6 +26,7 @@ from vidsearch.errors import ConfigError, ForbiddenError, NotFoundError
 from vidsearch.storage.database import Database
 
 KEY_FILE = "api_keys.json"
+MAX_ID = 2**63 - 1  # ids are 64-bit database integers
 
 
 def _digest(token: str) -> str:
@@ -126,7 +127,7 @@ def token_from(headers: Any, cookies: Any = None) -> str | None:
 def resolve_media(db: Database, video_id: str) -> Path:
     """The file of a video, by id only, and only if it lies inside a library root once resolved."""
     # Ids are 64-bit numbers: anything else (../, %2E%2E, /etc, NUL, 2**64) names no video.
-    if not video_id.isascii() or not video_id.isdigit() or int(video_id) > 2**63 - 1:
+    if not video_id.isascii() or not video_id.isdigit() or int(video_id) > MAX_ID:
         raise NotFoundError("no such video")
     path = Path(db.video_path(int(video_id)))
     try:
