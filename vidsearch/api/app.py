@@ -42,7 +42,7 @@ from vidsearch.api.security import (
     token_from,
 )
 from vidsearch.api.thumbnails import OnDemandThumbnails
-from vidsearch.api.web import STATIC_DIR
+from vidsearch.api.web import STATIC_DIR, page_error
 from vidsearch.api.web import router as web_router
 from vidsearch.config import Settings
 from vidsearch.errors import (
@@ -179,8 +179,9 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        detail = validation_detail(exc.errors())
+        return page_error(request, detail, 422) or JSONResponse({"detail": detail}, status_code=422)
 
     @app.get("/healthz", response_model=HealthOut, tags=["service"])
     def healthz(request: Request) -> HealthOut:
