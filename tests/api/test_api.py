@@ -17,6 +17,7 @@ from tests.api.conftest import serving
 from vidsearch.api import create_app
 from vidsearch.api.schemas import MomentOut, SearchOut
 from vidsearch.config import Settings
+from vidsearch.indexer.progress import PROGRESS_FILE
 from vidsearch.media.frames import PyAVFrameSource
 from vidsearch.media.probe import probe
 from vidsearch.search import Searcher
@@ -286,3 +287,17 @@ def test_taking_a_thumbnail_does_not_block_the_event_loop(grown_demo, real_model
             release.set()
             waiting.join(30)
     assert result == {"code": 200}
+
+
+def test_the_library_page_survives_a_progress_file_it_cannot_read_times_from(grown_client, grown_demo):
+    progress = grown_demo.settings.data_dir / PROGRESS_FILE
+    saved = progress.read_text() if progress.exists() else None
+    progress.write_text(json.dumps({"pid": 1, "started_at": "yesterday", "finished_at": "<today>"}))
+    try:
+        page = grown_client.get("/library")
+        assert page.status_code == 200 and "finished &lt;today&gt;" in page.text
+    finally:
+        if saved is None:
+            progress.unlink()
+        else:
+            progress.write_text(saved)

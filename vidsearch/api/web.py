@@ -66,7 +66,10 @@ def local_time(value: datetime | str | None) -> Markup:
     """A <time> in UTC for the page as sent; app.js rewrites it in the reader's own zone."""
     if not value:
         return Markup("")
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:  # a progress file written by something else: shown as it is
+        return escape(value)
     moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)  # stored times are UTC
     return Markup('<time class="local" datetime="{}">{} UTC</time>').format(
         moment.isoformat(timespec="seconds"), moment.strftime("%Y-%m-%d %H:%M")
