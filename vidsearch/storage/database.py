@@ -62,6 +62,14 @@ class Highlight:
 
 
 @dataclass(frozen=True)
+class WindowSpan:
+    video_id: int
+    start: float
+    end: float
+    media_start: float  # the container's start time: window times count from it
+
+
+@dataclass(frozen=True)
 class FileState:
     path: str
     size_bytes: int
@@ -331,6 +339,16 @@ class Database(ImportedWindowsMixin, LibraryMixin):
         if row is None or row[1] == VideoStatus.REMOVED:
             raise NotFoundError(f"video {video_id} not found")
         return row[0], row[1]
+
+    def window_span(self, window_id: int) -> WindowSpan | None:
+        """Where a window lies in its video (for a thumbnail taken from the file), or None."""
+        with self.reading() as conn:
+            row = conn.execute(
+                select(WindowRecord.video_id, WindowRecord.start, WindowRecord.end, VideoRecord.start_time)
+                .join(VideoRecord, VideoRecord.id == WindowRecord.video_id)
+                .where(WindowRecord.id == window_id)
+            ).first()
+        return None if row is None else WindowSpan(row[0], row[1], row[2], row[3] or 0.0)
 
     # --- texts and vectors --------------------------------------------------------------------
     def text_hits(self, text_ids: Sequence[int]) -> dict[int, TextHit]:
