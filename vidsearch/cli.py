@@ -1,4 +1,4 @@
-"""The command line: vidsearch index | search | suggest | ask | serve | status | reindex | import | eval | demo."""
+"""The command line: index, search, suggest, ask, serve, status, reindex, import, remove, eval, demo."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 app = typer.Typer(help="Semantic search over your video library.", no_args_is_help=True, pretty_exceptions_enable=False)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # long paths stay whole lines (copyable, greppable)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _readable_help() -> None:
@@ -167,11 +167,17 @@ def index(
         raise _fail(exc) from exc
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
+        if report.not_found:
+            raise typer.Exit(1)
         return
     line = (
         f"[bold]indexed[/] {len(report.indexed)}  [bold]skipped[/] {len(report.skipped)} (unchanged)  "
         f"[bold]failed[/] {len(report.failed)}"
     )
+    if report.moved or report.restored:
+        line += f"  [bold]found again[/] {len(report.moved) + len(report.restored)}"
+    if report.missing:
+        line += f"  [bold]missing[/] {len(report.missing)}"
     if report.media_seconds:
         speed = report.media_seconds / report.wall_seconds
         line += (
@@ -186,7 +192,19 @@ def index(
         for path, reason in report.failed:
             table.add_row(path, reason)
         out.print(table)
+    for old, new in report.moved:
+        out.print(f"moved: {escape(old)} → {escape(new)} (nothing re-indexed)", soft_wrap=True)
+    for path in report.missing:
+        out.print(
+            f"[yellow]missing:[/] {escape(path)} (out of search until it is back; `vidsearch remove --missing` "
+            "forgets it)",
+            soft_wrap=True,
+        )
     out.print(f"data: {settings.data_dir}")
+    for path in report.not_found:
+        err.print(f"[red]error:[/] {escape(path)}: no such file or folder", soft_wrap=True)
+    if report.not_found:
+        raise typer.Exit(1)
 
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
@@ -444,12 +462,14 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
     """What is indexed, what failed and why, which index generation is served, and a running job."""
     from vidsearch.indexer import progress as index_progress
     from vidsearch.storage import Database
+    from vidsearch.storage.schema import VideoStatus
     from vidsearch.storage.vectors import read_manifest
 
     settings = _settings(data)
     try:
         db = Database(settings.resolved_database_url)
         counts, failed = db.status_counts(), db.failed_videos()
+        missing = [v.path for v in db.videos_with_status(VideoStatus.MISSING)]
         manifest = read_manifest(settings.vector_dir)
     except VidsearchError as exc:
         raise _fail(exc) from exc
@@ -458,6 +478,7 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
         "data_dir": str(settings.data_dir),
         "videos": counts,
         "failed": [{"path": p, "reason": r} for p, r in failed],
+        "missing": missing,
         "index": None
         if manifest is None
         else {
@@ -482,7 +503,13 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
     if job and job.running:
         out.print(f"indexing: {job.files_done} of {job.files_total} files, now {job.current or '...'}")
     for path, reason in failed:
-        out.print(f"[red]failed[/] {path}: {reason}")
+        out.print(f"[red]failed[/] {escape(path)}: {escape(reason)}", soft_wrap=True)
+    for path in missing:
+        out.print(f"[yellow]missing[/] {escape(path)} (out of search until it is back)", soft_wrap=True)
+    if counts.get(VideoStatus.EXTERNAL):
+        out.print(
+            f"{counts[VideoStatus.EXTERNAL]} known only by key (imported descriptions of videos that are no file here)"
+        )
 
 
 @app.command()
@@ -515,39 +542,150 @@ def reindex(data: DataOption = None) -> None:
 @app.command("import")
 def import_(
     files: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             metavar="FILE",
-            help="JSONL or CSV (video, start, end, text), or SRT/WebVTT beside a video; one or more.",
+            help="JSONL or CSV rows (video, start, end, text; optional kind, tags, duration, id), or SRT/WebVTT "
+            "files beside their video.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     data: DataOption = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Name this import (default: each file's full path). Importing again under the same "
+            "name replaces what it imported before.",
+        ),
+    ] = None,
+    remove: Annotated[
+        str | None,
+        typer.Option("--remove", metavar="FILE_OR_NAME", help="Take out everything an earlier import added."),
+    ] = None,
+    list_imports: Annotated[bool, typer.Option("--list", help="List the imports and how many rows each has.")] = False,
 ) -> None:
-    """Import timestamped descriptions as searchable windows, without decoding any video."""
-    from vidsearch.indexer.annotations import import_annotations
-    from vidsearch.indexer.generations import rebuild_vector_index
+    """Import timestamped descriptions as searchable windows, without decoding any video.
+
+    Importing a file again brings the library to what the file says now (changed rows replaced, rows no
+    longer in it taken out); nothing is added twice. Re-indexing a video keeps its imported rows."""
+    from vidsearch.indexer.annotations import import_annotations, remove_import
     from vidsearch.indexer.pipeline import writer_lock
-    from vidsearch.models.loader import ModelSet
     from vidsearch.storage import Database
 
     settings = _settings(data)
+    if list_imports:
+        for name, rows in Database(settings.resolved_database_url).import_sources().items():
+            out.print(f"{rows:>8}  {name or '(imported before imports were named)'}")
+        return
+    if not files and remove is None:
+        err.print("[red]error:[/] give the files to import, --remove FILE_OR_NAME, or --list")
+        raise typer.Exit(2)
     try:
         with writer_lock(settings.data_dir):
             db = Database(settings.resolved_database_url)
-            report = import_annotations(db, files)
-            with _progress() as progress:
-                embedder = ModelSet(settings).embedder
-                manifest = rebuild_vector_index(
-                    db, embedder, settings.vector_dir, progress, family=settings.vector_index
-                )
+            if remove is not None:
+                removed = remove_import(db, remove)
+                changed = removed > 0
+                out.print(f"removed {removed} imported {'row' if removed == 1 else 'rows'} of {remove}")
+            if files:
+                report = import_annotations(db, files, source=source)
+                changed = report.changes.changed or (remove is not None and removed > 0)
+                for problem in report.failed_files:
+                    err.print(f"[red]not imported[/] {escape(problem)}", soft_wrap=True)
+                for problem in report.skipped:
+                    err.print(f"[yellow]skipped[/] {escape(problem)}", soft_wrap=True)
+                if report.not_found:
+                    err.print(
+                        "[yellow]no such file here[/] (kept as videos known only by that name): "
+                        + escape(", ".join(report.not_found))
+                    )
+                if report.external:
+                    out.print(
+                        "known only by key (no file): "
+                        + escape(", ".join(report.external[:10]))
+                        + (f" and {len(report.external) - 10} more" if len(report.external) > 10 else "")
+                    )
+                out.print(report.summary())
+            manifest = _publish(settings, db) if changed else None
     except VidsearchError as exc:
         raise _fail(exc) from exc
-    out.print(
-        f"imported {report.annotations} descriptions of {report.videos} videos from {report.files} files; "
-        f"index generation {manifest.generation}"
-    )
-    for problem in report.skipped:
-        err.print(f"[yellow]skipped[/] {problem}")
+    out.print(f"index generation {manifest.generation}" if manifest else "nothing changed: no new index generation")
+    if files and report.failed_files:
+        raise typer.Exit(1)
+
+
+def _publish(settings: Settings, db: Any) -> Any:
+    """Embed what has no vector yet and publish a new index generation (the caller holds the writer lock)."""
+    from vidsearch.indexer.generations import rebuild_vector_index
+    from vidsearch.models.loader import ModelSet
+    from vidsearch.storage.library import name_text
+    from vidsearch.storage.thumbnails import ThumbnailStore
+
+    db.sync_name_texts(lambda path: name_text(path, db.library_roots()))
+    with _progress() as progress:
+        return rebuild_vector_index(
+            db,
+            ModelSet(settings).embedder,
+            settings.vector_dir,
+            progress,
+            ThumbnailStore(settings.thumbnail_dir),
+            family=settings.vector_index,
+        )
+
+
+@app.command()
+def remove(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="TARGET",
+            help="Videos to take out of the library: a path (a folder takes every video under it), an id, or the "
+            "key of a video known only by key.",
+            show_default=False,
+        ),
+    ] = None,
+    missing: Annotated[bool, typer.Option("--missing", help="Remove every video whose file is gone.")] = False,
+    data: DataOption = None,
+) -> None:
+    """Remove videos from the library: their windows, texts (imported ones too), vectors and thumbnails.
+    The files themselves are never touched."""
+    from vidsearch.indexer.pipeline import writer_lock
+    from vidsearch.storage import Database
+    from vidsearch.storage.schema import VideoStatus
+
+    settings = _settings(data)
+    if not targets and not missing:
+        err.print("[red]error:[/] name the videos to remove (path, folder or id), or give --missing")
+        raise typer.Exit(2)
+    try:
+        with writer_lock(settings.data_dir):
+            db = Database(settings.resolved_database_url)
+            chosen: dict[int, str] = {}
+            unknown: list[str] = []
+            for target in targets or []:
+                as_path = Path(target).expanduser()
+                candidates = [target, str(as_path.resolve())] if not target.isdigit() else [target]
+                found = next((v for c in candidates if (v := db.resolve_videos(c))), [])
+                if not found:
+                    unknown.append(target)
+                chosen.update((v.id, v.path) for v in found)
+            if missing:
+                chosen.update((v.id, v.path) for v in db.videos_with_status(VideoStatus.MISSING))
+            for target in unknown:
+                err.print(f"[red]not in the library:[/] {escape(target)}", soft_wrap=True)
+            if chosen:
+                db.remove_videos(list(chosen))
+                for path in sorted(chosen.values()):
+                    out.print(f"removed {escape(path)}", soft_wrap=True)
+                manifest = _publish(settings, db)
+                out.print(f"index generation {manifest.generation}")
+            elif not unknown:
+                out.print("nothing to remove")
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    if unknown:
+        raise typer.Exit(1)
 
 
 @app.command("eval")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 # Every kind, in the order people are shown them; the API validates its `kind` parameter against this type.
-KindName = Literal["speech", "ocr", "subtitle", "caption", "annotation"]
+KindName = Literal["speech", "ocr", "subtitle", "caption", "annotation", "name"]
 TEXT_KINDS: tuple[str, ...] = get_args(KindName)
 
 
@@ -17,3 +17,4 @@ class TextKind:
     OCR = "ocr"
     SUBTITLE = "subtitle"
     ANNOTATION = "annotation"  # imported timestamped descriptions
+    NAME = "name"  # the video's file name and folders, on its first window: "bunny" finds bunny.mp4

@@ -50,7 +50,7 @@ def test_demo_library_is_indexed_with_every_signal(indexed_demo):
     assert report.ocr_calls < 96  # near-duplicate frames were not read again
     db = Database(indexed_demo.settings.resolved_database_url)
     kinds = {t.kind for video, _ in db.list_videos() for w in db.video_detail(video.id).windows for t in w.texts}
-    assert kinds == {"speech", "ocr", "subtitle"}
+    assert kinds == {"speech", "ocr", "subtitle", "name"}
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_video_without_audio_and_signals_switched_off(tmp_path, real_models):
     report = Indexer(settings, models=sharing_models(settings, real_models)).run([tmp_path / "lib"])
     assert report.failed == [] and "speech" not in report.stage_seconds
     searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
-    assert searcher.search("silent title", 1).results[0].texts == {"ocr": "SILENT TITLE"}
+    assert searcher.search("silent title", 1).results[0].texts["ocr"] == "SILENT TITLE"
 
 
 def test_a_model_that_cannot_load_stops_the_run_and_touches_no_video(tmp_path, real_models):

@@ -1,6 +1,7 @@
 """Where texts live, held in memory beside a served generation: the same answers SQL gives."""
 
-from vidsearch.storage.database import NewText, NewWindow
+from vidsearch.storage.database import NewText
+from vidsearch.storage.imports import ImportRow
 from vidsearch.storage.locations import TextHit, TextLocations
 from vidsearch.storage.schema import IMPORT_SOURCE, TextKind
 
@@ -29,7 +30,8 @@ def test_the_table_read_from_the_database_agrees_with_sql(db):
     _store(db)
     _store(db, "/videos/b.mp4", [NewText(0, TextKind.SPEECH, "second video", None)], seed=1)
     _store(db, texts=[NewText(0, TextKind.SPEECH, "re-indexed", None)], seed=2)  # old rows retired, still held
-    db.add_windows(db.external_video("archive-17", 60.0), [NewWindow(5, 12, "annotation", "a barn", IMPORT_SOURCE)])
+    archive = db.video_for_import("archive-17", file=None, duration=60.0)
+    db.sync_import("notes.jsonl", {archive: [ImportRow("k1", 5, 12, "annotation", "a barn")]})
     table = db.text_locations(batch=2)  # several batches
     ids = table.text_ids.tolist()
     assert len(ids) == 6

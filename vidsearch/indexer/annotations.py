@@ -2,16 +2,23 @@
 
 Each description becomes a window of its video with a text of kind `annotation` (or the `kind` given),
 searchable like any other once the next index generation is built. A video is named by an indexed path,
-a database id, or any key (an archive id): unknown keys become videos known only by that key."""
+a database id, or any key (an archive id): a key that is no file here makes a video known only by that
+key (status `external`), and the import says so.
+
+An import is keyed by its file (its resolved path, or `source` when given): importing the same file
+again brings the library to what the file says now, so nothing is ever imported twice, and
+`remove_import` takes a file's rows out. A row's key is its `id` field when it has one, else what it
+says (video, span, kind, text, tags), so an edited row replaces the old one."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import re
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +26,17 @@ from typing import Any
 from vidsearch.config import VIDEO_EXTENSIONS
 from vidsearch.errors import ConfigError, NotFoundError
 from vidsearch.media.subtitles import SIDECAR_EXTENSIONS, read_sidecar
-from vidsearch.storage.database import Database, NewWindow
-from vidsearch.storage.schema import IMPORT_SOURCE, TEXT_KINDS, TextKind
+from vidsearch.storage.database import Database
+from vidsearch.storage.imports import ImportChanges, ImportRow
+from vidsearch.storage.schema import TEXT_KINDS, TextKind
 
 log = logging.getLogger(__name__)
 
 MAX_TAG_CHARS = 128
+MAX_KEY_CHARS = 128
+FORMATS = ".jsonl, .ndjson, .csv, .srt, .vtt, .ass, .ssa"
+# Kinds an import may give: what the indexer derives from the file itself (a video's name) is not one.
+IMPORTABLE_KINDS = tuple(k for k in TEXT_KINDS if k != TextKind.NAME)
 
 
 @dataclass(frozen=True)
@@ -36,49 +48,117 @@ class Annotation:
     kind: str = TextKind.ANNOTATION
     duration: float | None = None
     tags: tuple[str, ...] = ()
+    key: str | None = None  # the row's own id, when it gives one
+    where: str = ""  # "file:line", for messages
 
 
 @dataclass
 class ImportReport:
     files: int = 0
-    annotations: int = 0
+    annotations: int = 0  # rows read and imported (added, replaced or already there)
     videos: int = 0
+    changes: ImportChanges = field(default_factory=ImportChanges)
     skipped: list[str] = field(default_factory=list)  # "file:line: reason"
+    failed_files: list[str] = field(default_factory=list)  # "file: reason"
+    # Keys that are no file here (videos known only by the key); those that look like a path are
+    # most likely a typo or a file on another machine.
+    external: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        c = self.changes
+        parts = [
+            f"{_count(self.annotations, 'description')} of {_count(self.videos, 'video')} "
+            f"from {_count(self.files, 'file')}",
+            f"{c.added} new, {c.replaced} changed, {c.unchanged} unchanged, {c.removed} removed",
+        ]
+        return "imported " + "; ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+class _BadRow(ValueError):
+    """A row that cannot be imported; the message names the field and what was expected."""
 
 
 def read_annotations(path: Path, report: ImportReport) -> Iterator[Annotation]:
+    """The file's descriptions; a bad row is reported (file:line, field, what was expected) and skipped."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         with path.open(encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
                 if line.strip():
-                    yield from _parse(lambda line=line: json.loads(line), f"{path}:{number}", report)
+                    yield from _parse(lambda line=line: _json_object(line), f"{path}:{number}", report)
     elif suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as f:
-            for number, row in enumerate(csv.DictReader(f), 2):
+            reader = csv.DictReader(f)
+            missing = [c for c in ("video", "start", "end", "text") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConfigError(
+                    f"{path}: the CSV header lacks {', '.join(missing)} (expected columns: video, start, end, "
+                    "text; optional: kind, tags, duration, id)"
+                )
+            for number, row in enumerate(reader, 2):
                 yield from _parse(lambda row=row: row, f"{path}:{number}", report)
     elif suffix in SIDECAR_EXTENSIONS:
         video = _video_beside(path)
-        for cue in read_sidecar(path):
-            yield Annotation(video, cue.start, cue.end, cue.text, TextKind.SUBTITLE)
+        for number, cue in enumerate(read_sidecar(path), 1):
+            yield Annotation(video, cue.start, cue.end, cue.text, TextKind.SUBTITLE, where=f"{path}: cue {number}")
     else:
-        raise ConfigError(f"{path}: unknown annotation format (use .jsonl, .csv, .srt, .vtt, .ass)")
+        raise ConfigError(f"{path}: unknown annotation format {suffix or '(no extension)'!r} (use {FORMATS})")
+
+
+def _json_object(line: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _BadRow(f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(row, dict):
+        raise _BadRow(f"expected a JSON object with video, start, end and text, got {type(row).__name__}")
+    return row
 
 
 def _parse(load: Any, where: str, report: ImportReport) -> Iterator[Annotation]:
     try:
         row = load()
-        start, end = float(row["start"]), float(row["end"])
-        text = " ".join(str(row["text"]).split())
-        if not text or end <= start or start < 0:
-            raise ValueError("needs text and 0 <= start < end")
-        duration = float(row["duration"]) if row.get("duration") not in (None, "") else None
-        kind = str(row.get("kind") or TextKind.ANNOTATION)
-        if kind not in TEXT_KINDS:  # a kind no search filter could ask for
-            raise ValueError(f"unknown kind {kind!r} (the kinds are {', '.join(TEXT_KINDS)})")
-        yield Annotation(str(row["video"]), start, end, text, kind, duration, _tags(row.get("tags")))
-    except (KeyError, ValueError, TypeError) as exc:
+        video = _required(row, "video", "the video's path, id or key")
+        start = _seconds(row, "start")
+        end = _seconds(row, "end")
+        text = " ".join(_required(row, "text", "the description").split())
+        if end <= start:
+            raise _BadRow(f"'end' ({end:g}) must be after 'start' ({start:g})")
+        duration = _seconds(row, "duration") if row.get("duration") not in (None, "") else None
+        kind = str(row.get("kind") or TextKind.ANNOTATION).strip()
+        if kind not in IMPORTABLE_KINDS:
+            raise _BadRow(f"'kind' is {kind!r}: expected one of {', '.join(IMPORTABLE_KINDS)}")
+        key = str(row["id"]).strip() if row.get("id") not in (None, "") else None
+        if key is not None and len(key) > MAX_KEY_CHARS:
+            raise _BadRow(f"'id' is longer than {MAX_KEY_CHARS} characters")
+        yield Annotation(video, start, end, text, kind, duration, _tags(row.get("tags")), key, where)
+    except _BadRow as exc:
         report.skipped.append(f"{where}: {exc}")
+
+
+def _required(row: Mapping[str, Any], name: str, what: str) -> str:
+    value = row.get(name)
+    if value is None or not str(value).strip():
+        raise _BadRow(f"missing {name!r} ({what})")
+    return str(value).strip()
+
+
+def _seconds(row: Mapping[str, Any], name: str) -> float:
+    value = row.get(name)
+    if value is None or value == "":
+        raise _BadRow(f"missing {name!r} (seconds, a number)")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise _BadRow(f"{name!r} is {value!r}: expected seconds, a number") from None
+    if not 0 <= seconds < float("inf"):
+        raise _BadRow(f"{name!r} is {value!r}: expected seconds from the start, 0 or more")
+    return seconds
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -88,7 +168,7 @@ def _tags(value: Any) -> tuple[str, ...]:
     items = value if isinstance(value, list) else re.split(r"[,;|]", str(value))
     tags = tuple(dict.fromkeys(" ".join(str(t).split()) for t in items))
     if any(len(t) > MAX_TAG_CHARS for t in tags):
-        raise ValueError(f"a tag is longer than {MAX_TAG_CHARS} characters")
+        raise _BadRow(f"'tags': a tag is longer than {MAX_TAG_CHARS} characters")
     return tuple(t for t in tags if t)
 
 
@@ -101,27 +181,89 @@ def _video_beside(subtitles: Path) -> str:
     raise ConfigError(f"{subtitles}: no video named {stem}.* beside it")
 
 
-def import_annotations(db: Database, files: list[Path]) -> ImportReport:
+def import_source(path: Path) -> str:
+    """What identifies an import of this file: its resolved path."""
+    return str(path.expanduser().resolve())
+
+
+def import_annotations(
+    db: Database, files: list[Path], *, source: str | None = None, replace: bool = True
+) -> ImportReport:
+    """Import each file as its own import (or all of them as `source`). A file that cannot be read is
+    reported and the others go on; a bad row is reported and the rest of its file goes on."""
     report = ImportReport()
-    by_video: dict[str, list[Annotation]] = defaultdict(list)
+    per_source: dict[str, list[Annotation]] = defaultdict(list)
     for path in files:
         report.files += 1
-        for annotation in read_annotations(path, report):
-            by_video[annotation.video].append(annotation)
-    for key, items in by_video.items():
-        video_id = _resolve_video(db, key, max((a.duration or 0) for a in items) or None)
-        windows = [
-            NewWindow(a.start, a.end, a.kind, a.text, IMPORT_SOURCE, a.tags)
-            for a in sorted(items, key=lambda a: a.start)
-        ]
-        report.annotations += db.add_windows(video_id, windows)
-        report.videos += 1
-    for problem in report.skipped:
-        log.warning("skipped %s", problem)
+        try:
+            if not path.exists():
+                raise ConfigError(f"{path}: no such file")
+            if not path.is_file():
+                raise ConfigError(f"{path}: not a file")
+            rows = list(read_annotations(path, report))
+        except ConfigError as exc:
+            report.failed_files.append(str(exc))
+            continue
+        except UnicodeDecodeError:
+            report.failed_files.append(f"{path}: not UTF-8 text")
+            continue
+        except OSError as exc:
+            report.failed_files.append(f"{path}: cannot read: {exc.strerror or exc}")
+            continue
+        per_source[source or import_source(path)].extend(rows)
+    videos: set[int] = set()
+    resolved: dict[str, int] = {}
+    for name, rows in per_source.items():
+        durations: dict[str, float] = defaultdict(float)
+        for row in rows:
+            durations[row.video] = max(durations[row.video], row.duration or 0.0)
+        by_video: dict[int, list[ImportRow]] = defaultdict(list)
+        for annotation, key in _keyed(rows, report):
+            if annotation.video not in resolved:
+                duration = durations[annotation.video] or None
+                resolved[annotation.video] = _resolve_video(db, annotation.video, report, duration)
+            video_id = resolved[annotation.video]
+            by_video[video_id].append(
+                ImportRow(key, annotation.start, annotation.end, annotation.kind, annotation.text, annotation.tags)
+            )
+            report.annotations += 1
+        report.changes += db.sync_import(name, by_video, replace=replace)
+        videos |= set(by_video)
+    report.videos = len(videos)
+    log.info("%s", report.summary())
     return report
 
 
-def _resolve_video(db: Database, key: str, duration: float | None) -> int:
+def remove_import(db: Database, file_or_source: str) -> int:
+    """Take an import's windows out: by its file (resolved as imports are) or by the source name given."""
+    known = db.import_sources()
+    candidates = [file_or_source, import_source(Path(file_or_source))]
+    for name in candidates:
+        if name in known:
+            return db.remove_import(name)
+    listed = ", ".join(sorted(k for k in known if k)) or "none"
+    raise NotFoundError(f"no import named {file_or_source!r} (imports: {listed})")
+
+
+def _keyed(rows: list[Annotation], report: ImportReport) -> Iterator[tuple[Annotation, str]]:
+    """Each row with its key: its id, or a digest of what it says (the n-th identical row gets #n)."""
+    seen: Counter[str] = Counter()
+    ids: set[str] = set()
+    for row in rows:
+        if row.key is not None:
+            if row.key in ids:
+                report.skipped.append(f"{row.where}: 'id' {row.key!r} is given twice in this import")
+                continue
+            ids.add(row.key)
+            yield row, f"id:{row.key}"
+            continue
+        said = json.dumps([row.video, row.start, row.end, row.kind, row.text, sorted(row.tags)])
+        digest = hashlib.sha256(said.encode()).hexdigest()[:32]
+        seen[digest] += 1
+        yield row, digest if seen[digest] == 1 else f"{digest}#{seen[digest]}"
+
+
+def _resolve_video(db: Database, key: str, report: ImportReport, duration: float | None) -> int:
     if key.isdigit():
         try:
             db.video_path(int(key))
@@ -129,8 +271,14 @@ def _resolve_video(db: Database, key: str, duration: float | None) -> int:
         except NotFoundError:  # not an id after all: a key made of digits
             pass
     path = Path(key).expanduser()
-    if path.exists():
-        existing = db.video_by_path(str(path.resolve()))
-        if existing is not None:
-            return existing.id
-    return db.external_video(key, duration)
+    if path.is_file():
+        resolved = str(path.resolve())
+        existing = db.video_by_path(resolved)
+        return existing.id if existing is not None else db.video_for_import(key, file=resolved, duration=duration)
+    existing = db.video_by_path(key)
+    if existing is not None:
+        return existing.id
+    if key not in report.external and key not in report.not_found:
+        looks_like_a_file = "/" in key or "\\" in key or path.suffix.lower() in VIDEO_EXTENSIONS
+        (report.not_found if looks_like_a_file else report.external).append(key)
+    return db.video_for_import(key, file=None, duration=duration)

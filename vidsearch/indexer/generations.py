@@ -81,9 +81,12 @@ def rebuild_vector_index(
     # Readers switch to the new generation on their next query; the rows it replaced can go.
     purged = db.purge_retired()
     if purged:
-        log.info("purged %d windows replaced by re-indexing", len(purged))
+        log.info("purged %d windows replaced by re-indexing, re-importing or removal", len(purged))
         if thumbnails is not None:
             thumbnails.remove(purged)
+    removed = db.purge_removed_videos()
+    if removed:
+        log.info("deleted %d removed videos", removed)
     return manifest
 
 

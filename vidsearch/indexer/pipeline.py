@@ -8,6 +8,7 @@ to index and stores the results, for the local runner here and the Ray runner (`
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import os
@@ -23,14 +24,15 @@ from filelock import FileLock, Timeout
 from rich.progress import Progress
 
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
-from vidsearch.errors import IndexerBusyError, MediaError, ModelLoadError, VidsearchError
+from vidsearch.errors import ConfigError, IndexerBusyError, MediaError, ModelLoadError, VidsearchError
 from vidsearch.indexer import progress as index_progress
 from vidsearch.indexer.generations import rebuild_vector_index
-from vidsearch.indexer.scan import content_hash, find_videos
+from vidsearch.indexer.scan import NO_SUCH_PATH, content_hash, find_videos
 from vidsearch.indexer.work import Extracted, StageClock, VideoWork
 from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, ModelSpec
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database, FileState, NewText
+from vidsearch.storage.library import name_text
 from vidsearch.storage.schema import VideoStatus
 from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import read_manifest
@@ -58,12 +60,23 @@ class IndexReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     ocr_calls: int = 0
     generation: int | None = None
+    # Paths given that do not exist: nothing under them is touched, and the command fails.
+    not_found: list[str] = field(default_factory=list)
+    # Files whose video was found again: at a new path (moved) or back where it was; no model work.
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    # Videos under the scanned folders whose files are gone: out of search, kept until removed.
+    missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "indexed": self.indexed,
             "skipped": self.skipped,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "not_found": self.not_found,
+            "moved": [{"from": a, "to": b} for a, b in self.moved],
+            "restored": self.restored,
+            "missing": self.missing,
             "windows": self.windows,
             "media_seconds": round(self.media_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),
@@ -126,7 +139,11 @@ class Indexer:
 
     # --- the run ------------------------------------------------------------------------------
     def run(self, paths: Sequence[Path], progress: Progress | None = None) -> IndexReport:
-        """Index the paths. Only one indexer writes to a data folder at a time: a second one fails fast."""
+        """Index the paths. Only one indexer writes to a data folder at a time: a second one fails fast.
+        A path that does not exist is reported (`not_found`); when none exists, nothing is done."""
+        absent = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
+        if absent and len(absent) == len(paths):
+            raise ConfigError(f"no such file or folder: {', '.join(absent)}")
         with writer_lock(self.settings.data_dir):
             return self._run(paths, progress)
 
@@ -134,14 +151,21 @@ class Indexer:
         started = time.perf_counter()
         report = IndexReport()
         files, problems = find_videos(paths, VIDEO_EXTENSIONS)
-        report.failed += [(p.path, p.reason) for p in problems]
-        for root in paths:
-            if root.exists():  # media is served only from inside the roots the library was indexed from
-                self.db.add_library_root(str(root.resolve()))
+        for problem in problems:
+            if problem.reason == NO_SUCH_PATH:
+                report.not_found.append(problem.path)
+            else:
+                report.failed.append((problem.path, problem.reason))
+        roots = [str(root.resolve()) for root in paths if root.exists()]
+        for root in roots:  # media is served only from inside the roots the library was indexed from
+            self.db.add_library_root(root)
         job = index_progress.start(self.settings.data_dir, len(files))
         try:
             self._index_files(files, report, job, progress)
-            if report.indexed or self._index_is_stale():
+            self._find_missing(roots, files, report)
+            names = self.db.sync_name_texts(functools.partial(name_text, roots=self.db.library_roots()))
+            changed = report.indexed or report.moved or report.restored or report.missing or names
+            if changed or self._index_is_stale():
                 job.current = "building the vector index"
                 index_progress.save(self.settings.data_dir, job)
                 with self.clock("vector_index"):
@@ -196,6 +220,25 @@ class Indexer:
             return VideoResult(job, error=failure_reason(job.path, exc))
         return VideoResult(job, extracted, vectors, self.models.embedder.spec)
 
+    def _find_missing(self, roots: Sequence[str], files: Sequence[Path], report: IndexReport) -> None:
+        """Videos under the scanned roots whose files are gone leave search (kept, should the files
+        come back); a failed one with nothing indexed is simply forgotten."""
+        found = {str(f) for f in files}
+        gone = [
+            v
+            for v in self.db.videos_under(roots)
+            if v.status != VideoStatus.MISSING and v.path not in found and not os.path.lexists(v.path)
+        ]
+        if not gone:
+            return
+        self.db.forget_failures([v.id for v in gone if v.status == VideoStatus.FAILED])
+        still = {v.id for v in self.db.videos_under(roots)}
+        missing = [v for v in gone if v.id in still]
+        self.db.mark_missing([v.id for v in missing])
+        report.missing += [v.path for v in missing]
+        for video in missing:
+            log.warning("%s: the file is gone; its windows leave search until it comes back", video.path)
+
     def _index_is_stale(self) -> bool:
         """Rebuild with nothing new only when there is no index yet and something to put in it."""
         return read_manifest(self.settings.vector_dir) is None and self.db.count_texts() > 0
@@ -229,10 +272,23 @@ class Indexer:
                     return None
             with self.clock("hash"):
                 digest = content_hash(path)
-            if existing and same_pipeline and existing.status == VideoStatus.DONE and existing.content_hash == digest:
-                self.db.touch_video(existing.id, state)
-                report.skipped.append(state.path)
-                return None
+            if existing and same_pipeline and existing.content_hash == digest:
+                if existing.status == VideoStatus.DONE:
+                    self.db.touch_video(existing.id, state)
+                    report.skipped.append(state.path)
+                    return None
+                if existing.status == VideoStatus.MISSING:  # back where it was, the same bytes
+                    self.db.restore_video(existing.id, state.path, state.size_bytes, state.mtime)
+                    report.restored.append(state.path)
+                    return None
+            if existing is None:
+                moved = self.db.moved_video(digest, self.pipeline_fingerprint)
+                if moved is not None:  # the same bytes, gone from their old path
+                    old = self.db.video_path(moved)
+                    self.db.restore_video(moved, state.path, state.size_bytes, state.mtime)
+                    report.moved.append((old, state.path))
+                    log.info("%s: moved from %s; its windows follow it", state.path, old)
+                    return None
             return VideoJob(state, digest)
         except Exception as exc:
             self._fail(state, digest, failure_reason(path, exc), report)

@@ -12,6 +12,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+NO_SUCH_PATH = "no such file or folder"
+# Files that hold descriptions rather than video: named to `index`, they get a pointer to `import`.
+_DESCRIPTION_EXTENSIONS = (".jsonl", ".ndjson", ".csv", ".srt", ".vtt", ".ass", ".ssa", ".txt", ".json")
+
+
 @dataclass(frozen=True)
 class ScanProblem:
     path: str
@@ -20,19 +25,24 @@ class ScanProblem:
 
 def find_videos(paths: Iterable[Path], extensions: Iterable[str]) -> tuple[list[Path], list[ScanProblem]]:
     """Video files under `paths`, sorted and de-duplicated. A file named directly is taken whatever its
-    extension; folders are walked without following symlinked folders (no loops, no escapes)."""
+    extension, unless it is a kind of file that holds descriptions (JSONL, CSV, subtitles: those are
+    imported); folders are walked without following symlinked folders (no loops, no escapes)."""
     exts = {e.lower() for e in extensions}
     found: dict[str, Path] = {}
     problems: list[ScanProblem] = []
     for root in paths:
         if root.is_file():
+            if root.suffix.lower() in _DESCRIPTION_EXTENSIONS:
+                reason = f"not a video ({root.suffix} file); to add its descriptions: vidsearch import {root}"
+                problems.append(ScanProblem(str(root), reason))
+                continue
             found.setdefault(str(root.resolve()), root.resolve())
         elif root.is_dir():
             for file in _walk(root, problems):
                 if file.suffix.lower() in exts:
                     found.setdefault(str(file), file)
         else:
-            problems.append(ScanProblem(str(root), "no such file or folder"))
+            problems.append(ScanProblem(str(root), NO_SUCH_PATH))
     return [found[k] for k in sorted(found)], problems
 
 

@@ -131,6 +131,43 @@ class VideoAnswerer(Protocol):
     def answer(self, question: str, moments: Sequence[MomentClip]) -> str: ...
 
 
+@dataclass(frozen=True)
+class FrameLabel:
+    """What a frame shows, in words a searcher would type: a readable name ("cat", not "Egyptian
+    cat, n02124075"), with the words it is also known by, and the model's confidence."""
+
+    name: str
+    score: float
+    synonyms: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class FrameLabeler(Protocol):
+    """Names what frames show (e.g. an image classifier): an offline signal of the picture itself."""
+
+    spec: ModelSpec
+
+    def label(self, images: Sequence[np.ndarray]) -> list[list[FrameLabel]]:
+        """For each RGB frame (H, W, 3 uint8), its confident labels, best first (possibly none)."""
+        ...
+
+
+@runtime_checkable
+class ImageTextEmbedder(Protocol):
+    """Embeds frames and text queries into one shared space (CLIP, SigLIP): search by what a video
+    shows, by words or by an example picture. `spec.dimension` is the shared space's."""
+
+    spec: ModelSpec
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(len(images), dimension) float32, L2-normalised, for RGB frames (H, W, 3 uint8)."""
+        ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised, in the same space as the images."""
+        ...
+
+
 @runtime_checkable
 class Reranker(Protocol):
     """Scores (query, passage) pairs jointly, e.g. a cross-encoder: slower than the embedder, sharper."""
@@ -146,6 +183,8 @@ embedder_registry: Registry[Embedder] = Registry("embedder")
 rerankers: Registry[Reranker] = Registry("reranker")
 speech_recognizers: Registry[SpeechRecognizer] = Registry("speech recognizer")
 text_readers: Registry[TextReader] = Registry("text reader")
+frame_labelers: Registry[FrameLabeler] = Registry("frame labeler")
+image_text_embedders: Registry[ImageTextEmbedder] = Registry("image-text embedder")
 # Video language models (captioners and answerers) plug in here by name or dotted path.
 captioners: Registry[Captioner] = Registry("captioner")
 # The prompt version of each built-in captioner: part of the pipeline fingerprint, so changing a

@@ -255,7 +255,7 @@ class Searcher:
         tags = self.db.window_tags(window_ids) if tagged else {}
         for moment in page:
             moment.window_ids.sort(key=lambda w: starts.get(w, 0.0))
-            moment.texts = moment_texts(moment.window_ids, texts)
+            moment.texts = moment_texts(moment.window_ids, texts, moment.text_ids)
             moment.tags = sorted({t for w in moment.window_ids for t in tags.get(w, [])})
             candidates = [
                 (text_id, kind, body)

@@ -14,9 +14,11 @@ Each of these was chosen with the evaluation harness: docs/evaluation.md has the
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from vidsearch.storage.schema import TextKind
 
 _TOUCH = 1e-3  # seconds: windows that meet end to start touch
 
@@ -163,11 +165,16 @@ def merge_into_moments(
     return [b.moment(score) for score, b in chosen]
 
 
-def moment_texts(window_order: Sequence[int], texts: dict[int, list[tuple[int, str, str]]]) -> dict[str, str]:
+def moment_texts(
+    window_order: Sequence[int], texts: dict[int, list[tuple[int, str, str]]], matched: Container[int] = ()
+) -> dict[str, str]:
     """Each kind's texts across the moment's windows in time order; repeats (a title on screen across
-    windows) appear once."""
+    windows) appear once. A video's name is not something the moment says: it is shown only when it
+    is among the `matched` text ids."""
     by_kind: dict[str, dict[str, None]] = {}
     for window_id in window_order:
-        for _text_id, kind, text in texts.get(window_id, []):
+        for text_id, kind, text in texts.get(window_id, []):
+            if kind == TextKind.NAME and text_id not in matched:
+                continue
             by_kind.setdefault(kind, {})[text] = None
     return {kind: " ".join(parts) for kind, parts in sorted(by_kind.items())}

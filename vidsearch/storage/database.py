@@ -24,6 +24,8 @@ from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.models.base import ModelSpec
 from vidsearch.storage import keywords, migrate
 from vidsearch.storage.filters import SearchFilters
+from vidsearch.storage.imports import ImportedWindowsMixin
+from vidsearch.storage.library import LibraryMixin
 from vidsearch.storage.locations import TextHit, TextLocations
 from vidsearch.storage.schema import (
     IndexGeneration,
@@ -35,6 +37,7 @@ from vidsearch.storage.schema import (
     WindowRecord,
     WindowTag,
     WindowTextRecord,
+    searchable_windows,
     utcnow,
 )
 
@@ -51,23 +54,19 @@ class NewText:
 
 
 @dataclass(frozen=True)
-class NewWindow:
-    """A window given with its text rather than cut by the indexer (imported descriptions)."""
-
-    start: float
-    end: float
-    kind: str
-    text: str
-    source: str
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Highlight:
     """A stored text with the character spans where query terms matched."""
 
     text: str
     spans: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class WindowSpan:
+    video_id: int
+    start: float
+    end: float
+    media_start: float  # the container's start time: window times count from it
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class FileState:
     mtime: float
 
 
-class Database:
+class Database(ImportedWindowsMixin, LibraryMixin):
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         parsed = make_url(url)
@@ -214,9 +213,14 @@ class Database:
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
             # Retire, not delete: the generation being served still resolves its hits to these rows.
+            # Imported windows are not the indexer's to replace: they stay as they are.
             s.execute(
                 update(WindowRecord)
-                .where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
+                .where(
+                    WindowRecord.video_id == video_id,
+                    WindowRecord.retired.is_(False),
+                    WindowRecord.import_key.is_(None),
+                )
                 .values(retired=True)
             )
             errors = window_errors or {}
@@ -266,36 +270,6 @@ class Database:
             s.execute(delete(WindowRecord).where(WindowRecord.retired.is_(True)))
             return window_ids
 
-    def external_video(self, key: str, duration: float | None) -> int:
-        """A video known only by a key (an archive id, or a path not on this machine), for imported texts."""
-        with self.session() as s:
-            video = s.scalar(select(VideoRecord).where(VideoRecord.path == key))
-            if video is None:
-                video = VideoRecord(path=key, status=VideoStatus.DONE, duration=duration, indexed_at=utcnow())
-                s.add(video)
-            elif duration and not video.duration:
-                video.duration = duration
-            s.flush()
-            return video.id
-
-    def add_windows(self, video_id: int, windows: Sequence[NewWindow]) -> int:
-        """Append windows with their text (and tags) to a video; they get vectors when the next index
-        generation is built. Returns how many were added."""
-        with self.session() as s:
-            last = s.scalar(select(func.max(WindowRecord.idx)).where(WindowRecord.video_id == video_id))
-            first = -1 if last is None else last
-            for offset, new in enumerate(windows, 1):
-                window = WindowRecord(video_id=video_id, idx=first + offset, start=new.start, end=new.end)
-                s.add(window)
-                s.flush()
-                s.add(
-                    WindowTextRecord(
-                        window_id=window.id, kind=new.kind, text=new.text, model_id=None, source=new.source
-                    )
-                )
-                s.add_all(WindowTag(window_id=window.id, tag=tag) for tag in dict.fromkeys(new.tags))
-            return len(windows)
-
     def list_videos(self) -> list[tuple[VideoRecord, int]]:
         """Every video with its window count, by path."""
         counts = (
@@ -308,6 +282,7 @@ class Database:
             rows = s.execute(
                 select(VideoRecord, func.coalesce(counts.c.n, 0))
                 .outerjoin(counts, counts.c.video_id == VideoRecord.id)
+                .where(VideoRecord.status != VideoStatus.REMOVED)
                 .order_by(VideoRecord.path)
             ).all()
             return [(video, int(n)) for video, n in rows]
@@ -323,13 +298,14 @@ class Database:
                     .selectinload(WindowTextRecord.model)
                 )
             )
-            if video is None:
+            if video is None or video.status == VideoStatus.REMOVED:
                 raise NotFoundError(f"video {video_id} not found")
             return video
 
     def status_counts(self) -> dict[str, int]:
         with self.session() as s:
-            return dict(s.execute(select(VideoRecord.status, func.count()).group_by(VideoRecord.status)).all())
+            counts = select(VideoRecord.status, func.count()).where(VideoRecord.status != VideoStatus.REMOVED)
+            return dict(s.execute(counts.group_by(VideoRecord.status)).all())
 
     def failed_videos(self) -> list[tuple[str, str]]:
         with self.session() as s:
@@ -356,6 +332,23 @@ class Database:
         if path is None:
             raise NotFoundError(f"video {video_id} not found")
         return path
+
+    def video_path_and_status(self, video_id: int) -> tuple[str, str]:
+        with self.session() as s:
+            row = s.execute(select(VideoRecord.path, VideoRecord.status).where(VideoRecord.id == video_id)).first()
+        if row is None or row[1] == VideoStatus.REMOVED:
+            raise NotFoundError(f"video {video_id} not found")
+        return row[0], row[1]
+
+    def window_span(self, window_id: int) -> WindowSpan | None:
+        """Where a window lies in its video (for a thumbnail taken from the file), or None."""
+        with self.reading() as conn:
+            row = conn.execute(
+                select(WindowRecord.video_id, WindowRecord.start, WindowRecord.end, VideoRecord.start_time)
+                .join(VideoRecord, VideoRecord.id == WindowRecord.video_id)
+                .where(WindowRecord.id == window_id)
+            ).first()
+        return None if row is None else WindowSpan(row[0], row[1], row[2], row[3] or 0.0)
 
     # --- texts and vectors --------------------------------------------------------------------
     def text_hits(self, text_ids: Sequence[int]) -> dict[int, TextHit]:
@@ -671,7 +664,7 @@ class Database:
 
 # Query words whose document counts are remembered (a few hundred KB).
 _MAX_COUNTED_TERMS = 50_000
-_LIVE_WINDOWS = select(WindowRecord.id).where(WindowRecord.retired.is_(False))
+_LIVE_WINDOWS = searchable_windows()
 # Statements every search runs, built once: building one costs about as much as running it.
 _WINDOW_TEXTS = (
     select(WindowTextRecord.window_id, WindowTextRecord.id, WindowTextRecord.kind, WindowTextRecord.text)

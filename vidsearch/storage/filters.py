@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, exists, select
 
 from vidsearch.errors import InvalidQueryError
 from vidsearch.kinds import TEXT_KINDS
-from vidsearch.storage.schema import VideoRecord, WindowRecord, WindowTag, WindowTextRecord
+from vidsearch.storage.schema import OFFLINE_STATUSES, VideoRecord, WindowRecord, WindowTag, WindowTextRecord
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,12 @@ class SearchFilters:
         return parts
 
     def conditions(self) -> list[ColumnElement[bool]]:
-        """WHERE clauses over window_texts joined to windows and videos (live windows only)."""
-        where: list[ColumnElement[bool]] = [WindowRecord.retired.is_(False)]
+        """WHERE clauses over window_texts joined to windows and videos (live windows of videos that
+        are not offline: a missing file's or a removed video's windows are never returned)."""
+        where: list[ColumnElement[bool]] = [
+            WindowRecord.retired.is_(False),
+            VideoRecord.status.not_in(OFFLINE_STATUSES),
+        ]
         if self.path_prefix:
             where.append(VideoRecord.path.startswith(self.path_prefix, autoescape=True))
         for tag in self.tags:

@@ -16,9 +16,13 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Select,
     String,
     Text,
+    false,
+    select,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The kinds of text live in a module of their own (the CLI lists them without loading SQLAlchemy); they
@@ -36,10 +40,21 @@ class Base(DeclarativeBase):
 
 
 class VideoStatus:
-    PENDING = "pending"
+    PENDING = "pending"  # known (its descriptions were imported) but not indexed yet
     INDEXING = "indexing"
     DONE = "done"
     FAILED = "failed"
+    # Known only by a key (an archive id, a path on another machine): imported texts, no file here.
+    EXTERNAL = "external"
+    # Its file was not found by the last scan of its folder: out of search, nothing deleted, back
+    # as it was when the file returns (or is found moved elsewhere).
+    MISSING = "missing"
+    # Taken out by `vidsearch remove`: out of search at once, deleted with the next index generation.
+    REMOVED = "removed"
+
+
+# Videos whose windows no search returns (their rows stay until removed for good).
+OFFLINE_STATUSES = (VideoStatus.MISSING, VideoStatus.REMOVED)
 
 
 # The `source` of every imported text: search keeps imported spans as given (they are moments already).
@@ -89,14 +104,30 @@ class VideoRecord(Base):
     # generation that no longer needs them is published.
     windows: Mapped[list[WindowRecord]] = relationship(
         primaryjoin="and_(VideoRecord.id == WindowRecord.video_id, WindowRecord.retired.is_(False))",
-        order_by="WindowRecord.idx",
+        order_by="[WindowRecord.start, WindowRecord.idx]",
         viewonly=True,
     )
+
+    @property
+    def has_file(self) -> bool:
+        """Whether the video is a file here (not only a key that imported texts name)."""
+        return self.status != VideoStatus.EXTERNAL
 
 
 class WindowRecord(Base):
     __tablename__ = "windows"
-    __table_args__ = (Index("ix_windows_video_idx", "video_id", "idx"),)
+    __table_args__ = (
+        Index("ix_windows_video_idx", "video_id", "idx"),
+        # One live window per row of an import: importing the same file again updates, never duplicates.
+        Index(
+            "ix_windows_import_key",
+            "import_source",
+            "import_key",
+            unique=True,
+            sqlite_where=sql_text("retired = 0 AND import_key IS NOT NULL"),
+            postgresql_where=sql_text("retired = false AND import_key IS NOT NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
     idx: Mapped[int] = mapped_column(Integer)
@@ -106,9 +137,17 @@ class WindowRecord(Base):
     end: Mapped[float] = mapped_column(Float)
     # Why a signal is missing for this window (e.g. the captioner ran out of GPU memory), if one is.
     error: Mapped[str | None] = mapped_column(Text)
+    # Windows given whole by an import (user data: re-indexing the video never replaces them): the
+    # import they came from (a file's resolved path, or the name given) and their key within it.
+    import_source: Mapped[str | None] = mapped_column(String(1024))
+    import_key: Mapped[str | None] = mapped_column(String(128))
 
     video: Mapped[VideoRecord] = relationship()
     texts: Mapped[list[WindowTextRecord]] = relationship(back_populates="window", order_by="WindowTextRecord.id")
+
+    @property
+    def imported(self) -> bool:
+        return self.import_key is not None
 
 
 class WindowTag(Base):
@@ -169,3 +208,9 @@ class IndexGeneration(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     embedder: Mapped[ModelRecord] = relationship()
+
+
+def searchable_windows() -> Select[Any]:
+    """Ids of the windows a search may return: live, of a video that is not offline."""
+    offline = select(VideoRecord.id).where(VideoRecord.status.in_(OFFLINE_STATUSES))
+    return select(WindowRecord.id).where(WindowRecord.retired.is_(false()), WindowRecord.video_id.not_in(offline))

@@ -1,0 +1,236 @@
+"""Imported windows: timestamped descriptions given whole by a file (JSONL, CSV, subtitles), not cut
+by the indexer. They are user data: re-indexing a video never replaces them, and importing the same
+file again brings the library to what the file says now (new rows added, changed rows replaced, rows
+no longer in the file taken out) instead of adding every row a second time.
+
+Each window remembers its import (`import_source`: the file's resolved path or a name given) and its
+key within it (`import_key`: the row's own id, or a digest of what it says). Replaced windows are
+retired, not deleted, like re-indexed ones: the generation being served still resolves its hits to
+them until the next one is published."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from vidsearch.storage.schema import (
+    IMPORT_SOURCE,
+    VideoRecord,
+    VideoStatus,
+    WindowRecord,
+    WindowTag,
+    WindowTextRecord,
+    utcnow,
+)
+
+# Windows imported before imports were keyed: their file is unknown, an import of the same rows adopts them.
+LEGACY_SOURCE = ""
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One description as an import gives it."""
+
+    key: str
+    start: float
+    end: float
+    kind: str
+    text: str
+    tags: tuple[str, ...] = ()
+
+    def same_as(self, other: ImportRow) -> bool:
+        return (self.start, self.end, self.kind, self.text, sorted(self.tags)) == (
+            other.start,
+            other.end,
+            other.kind,
+            other.text,
+            sorted(other.tags),
+        )
+
+
+@dataclass
+class ImportChanges:
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.removed)
+
+    def __iadd__(self, other: ImportChanges) -> ImportChanges:
+        self.added += other.added
+        self.replaced += other.replaced
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+        return self
+
+
+@dataclass(frozen=True)
+class _Stored:
+    window_id: int
+    video_id: int
+    row: ImportRow
+
+
+class ImportedWindowsMixin:
+    """The imports part of `Database` (which provides `session`)."""
+
+    def session(self) -> AbstractContextManager[Session]:  # provided by Database
+        raise NotImplementedError
+
+    def video_for_import(self, key: str, *, file: str | None, duration: float | None) -> int:
+        """The video imported texts name: the one at `file` (a resolved path that exists here), or else
+        one known only by `key`. A file not indexed yet is `pending`, a key that is no file `external`."""
+        path = file or key
+        with self.session() as s:
+            video = s.scalar(select(VideoRecord).where(VideoRecord.path == path))
+            if video is None:
+                status = VideoStatus.PENDING if file else VideoStatus.EXTERNAL
+                video = VideoRecord(path=path, status=status, duration=duration, created_at=utcnow())
+                s.add(video)
+            elif duration and not video.duration:
+                video.duration = duration
+            s.flush()
+            return video.id
+
+    def sync_import(
+        self, source: str, rows: Mapping[int, Sequence[ImportRow]], *, replace: bool = True
+    ) -> ImportChanges:
+        """Bring the windows of the import `source` to `rows` (video id: its rows), in one transaction.
+        With `replace`, the import's windows whose key is no longer given are taken out."""
+        changes = ImportChanges()
+        with self.session() as s:
+            stored = {key: found for key, found in _stored_rows(s, source)}
+            legacy = _legacy_rows(s, list(rows))
+            next_idx: dict[int, int] = {}
+            given: set[str] = set()
+            for video_id, video_rows in rows.items():
+                for row in sorted(video_rows, key=lambda r: (r.start, r.end, r.key)):
+                    given.add(row.key)
+                    old = stored.get(row.key)
+                    if old is not None and old.video_id == video_id and old.row.same_as(row):
+                        changes.unchanged += 1
+                        continue
+                    if old is not None:
+                        _retire(s, [old.window_id])
+                        changes.replaced += 1
+                    adopted = legacy.pop((video_id, row.start, row.end, row.kind, row.text), None)
+                    if adopted is not None:  # the same row, imported before imports had keys
+                        _adopt(s, adopted, source, row)
+                        if old is None:
+                            changes.unchanged += 1
+                        continue
+                    if video_id not in next_idx:
+                        last = s.scalar(select(func.max(WindowRecord.idx)).where(WindowRecord.video_id == video_id))
+                        next_idx[video_id] = 0 if last is None else last + 1
+                    _add(s, video_id, next_idx[video_id], source, row)
+                    next_idx[video_id] += 1
+                    if old is None:
+                        changes.added += 1
+            if replace:
+                gone = [found.window_id for key, found in stored.items() if key not in given]
+                _retire(s, gone)
+                changes.removed += len(gone)
+        return changes
+
+    def remove_import(self, source: str) -> int:
+        """Take every window of the import `source` out (retired: deleted with the next generation)."""
+        with self.session() as s:
+            ids = list(
+                s.scalars(
+                    select(WindowRecord.id).where(WindowRecord.import_source == source, WindowRecord.retired.is_(False))
+                )
+            )
+            _retire(s, ids)
+            return len(ids)
+
+    def import_sources(self) -> dict[str, int]:
+        """Every import with how many live windows it has."""
+        with self.session() as s:
+            rows = s.execute(
+                select(WindowRecord.import_source, func.count())
+                .where(WindowRecord.import_key.is_not(None), WindowRecord.retired.is_(False))
+                .group_by(WindowRecord.import_source)
+                .order_by(WindowRecord.import_source)
+            )
+            return {source or "": int(n) for source, n in rows}
+
+
+def _stored_rows(s: Session, source: str) -> Iterator[tuple[str, _Stored]]:
+    windows = s.execute(
+        select(WindowRecord.id, WindowRecord.video_id, WindowRecord.import_key, WindowRecord.start, WindowRecord.end)
+        .where(WindowRecord.import_source == source, WindowRecord.retired.is_(False))
+        .order_by(WindowRecord.id)
+    ).all()
+    if not windows:
+        return
+    texts, tags = _texts_and_tags(s, [w[0] for w in windows])
+    for window_id, video_id, key, start, end in windows:
+        key = key or ""
+        kind, body = texts.get(window_id, ("", ""))
+        yield key, _Stored(window_id, video_id, ImportRow(key, start, end, kind, body, tuple(tags.get(window_id, ()))))
+
+
+def _legacy_rows(s: Session, video_ids: list[int]) -> dict[tuple[int, float, float, str, str], int]:
+    """Windows imported before imports were keyed, of these videos: (video, start, end, kind, text) -> id."""
+    if not video_ids:
+        return {}
+    windows = s.execute(
+        select(WindowRecord.id, WindowRecord.video_id, WindowRecord.start, WindowRecord.end).where(
+            WindowRecord.import_source == LEGACY_SOURCE,
+            WindowRecord.retired.is_(False),
+            WindowRecord.video_id.in_(video_ids),
+        )
+    ).all()
+    texts, _ = _texts_and_tags(s, [w[0] for w in windows])
+    out: dict[tuple[int, float, float, str, str], int] = {}
+    for window_id, video_id, start, end in windows:
+        kind, body = texts.get(window_id, ("", ""))
+        out.setdefault((video_id, start, end, kind, body), window_id)
+    return out
+
+
+def _texts_and_tags(s: Session, window_ids: list[int]) -> tuple[dict[int, tuple[str, str]], dict[int, list[str]]]:
+    texts: dict[int, tuple[str, str]] = {}
+    tags: dict[int, list[str]] = {}
+    for start in range(0, len(window_ids), 10_000):  # bounded IN lists
+        chunk = window_ids[start : start + 10_000]
+        for window_id, kind, body in s.execute(
+            select(WindowTextRecord.window_id, WindowTextRecord.kind, WindowTextRecord.text)
+            .where(WindowTextRecord.window_id.in_(chunk), WindowTextRecord.source == IMPORT_SOURCE)
+            .order_by(WindowTextRecord.id)
+        ):
+            texts.setdefault(window_id, (kind, body))
+        for window_id, tag in s.execute(
+            select(WindowTag.window_id, WindowTag.tag).where(WindowTag.window_id.in_(chunk))
+        ):
+            tags.setdefault(window_id, []).append(tag)
+    return texts, tags
+
+
+def _retire(s: Session, window_ids: list[int]) -> None:
+    for start in range(0, len(window_ids), 10_000):
+        chunk = window_ids[start : start + 10_000]
+        s.execute(update(WindowRecord).where(WindowRecord.id.in_(chunk)).values(retired=True))
+
+
+def _adopt(s: Session, window_id: int, source: str, row: ImportRow) -> None:
+    s.execute(update(WindowRecord).where(WindowRecord.id == window_id).values(import_source=source, import_key=row.key))
+    s.query(WindowTag).filter(WindowTag.window_id == window_id).delete()
+    s.add_all(WindowTag(window_id=window_id, tag=tag) for tag in dict.fromkeys(row.tags))
+
+
+def _add(s: Session, video_id: int, idx: int, source: str, row: ImportRow) -> None:
+    window = WindowRecord(
+        video_id=video_id, idx=idx, start=row.start, end=row.end, import_source=source, import_key=row.key
+    )
+    s.add(window)
+    s.flush()
+    s.add(WindowTextRecord(window_id=window.id, kind=row.kind, text=row.text, model_id=None, source=IMPORT_SOURCE))
+    s.add_all(WindowTag(window_id=window.id, tag=tag) for tag in dict.fromkeys(row.tags))

@@ -1,0 +1,219 @@
+"""The library's membership: files that went missing, moved, came back or were removed, and the text
+that makes a video findable by its name.
+
+Nothing here deletes what cannot be made again without the user: a missing file's windows leave
+search but stay (an unmounted drive comes back as it was); `remove` retires a video's windows and the
+rows go with the next index generation, like any replaced window."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from vidsearch.storage.schema import (
+    TextKind,
+    VideoRecord,
+    VideoStatus,
+    WindowRecord,
+    WindowTextRecord,
+)
+
+NAME_SOURCE = "path"
+# Statuses of videos that are files here (a scan can find them missing).
+_FILE_STATUSES = (VideoStatus.DONE, VideoStatus.FAILED, VideoStatus.PENDING, VideoStatus.INDEXING)
+
+
+@dataclass(frozen=True)
+class LibraryVideo:
+    id: int
+    path: str
+    status: str
+
+
+class LibraryMixin:
+    """The membership part of `Database` (which provides `session`)."""
+
+    def session(self) -> AbstractContextManager[Session]:  # provided by Database
+        raise NotImplementedError
+
+    def videos_under(self, roots: Sequence[str]) -> list[LibraryVideo]:
+        """File videos (not removed, not known only by key) at or under these resolved paths."""
+        conditions = []
+        for root in roots:
+            folder = root.rstrip(os.sep) + os.sep
+            conditions += [VideoRecord.path == root, VideoRecord.path.startswith(folder, autoescape=True)]
+        if not conditions:
+            return []
+        with self.session() as s:
+            rows = s.execute(
+                select(VideoRecord.id, VideoRecord.path, VideoRecord.status)
+                .where(or_(*conditions), VideoRecord.status.in_((*_FILE_STATUSES, VideoStatus.MISSING)))
+                .order_by(VideoRecord.path)
+            )
+            return [LibraryVideo(*row) for row in rows]
+
+    def mark_missing(self, video_ids: Sequence[int]) -> None:
+        """Their files are gone: out of search, kept. A failed one will be indexed afresh if it returns."""
+        with self.session() as s:
+            for video in s.scalars(select(VideoRecord).where(VideoRecord.id.in_(list(video_ids)))):
+                if video.status != VideoStatus.DONE:
+                    video.pipeline_fingerprint = None  # nothing finished to restore: index it again
+                video.status, video.error = VideoStatus.MISSING, "the file was not found when its folder was scanned"
+
+    def restore_video(self, video_id: int, path: str, size_bytes: int, mtime: float) -> None:
+        """A missing video's bytes are back (at `path`, maybe moved): searchable again as it was."""
+        with self.session() as s:
+            s.execute(
+                update(VideoRecord)
+                .where(VideoRecord.id == video_id)
+                .values(path=path, size_bytes=size_bytes, mtime=mtime, status=VideoStatus.DONE, error=None)
+            )
+
+    def moved_video(self, content_hash: str, pipeline_fingerprint: str) -> int | None:
+        """A finished video with these bytes whose file is gone: the file at a new path is that video moved."""
+        with self.session() as s:
+            candidates = s.execute(
+                select(VideoRecord.id, VideoRecord.path).where(
+                    VideoRecord.content_hash == content_hash,
+                    VideoRecord.pipeline_fingerprint == pipeline_fingerprint,
+                    VideoRecord.status.in_((VideoStatus.DONE, VideoStatus.MISSING)),
+                )
+            ).all()
+        for video_id, path in candidates:
+            if not os.path.exists(path):
+                return int(video_id)
+        return None
+
+    def resolve_videos(self, target: str) -> list[LibraryVideo]:
+        """The videos `vidsearch remove` means by `target`: an id, a key or path exactly, or every video
+        under a folder."""
+        with self.session() as s:
+            query = select(VideoRecord.id, VideoRecord.path, VideoRecord.status).where(
+                VideoRecord.status != VideoStatus.REMOVED
+            )
+            if target.isdigit():
+                found = s.execute(query.where(VideoRecord.id == int(target))).all()
+                if found:
+                    return [LibraryVideo(*row) for row in found]
+            exact = s.execute(query.where(VideoRecord.path == target)).all()
+            if exact:
+                return [LibraryVideo(*row) for row in exact]
+            folder = target.rstrip(os.sep) + os.sep
+            under = s.execute(
+                query.where(VideoRecord.path.startswith(folder, autoescape=True)).order_by(VideoRecord.path)
+            ).all()
+            return [LibraryVideo(*row) for row in under]
+
+    def videos_with_status(self, status: str) -> list[LibraryVideo]:
+        with self.session() as s:
+            rows = s.execute(
+                select(VideoRecord.id, VideoRecord.path, VideoRecord.status)
+                .where(VideoRecord.status == status)
+                .order_by(VideoRecord.path)
+            )
+            return [LibraryVideo(*row) for row in rows]
+
+    def remove_videos(self, video_ids: Sequence[int]) -> None:
+        """Out of search at once; their rows are deleted once a generation without them is published."""
+        ids = list(video_ids)
+        with self.session() as s:
+            s.execute(update(WindowRecord).where(WindowRecord.video_id.in_(ids)).values(retired=True))
+            s.execute(update(VideoRecord).where(VideoRecord.id.in_(ids)).values(status=VideoStatus.REMOVED, error=None))
+
+    def purge_removed_videos(self) -> int:
+        """Delete removed videos whose windows are gone (call after `purge_retired`)."""
+        with self.session() as s:
+            has_windows = select(WindowRecord.video_id).distinct()
+            gone = list(
+                s.scalars(
+                    select(VideoRecord.id).where(
+                        VideoRecord.status == VideoStatus.REMOVED, VideoRecord.id.not_in(has_windows)
+                    )
+                )
+            )
+            if gone:
+                s.execute(delete(VideoRecord).where(VideoRecord.id.in_(gone)))
+            return len(gone)
+
+    def forget_failures(self, video_ids: Sequence[int]) -> None:
+        """Delete failed videos that have no windows at all (a broken file that was deleted)."""
+        with self.session() as s:
+            has_windows = select(WindowRecord.video_id).distinct()
+            s.execute(
+                delete(VideoRecord).where(
+                    VideoRecord.id.in_(list(video_ids)),
+                    VideoRecord.status == VideoStatus.FAILED,
+                    VideoRecord.id.not_in(has_windows),
+                )
+            )
+
+    def sync_name_texts(self, name_for: Callable[[str], str]) -> int:
+        """Give every file video a text of kind `name` (its file name and folders, from `name_for(path)`)
+        on its first live window (the indexer's first where it has windows of its own); replace stale
+        ones. Returns how many were added or replaced: they get vectors with the next generation."""
+        changed = 0
+        with self.session() as s:
+            videos = s.execute(
+                select(VideoRecord.id, VideoRecord.path).where(
+                    VideoRecord.status.in_((*_FILE_STATUSES, VideoStatus.MISSING))
+                )
+            ).all()
+            if not videos:
+                return 0
+            current: dict[int, list[tuple[int, int, str]]] = {}
+            for text_id, window_id, video_id, body in s.execute(
+                select(WindowTextRecord.id, WindowTextRecord.window_id, WindowRecord.video_id, WindowTextRecord.text)
+                .join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
+                .where(WindowTextRecord.kind == TextKind.NAME, WindowRecord.retired.is_(False))
+            ):
+                current.setdefault(video_id, []).append((text_id, window_id, body))
+            # Windows are stored in time order, so a video's lowest live window id is its first.
+            live = select(WindowRecord.video_id, func.min(WindowRecord.id)).where(WindowRecord.retired.is_(False))
+            firsts: dict[int, int] = dict(
+                s.execute(live.where(WindowRecord.import_key.is_(None)).group_by(WindowRecord.video_id)).all()
+            )
+            for video_id, lowest in s.execute(live.group_by(WindowRecord.video_id)):
+                firsts.setdefault(video_id, lowest)
+            for video_id, path in videos:
+                first, wanted, have = firsts.get(video_id), name_for(path), current.get(video_id, [])
+                if first is None or [(w, body) for _, w, body in have] == [(first, wanted)]:
+                    continue
+                for text_id, _, _ in have:
+                    s.execute(delete(WindowTextRecord).where(WindowTextRecord.id == text_id))
+                if wanted:
+                    s.add(
+                        WindowTextRecord(
+                            window_id=first, kind=TextKind.NAME, text=wanted, model_id=None, source=NAME_SOURCE
+                        )
+                    )
+                changed += 1
+        return changed
+
+
+def name_text(path: str, roots: Sequence[str] = ()) -> str:
+    """What a video's path says about it, as words: "bunny in the meadow (holidays, 2023)" for
+    /media/videos/holidays/2023/bunny_in_the-meadow.mp4 in the library /media/videos."""
+    file = Path(path)
+    folders: list[str] = []
+    for root in sorted(roots, key=len, reverse=True):
+        if path.startswith(root.rstrip(os.sep) + os.sep):
+            folders = list(Path(os.path.relpath(file.parent, root)).parts)
+            break
+    else:
+        folders = list(file.parent.parts[-2:])
+    words = _words(file.stem)
+    where = [w for w in (_words(f) for f in folders if f not in (".", os.sep)) if w]
+    return f"{words} ({', '.join(where)})" if words and where else words
+
+
+def _words(name: str) -> str:
+    # file_names-like.this and camelCase read as words
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+    return " ".join(re.sub(r"[_\-.+]+", " ", spaced).split())
