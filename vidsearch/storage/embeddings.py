@@ -1,18 +1,24 @@
-"""Text vectors under each embedder (SQL is their source of truth) and the index generations built
-from them."""
+"""Vectors in SQL, their source of truth: texts' vectors under each text embedder, windows' frame
+vectors under each image-text model, and the index generations built from them (one series per space)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from vidsearch.storage.schema import (
+    TEXT_SPACE,
+    VISUAL_SPACE,
     IndexGeneration,
     TextEmbedding,
+    WindowRecord,
     WindowTextRecord,
+    WindowVector,
     searchable_windows,
     utcnow,
 )
@@ -22,6 +28,31 @@ log = logging.getLogger(__name__)
 
 # Windows whose texts go into a generation: live ones of videos that are not offline.
 _LIVE_WINDOWS = searchable_windows()
+
+
+@dataclass(frozen=True)
+class WindowVectorRow:
+    window_id: int
+    vector: np.ndarray
+    frame_time: float
+    frames: int
+
+
+@dataclass(frozen=True)
+class _VectorTable:
+    model: Any  # TextEmbedding | WindowVector
+    key: Any  # its id column
+    live: Any  # ids a generation may hold
+
+
+_SPACES = {
+    TEXT_SPACE: _VectorTable(
+        TextEmbedding,
+        TextEmbedding.text_id,
+        select(WindowTextRecord.id).where(WindowTextRecord.window_id.in_(_LIVE_WINDOWS)),
+    ),
+    VISUAL_SPACE: _VectorTable(WindowVector, WindowVector.window_id, _LIVE_WINDOWS),
+}
 
 
 class EmbeddingsMixin(StoreBase):
@@ -97,10 +128,95 @@ class EmbeddingsMixin(StoreBase):
             last = int(ids[-1])
             yield ids, vectors
 
-    # --- index generations --------------------------------------------------------------------
-    def create_generation(self, embedder_id: int, index_type: str, dimension: int) -> int:
+    # --- frame vectors (the visual space) ------------------------------------------------------------
+    def add_window_vectors(self, embedder_id: int, rows: Sequence[WindowVectorRow]) -> None:
+        """Store windows' pooled frame vectors under an image-text model (replacing any it had)."""
         with self.session() as s:
-            generation = IndexGeneration(embedder_id=embedder_id, index_type=index_type, dimension=dimension)
+            ids = [r.window_id for r in rows]
+            s.execute(
+                delete(WindowVector).where(WindowVector.embedder_id == embedder_id, WindowVector.window_id.in_(ids))
+            )
+            s.add_all(
+                WindowVector(
+                    window_id=r.window_id,
+                    embedder_id=embedder_id,
+                    vector=to_blob(r.vector),
+                    frame_time=r.frame_time,
+                    frames=r.frames,
+                )
+                for r in rows
+            )
+
+    def window_vector(self, window_id: int, embedder_id: int) -> tuple[np.ndarray, float] | None:
+        """A window's stored frame vector and the time of the frame that stands for it, or None."""
+        with self.reading() as conn:
+            row = conn.execute(
+                select(WindowVector.vector, WindowVector.frame_time).where(
+                    WindowVector.window_id == window_id, WindowVector.embedder_id == embedder_id
+                )
+            ).first()
+        return None if row is None else (np.frombuffer(row[0], dtype="<f4").copy(), float(row[1]))
+
+    def windows_without_vectors(self, video_id: int, embedder_id: int) -> list[int]:
+        """The video's live windows that have no frame vector under this model."""
+        has = select(WindowVector.window_id).where(WindowVector.embedder_id == embedder_id)
+        with self.reading() as conn:
+            return list(
+                conn.scalars(
+                    select(WindowRecord.id)
+                    .where(
+                        WindowRecord.video_id == video_id,
+                        WindowRecord.retired.is_(False),
+                        WindowRecord.id.not_in(has),
+                    )
+                    .order_by(WindowRecord.start)
+                )
+            )
+
+    # --- any space ---------------------------------------------------------------------------------
+    def count_vectors(self, space: str, embedder_id: int) -> int:
+        """Vectors of live rows in a space under one model: what a generation of it holds."""
+        table = _SPACES[space]
+        with self.reading() as conn:
+            stmt = (
+                select(func.count())
+                .select_from(table.model)
+                .where(table.model.embedder_id == embedder_id, table.key.in_(table.live))
+            )
+            return int(conn.scalar(stmt) or 0)
+
+    def iter_vectors(
+        self, space: str, embedder_id: int, dimension: int, batch: int = 20_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of a space's live rows in batches, in id order: text ids for the text space,
+        window ids for the visual one."""
+        if space == TEXT_SPACE:
+            yield from self.iter_embeddings(embedder_id, dimension, batch)
+            return
+        table = _SPACES[space]
+        last = -1
+        while True:
+            stmt = (
+                select(table.key, table.model.vector)
+                .where(table.model.embedder_id == embedder_id, table.key > last, table.key.in_(table.live))
+                .order_by(table.key)
+                .limit(batch)
+            )
+            with self.reading() as conn:
+                rows = conn.execute(stmt).all()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dimension)
+            last = int(ids[-1])
+            yield ids, vectors
+
+    # --- index generations --------------------------------------------------------------------
+    def create_generation(self, embedder_id: int, index_type: str, dimension: int, space: str = TEXT_SPACE) -> int:
+        with self.session() as s:
+            generation = IndexGeneration(
+                embedder_id=embedder_id, index_type=index_type, dimension=dimension, space=space
+            )
             s.add(generation)
             s.flush()
             return generation.id
@@ -127,11 +243,11 @@ class EmbeddingsMixin(StoreBase):
                 .values(status="failed", completed_at=utcnow())
             )
 
-    def latest_generation(self) -> IndexGeneration | None:
+    def latest_generation(self, space: str = TEXT_SPACE) -> IndexGeneration | None:
         with self.session() as s:
             return s.scalar(
                 select(IndexGeneration)
-                .where(IndexGeneration.status == "ready")
+                .where(IndexGeneration.status == "ready", IndexGeneration.space == space)
                 .order_by(IndexGeneration.id.desc())
                 .limit(1)
             )

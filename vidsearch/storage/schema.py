@@ -192,11 +192,31 @@ class LibraryRoot(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class WindowVector(Base):
+    """A window's picture in an image-text model's space: the vectors of its distinct frames pooled
+    (mean, L2-normalised). The visual vector index generation is built from these rows."""
+
+    __tablename__ = "window_vectors"
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"), primary_key=True)
+    embedder_id: Mapped[int] = mapped_column(ForeignKey("model_records.id"), primary_key=True, index=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+    # The frame nearest the pooled vector (seconds from the start): the picture that stands for the window.
+    frame_time: Mapped[float] = mapped_column(Float)
+    frames: Mapped[int] = mapped_column(Integer)  # distinct frames pooled
+
+
+# The vector spaces a generation can index: what windows say (texts, sentence embeddings) and what
+# they show (frames, an image-text model).
+TEXT_SPACE = "text"
+VISUAL_SPACE = "visual"
+
+
 class IndexGeneration(Base):
-    """One build of the vector index; the newest ready generation is the one searched."""
+    """One build of a vector index; the newest ready generation of each space is the one searched."""
 
     __tablename__ = "index_generations"
     id: Mapped[int] = mapped_column(primary_key=True)
+    space: Mapped[str] = mapped_column(String(16), default=TEXT_SPACE, server_default=TEXT_SPACE)
     embedder_id: Mapped[int] = mapped_column(ForeignKey("model_records.id"))
     status: Mapped[str] = mapped_column(String(16), default="building")  # building | ready | failed
     index_type: Mapped[str] = mapped_column(String(64))
