@@ -69,7 +69,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         conn.execute(
             text(
                 "TRUNCATE text_embeddings, window_texts, windows, videos, index_generations, model_records, "
-                "library_roots, window_tags RESTART IDENTITY CASCADE"
+                "library_roots, window_tags, window_vectors RESTART IDENTITY CASCADE"
             )
         )
     engine.dispose()

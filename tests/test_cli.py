@@ -221,3 +221,95 @@ def test_api_key_commands(tmp_path):
     assert runner.invoke(app, ["api-key", "create", "desk", *data]).exit_code == 1
     assert runner.invoke(app, ["api-key", "revoke", "desk", *data]).exit_code == 0
     assert runner.invoke(app, ["api-key", "revoke", "desk", *data]).exit_code == 1
+
+
+def test_search_refuses_a_kind_that_does_not_exist(indexed_demo):
+    result = runner.invoke(app, ["search", "rocket", "--kind", "video", "--data", str(indexed_demo.settings.data_dir)])
+    assert result.exit_code == 1 and result.stdout == ""
+    [line] = result.stderr.splitlines()  # one line, however narrow the terminal
+    assert "unknown kind of text 'video'" in line and "speech, ocr, subtitle, caption, annotation" in line
+
+
+def test_a_relative_path_is_taken_from_the_current_folder(indexed_demo, monkeypatch):
+    monkeypatch.chdir(indexed_demo.folder)
+    args = ["search", "the rocket on the launch pad", "--json", "--data", str(indexed_demo.settings.data_dir)]
+    inside = json.loads(runner.invoke(app, [*args, "--path", "home/"]).stdout)
+    home = indexed_demo.path("home") + "/"  # absolute, as the indexer stores it, and still a folder
+    assert inside["filters"] == {"path_prefix": home}
+    assert inside["results"] and all(m["path"].startswith(home) for m in inside["results"])
+    monkeypatch.chdir(indexed_demo.folder / "space")
+    here = json.loads(runner.invoke(app, [*args, "--path", "."]).stdout)
+    assert {m["path"] for m in here["results"]} == {indexed_demo.path("space/launch_day.mp4")}
+
+
+def test_an_empty_filtered_search_says_which_filter_emptied_it(indexed_demo):
+    data = ["--data", str(indexed_demo.settings.data_dir)]
+    nowhere = runner.invoke(app, ["search", "rocket", "--path", "/no/such/folder/", *data])
+    assert nowhere.exit_code == 0 and nowhere.stdout.strip() == "no results: no video path starts with /no/such/folder/"
+    untagged = runner.invoke(app, ["search", "rocket", "--tag", "holiday", "--json", *data])
+    assert untagged.exit_code == 0 and json.loads(untagged.stdout)["results"] == []  # stdout stays JSON
+    assert "no results: no window is tagged 'holiday'" in untagged.stderr
+
+
+def test_suggest_prints_searches_that_find_their_videos(indexed_demo):
+    data = ["--data", str(indexed_demo.settings.data_dir)]
+    suggested = runner.invoke(app, ["suggest", "--count", "3", "--json", *data])
+    assert suggested.exit_code == 0, suggested.output
+    suggestions = json.loads(suggested.stdout)
+    assert len(suggestions) == 3 and len({s["path"] for s in suggestions}) == 3  # one per video
+    plain = runner.invoke(app, ["suggest", "-n", "3", *data]).stdout
+    assert plain.splitlines() == [s["query"] for s in suggestions]
+    for suggestion in suggestions:
+        assert 2 <= len(suggestion["query"].split()) <= 4
+        found = json.loads(runner.invoke(app, ["search", suggestion["query"], "-k", "3", "--json", *data]).stdout)
+        assert suggestion["path"] in [m["path"] for m in found["results"]], suggestion
+
+
+def test_suggest_on_an_empty_library_says_there_is_nothing_yet(tmp_path):
+    result = runner.invoke(app, ["suggest", "--data", str(tmp_path / "data")])
+    assert result.exit_code == 0 and result.stdout == "" and "nothing to suggest" in result.stderr
+
+
+def _commands(group, path=()):
+    import typer.main
+
+    command = typer.main.get_command(group) if not path else group
+    for name, sub in getattr(command, "commands", {}).items():
+        yield (*path, name), sub
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_command_help_reads_well():
+    commands = list(_commands(app))
+    assert {("search",), ("suggest",), ("index",), ("api-key", "revoke")} <= {p for p, _ in commands}
+    for path, command in [((), None), *commands]:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        # No Python types (<list[Path]>, <bool>) nor strptime formats: metavars a person can read.
+        assert not re.search(r"<[a-z]+(\[\w+\])?>|%Y", result.stdout), (path, result.stdout)
+        for param in getattr(command, "params", []):
+            assert param.help, f"{' '.join(path)}: {param.name} has no help text"
+    search_help = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "--recorded-after" in search_help and "YYYY-MM-DD" in search_help
+    assert "speech, ocr, subtitle, caption, annotation" in search_help
+
+
+def test_index_writes_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_path):
+    from vidsearch.media.synthesize import Scene, make_video
+
+    make_video([Scene("rocket", 2, subtitle="Countdown begins")], tmp_path / "lib" / "tiny.mp4", audio=False)
+    args = ["index", str(tmp_path / "lib"), "--data", str(tmp_path / "data"), "--no-speech", "--no-ocr", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["indexed"]  # stdout is the JSON report alone
+    assert re.search(r"^videos · tiny\.mp4: 1/1 \(\d+s elapsed\)$", result.stderr, re.MULTILINE), result.stderr
+
+
+def test_a_relative_path_that_only_an_imported_key_matches_is_taken_as_written(demo_data_copy, tmp_path, monkeypatch):
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"video": "reel-7", "start": 0, "end": 5, "text": "A barn burns at dusk"}) + "\n")
+    assert runner.invoke(app, ["import", str(notes), "--data", str(demo_data_copy)]).exit_code == 0
+    monkeypatch.chdir(tmp_path)  # no reel-* here: the words can only be the start of a key
+    args = ["search", "fire on a farm", "--path", "reel-", "--json", "--data", str(demo_data_copy)]
+    body = json.loads(runner.invoke(app, args).stdout)
+    assert body["filters"] == {"path_prefix": "reel-"} and [m["path"] for m in body["results"]] == ["reel-7"]

@@ -1,49 +1,74 @@
-"""The command line: vidsearch index | search | serve | status | reindex | demo."""
+"""The command line: index, search, suggest, ask, serve, status, reindex, import, remove, eval, demo."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, VidsearchError
+from vidsearch.kinds import TEXT_KINDS
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(help="Semantic search over your video library.", no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console(soft_wrap=True)  # long paths stay whole lines (copyable, greppable)
 err = Console(stderr=True, soft_wrap=True)
 
+
+def _readable_help() -> None:
+    """Newer typers print each argument's and flag's Python type in --help (`PATH <list[Path]>`,
+    `--json <bool>`): an argument's name (its metavar) already says what it takes, and a flag takes
+    nothing, so neither gets a type column. Older typers print neither and have nothing to change."""
+    from typer import core
+
+    argument_type = getattr(core.TyperArgument, "display_type_rich", None)
+    option_type = getattr(core.TyperOption, "display_type_rich", None)
+    if argument_type is None or option_type is None or getattr(argument_type, "readable", False):
+        return
+
+    def argument(self: Any, ctx: Any) -> str | None:
+        return None if self.metavar else argument_type(self, ctx)
+
+    def option(self: Any, ctx: Any) -> str | None:
+        return None if self.is_flag and self.metavar is None else option_type(self, ctx)
+
+    argument.readable = option.readable = True  # type: ignore[attr-defined]
+    setattr(core.TyperArgument, "display_type_rich", argument)  # noqa: B010
+    setattr(core.TyperOption, "display_type_rich", option)  # noqa: B010
+
+
+_readable_help()
+
 DataOption = Annotated[
     Path | None,
     typer.Option(
-        "--data", help="Data folder (database and vector index). Default: $VIDSEARCH_DATA_DIR or the user data folder."
+        "--data",
+        metavar="DIR",
+        help="Data folder (database and vector index). Default: $VIDSEARCH_DATA_DIR or the user data folder.",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (on stdout) instead of text.")]
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False) -> None:
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens, on stderr.")] = False,
+) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
@@ -67,23 +92,36 @@ def _settings(data: Path | None, **overrides: Any) -> Settings:
 
 
 def _fail(exc: VidsearchError) -> typer.Exit:
-    err.print(f"[red]error:[/] {exc}")
+    # One line however long (a log reader greps it), and the message never read as markup.
+    err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
     return typer.Exit(1)
 
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Video files or folders (searched recursively); one or more.")
+    ],
     data: DataOption = None,
-    window_length: Annotated[float | None, typer.Option(help="Window length, seconds.")] = None,
-    window_stride: Annotated[float | None, typer.Option(help="Seconds between window starts.")] = None,
+    window_length: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Length of the clip windows a video is cut into. Default: 10."),
+    ] = None,
+    window_stride: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Seconds between window starts. Default: the window length."),
+    ] = None,
     speech: Annotated[bool, typer.Option("--speech/--no-speech", help="Transcribe speech.")] = True,
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text.")] = True,
     captioner: Annotated[
-        str | None, typer.Option(help="Video language model for captions: apollo, hf-video, or a dotted class path.")
+        str | None,
+        typer.Option(
+            metavar="NAME", help="Video language model for captions: apollo, hf-video, or a dotted class path."
+        ),
     ] = None,
     captioner_model: Annotated[
-        str | None, typer.Option(help="The captioner's weights: a local snapshot folder or a hub id.")
+        str | None,
+        typer.Option(metavar="PATH_OR_ID", help="The captioner's weights: a local snapshot folder or a hub id."),
     ] = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Try again files that failed before, even if unchanged.")
@@ -170,28 +208,67 @@ def index(
 
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-DateOption = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, show_default=False)]
+
+
+def _date_option(help_text: str) -> Any:
+    return typer.Option(
+        formats=DATE_FORMATS,
+        metavar="YYYY-MM-DD",
+        show_default=False,
+        help=f"{help_text} A date, or a date and time as YYYY-MM-DDTHH:MM:SS (UTC).",
+    )
 
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to find, in plain language.")],
-    limit: Annotated[int, typer.Option("--limit", "-k", "--top", help="How many moments.")] = 10,
-    offset: Annotated[int, typer.Option(help="Skip this many moments (the next page).")] = 0,
-    path: Annotated[str | None, typer.Option("--path", help="Only videos whose path starts with this.")] = None,
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to find, in plain language.")],
+    limit: Annotated[
+        int, typer.Option("--limit", "-k", "--top", metavar="N", help="How many moments to show (1 to 100).")
+    ] = 10,
+    offset: Annotated[
+        int,
+        typer.Option(metavar="N", help="Skip this many moments: --offset 10 shows the second page of 10 (up to 900)."),
+    ] = 0,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            metavar="PATH",
+            help="Only videos whose path starts with this: a folder (end it with / for that folder only, not "
+            "its namesakes) or a file. A relative path starts from the current folder.",
+        ),
+    ] = None,
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Only windows with this tag (repeat: all of them).")
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            metavar="TAG",
+            help="Only moments with this tag (tags come with imported descriptions); "
+            "repeat it for moments with all of them.",
+        ),
     ] = None,
     kind: Annotated[
         list[str] | None,
-        typer.Option("--kind", help="Only these kinds of text: caption, speech, ocr, subtitle, annotation."),
+        typer.Option(
+            "--kind",
+            metavar="KIND",
+            help=f"Only what matched in this kind of text: {', '.join(TEXT_KINDS)}; repeat it for any of several.",
+        ),
     ] = None,
-    recorded_after: DateOption = None,
-    recorded_before: DateOption = None,
-    modified_after: DateOption = None,
-    modified_before: DateOption = None,
-    min_duration: Annotated[float | None, typer.Option(help="Only videos at least this long (seconds).")] = None,
-    max_duration: Annotated[float | None, typer.Option(help="Only videos at most this long (seconds).")] = None,
+    recorded_after: Annotated[
+        datetime | None, _date_option("Only videos the camera says were recorded on or after this (creation_time).")
+    ] = None,
+    recorded_before: Annotated[
+        datetime | None, _date_option("Only videos the camera says were recorded before this (creation_time).")
+    ] = None,
+    modified_after: Annotated[datetime | None, _date_option("Only video files last modified on or after this.")] = None,
+    modified_before: Annotated[datetime | None, _date_option("Only video files last modified before this.")] = None,
+    min_duration: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Only videos at least this long.")
+    ] = None,
+    max_duration: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Only videos at most this long.")
+    ] = None,
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -201,26 +278,40 @@ def search(
     from vidsearch.storage.filters import SearchFilters
 
     settings = _settings(data)
-    filters = SearchFilters(
-        path_prefix=path,
-        tags=tuple(tag or ()),
-        kinds=tuple(kind or ()),
-        recorded_after=recorded_after,
-        recorded_before=recorded_before,
-        modified_after=modified_after,
-        modified_before=modified_before,
-        min_duration=min_duration,
-        max_duration=max_duration,
-    )
     try:
-        searcher = Searcher(settings, Database(settings.resolved_database_url))
+        filters = SearchFilters(
+            path_prefix=_path_prefix(path),
+            tags=tuple(tag or ()),
+            kinds=tuple(kind or ()),
+            recorded_after=recorded_after,
+            recorded_before=recorded_before,
+            modified_after=modified_after,
+            modified_before=modified_before,
+            min_duration=min_duration,
+            max_duration=max_duration,
+        )
+        filters.check()  # before anything is opened: a filter no library can match is a mistake to report
+        db = Database(settings.resolved_database_url)
+        if path and not Path(path).expanduser().is_absolute():
+            # An imported video may be known by a key rather than a path ("s30-d52"): a relative --path
+            # that matches only as written is taken as written.
+            resolved, written = SearchFilters(path_prefix=filters.path_prefix), SearchFilters(path_prefix=path)
+            if not db.any_text(resolved) and db.any_text(written):
+                filters = dataclasses.replace(filters, path_prefix=path)
+        searcher = Searcher(settings, db)
         response = searcher.search(query, limit, offset=offset, filters=filters)
+        why = searcher.why_empty(filters, offset) if not response.results else None
     except VidsearchError as exc:
         raise _fail(exc) from exc
     if as_json:
         sys.stdout.write(json.dumps(response.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        if why:
+            err.print(f"no results: {escape(why)}", soft_wrap=True)
         return
-    table = Table(title=f"“{query}”", title_justify="left", show_lines=True)
+    if why:
+        out.print(f"no results: {escape(why)}" if why != "no results" else why, soft_wrap=True)
+        return
+    table = Table(title=f"“{escape(query)}”", title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("score")
     table.add_column("video", overflow="fold", min_width=22)
@@ -232,8 +323,45 @@ def search(
         if not said:
             said = "\n".join(f"[dim]{k}:[/] {escape(t[:200])}" for k, t in moment.texts.items())
         where = f"{_clock(moment.start)}–{_clock(moment.end)}"
-        table.add_row(str(i), f"{moment.score:.3f}", _short_path(moment.path), where, said)
-    out.print(table if response.results else "no results")
+        table.add_row(str(i), f"{moment.score:.3f}", escape(_short_path(moment.path)), where, said)
+    out.print(table)
+
+
+@app.command()
+def suggest(
+    count: Annotated[int, typer.Option("--count", "-n", min=1, max=50, metavar="N", help="How many searches.")] = 3,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a few searches to try, drawn from what the indexed videos say.
+
+    One per line, each a phrase from a different video where there are enough of them. It reads the
+    database only (no model runs), so it is quick."""
+    from vidsearch.search.suggest import suggest_queries
+    from vidsearch.storage import Database
+
+    settings = _settings(data)
+    try:
+        suggestions = suggest_queries(Database(settings.resolved_database_url), count)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        sys.stdout.write(json.dumps([s.to_dict() for s in suggestions], ensure_ascii=False, indent=2) + "\n")
+    else:  # plain lines, for a person to copy and for a script to read
+        sys.stdout.write("".join(f"{s.query}\n" for s in suggestions))
+    if not suggestions:
+        err.print("nothing to suggest: no indexed video says anything yet (vidsearch status tells what is indexed)")
+
+
+def _path_prefix(value: str | None) -> str | None:
+    """--path as the indexer stores paths: absolute, with symlinks resolved (it resolves what it is given).
+    A trailing slash keeps meaning "inside this folder"."""
+    if not value:
+        return None
+    resolved = str(Path(value).expanduser().resolve())
+    if value.endswith(("/", os.sep)) and not resolved.endswith(("/", os.sep)):
+        resolved += "/"
+    return resolved
 
 
 def _marked(text: str, marks: list[tuple[int, int]]) -> str:
@@ -249,8 +377,8 @@ def _marked(text: str, marks: list[tuple[int, int]]) -> str:
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="A question about the library.")],
-    k: Annotated[int, typer.Option("-k", "--top", help="How many moments to answer from.")] = 5,
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="A question about the library.")],
+    k: Annotated[int, typer.Option("-k", "--top", metavar="N", help="How many moments to answer from.")] = 5,
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -280,14 +408,21 @@ def ask(
 @app.command()
 def serve(
     data: DataOption = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(metavar="ADDRESS", help="Address to listen on. Default: 127.0.0.1 (this machine only)."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Port to listen on. Default: 8000.")] = None,
     dev: Annotated[
         bool, typer.Option("--dev", help="Development run: allow a public address with no API key.")
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="Server processes, each with its own models and index (about one per core)."),
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Server processes, each with its own models and index (about one per core). Default: 1.",
+        ),
     ] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
@@ -409,6 +544,7 @@ def import_(
     files: Annotated[
         list[Path] | None,
         typer.Argument(
+            metavar="FILE",
             help="JSONL or CSV rows (video, start, end, text; optional kind, tags, duration, id), or SRT/WebVTT "
             "files beside their video.",
             show_default=False,
@@ -418,8 +554,9 @@ def import_(
     source: Annotated[
         str | None,
         typer.Option(
+            metavar="NAME",
             help="Name this import (default: each file's full path). Importing again under the same "
-            "name replaces what it imported before."
+            "name replaces what it imported before.",
         ),
     ] = None,
     remove: Annotated[
@@ -502,6 +639,7 @@ def remove(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="TARGET",
             help="Videos to take out of the library: a path (a folder takes every video under it), an id, or the "
             "key of a video known only by key.",
             show_default=False,
@@ -552,9 +690,13 @@ def remove(
 
 @app.command("eval")
 def eval_(
-    segments: Annotated[Path, typer.Option(help="JSONL of {video, start, end, text}: what the index holds.")],
-    queries: Annotated[Path, typer.Option(help="JSONL of {query, video, start, end}: what should be found.")],
-    limit: Annotated[int | None, typer.Option(help="Only the first N queries.")] = None,
+    segments: Annotated[
+        Path, typer.Option(metavar="FILE", help="JSONL of {video, start, end, text}: what the index holds.")
+    ],
+    queries: Annotated[
+        Path, typer.Option(metavar="FILE", help="JSONL of {query, video, start, end}: what should be found.")
+    ],
+    limit: Annotated[int | None, typer.Option(metavar="N", help="Only the first N queries.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score retrieval on a labelled set in a throwaway data folder: recall at IoU 0.5/0.7, mIoU, latency."""
@@ -576,7 +718,7 @@ def eval_(
 
 
 @app.command()
-def demo(folder: Annotated[Path, typer.Argument(help="Where to write the demo videos.")]) -> None:
+def demo(folder: Annotated[Path, typer.Argument(metavar="DIR", help="Where to write the demo videos.")]) -> None:
     """Make a small demo library (narration, on-screen titles, subtitles) from packaged sample photos."""
     from vidsearch.demo import build_demo_library
 
@@ -594,7 +736,8 @@ app.add_typer(api_key_app, name="api-key")
 
 @api_key_app.command("create")
 def api_key_create(
-    name: Annotated[str, typer.Argument(help="A name for the key, e.g. the client.")], data: DataOption = None
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A name for the key, e.g. the client.")],
+    data: DataOption = None,
 ) -> None:
     """Create a key; it is printed once and only its hash is kept."""
     from vidsearch.api.security import ApiKeyStore
@@ -617,7 +760,10 @@ def api_key_list(data: DataOption = None) -> None:
 
 
 @api_key_app.command("revoke")
-def api_key_revoke(name: str, data: DataOption = None) -> None:
+def api_key_revoke(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The key's name (api-key list shows them).")],
+    data: DataOption = None,
+) -> None:
     """Delete a key."""
     from vidsearch.api.security import ApiKeyStore
 
@@ -628,17 +774,12 @@ def api_key_revoke(name: str, data: DataOption = None) -> None:
 
 
 def _progress(disable: bool = False) -> Progress:
-    """Bars on stderr, only when a person is watching a terminal."""
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=disable or not err.is_terminal,
-    )
+    """Progress on stderr: bars for a person at a terminal, plain lines ("videos · name.mp4: 3/10 (41s
+    elapsed, about 1m30s left)") when stderr is a log, a pipe or a CI run. `disable` (a --json run) keeps a
+    terminal quiet; the lines still go to a stderr that is not one, and never to stdout."""
+    from vidsearch.progress_display import progress_display
+
+    return progress_display(err, quiet_terminal=disable)
 
 
 def _short_path(path: str) -> str:

@@ -6,6 +6,8 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import response_schema_conformance
 
 from tests.conftest import sharing_models
 from vidsearch.api import create_app
@@ -46,3 +48,28 @@ def test_every_route_answers_as_documented(api_schema):
         check()
         checked.append(operation.label)
     assert {"GET /search", "POST /ask", "GET /videos/{video_id}/media", "GET /healthz"} <= set(checked)
+
+
+def test_invalid_requests_get_the_documented_error_shape(api_schema):
+    """Requests that break the schema (schemathesis' negative mode) get 4xx answers whose bodies match
+    the documented error schema, {"detail": "..."}, as every other error does."""
+    checked = []
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        if operation.label not in {"GET /search", "POST /ask", "GET /videos/{video_id}"}:
+            continue
+
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        @settings(
+            max_examples=30, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        def check(case):
+            response = case.call()
+            if response.status_code == 422:
+                body = response.json()
+                assert set(body) == {"detail"} and isinstance(body["detail"], str), body
+            case.validate_response(response, checks=[response_schema_conformance])
+
+        check()
+        checked.append(operation.label)
+    assert len(checked) == 3

@@ -15,6 +15,7 @@ from vidsearch.indexer import Indexer
 from vidsearch.media.synthesize import Scene, make_video
 from vidsearch.search import Searcher
 from vidsearch.storage import Database
+from vidsearch.storage.thumbnails import ThumbnailStore
 
 pytestmark = pytest.mark.models
 
@@ -147,9 +148,13 @@ def test_a_symlink_out_of_the_root_is_forbidden(library, real_models, tmp_path):
     outside.write_bytes(video.read_bytes())
     video.unlink()
     os.symlink(outside, video)  # the indexed file is swapped for a link leading out of the library
+    store = ThumbnailStore(library.thumbnail_dir)
+    store.path(1).unlink()  # as if the window were imported: its thumbnail would be taken from the file
     with client_for(library, real_models) as client:
         response = client.get("/videos/1/media")
+        assert client.get("/windows/1/thumbnail").status_code == 404  # not taken from a file outside
     assert response.status_code == 403 and "outside the library roots" in response.json()["detail"]
+    assert not store.path(1).exists()
     video.unlink()
     with client_for(library, real_models) as client:
         assert client.get("/videos/1/media").status_code == 404  # the file is gone

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidsearch.errors import ProbeError
+from vidsearch.errors import DecodeError, ProbeError
 from vidsearch.media.frames import (
     DecordFrameSource,
     PyAVFrameSource,
     SampledFrame,
+    frame_at,
     iter_window_frames,
     open_frames,
     sample_grid,
@@ -43,6 +44,25 @@ def test_probe_reads_when_the_camera_says_it_recorded(two_scenes, tmp_path):
     make_video([Scene("rocket", 2, subtitle="go")], stamped, recorded_at="2021-05-01T10:00:00Z")
     assert probe(stamped).recorded_at == "2021-05-01T10:00:00+00:00"
     assert probe(two_scenes).recorded_at is None
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "1970-01-01T00:00:00Z",  # a zeroed creation_time, as many tools and cameras write it
+        "1904-01-01T00:00:00Z",  # QuickTime's epoch
+        "1980-01-01T00:00:00Z",  # a reset camera clock
+        "2100-01-01T00:00:00Z",  # a clock set in the future
+    ],
+)
+def test_a_date_no_recording_can_have_is_no_recording_date(two_scenes, tmp_path, stamp):
+    # Matroska keeps any date it is given (ffmpeg's mp4 muxer leaves a zero time out altogether).
+    stamped = tmp_path / "stamped.mkv"
+    remux = ["ffmpeg", "-v", "error", "-i", str(two_scenes), "-map", "0:v", "-map", "0:a", "-c", "copy"]
+    subprocess.run([*remux, "-metadata", f"creation_time={stamp}", str(stamped)], check=True, timeout=60)
+    assert probe(stamped).recorded_at is None
+    subprocess.run([*remux, "-metadata", "creation_time=2021-05-01T10:00:00Z", "-y", str(stamped)], check=True)
+    assert probe(stamped).recorded_at == "2021-05-01T10:00:00+00:00"  # the same container with a real date
 
 
 def test_probe_errors_name_the_file_and_reason(tmp_path):
@@ -107,6 +127,38 @@ def test_open_frames_falls_back_to_pyav_when_decord_cannot_open(two_scenes, tmp_
     ts = tmp_path / "two.ts"  # no container index: decord would seek to the wrong frames
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(two_scenes), "-c", "copy", str(ts)], check=True)
     assert isinstance(open_frames(ts, probe(ts), 320, "auto"), PyAVFrameSource)
+
+
+def test_one_frame_at_a_time_is_the_frame_sampling_takes(two_scenes, tmp_path):
+    """frame_at seeks instead of decoding from the start, and lands on the frame the sampler takes at
+    that time, in a container starting at 0 and in one that does not (MPEG-TS starts at 1.4 s)."""
+    ts = tmp_path / "two.ts"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(two_scenes), "-c", "copy", str(ts)], check=True)
+    for video in (two_scenes, ts):
+        info = probe(video)
+        times = [0.0, 0.5, 3.5, 6.5, info.duration - 0.05]
+        sampled = list(PyAVFrameSource(video, info, 320).iter_frames(times))
+        for wanted, frame in zip(times, sampled, strict=True):
+            one = frame_at(video, wanted, 320, info.start_time)
+            assert one.time == pytest.approx(frame.time) and np.array_equal(one.image, frame.image), (video, wanted)
+        # Past the end: the last frame, as a window running past the picture shows it.
+        assert frame_at(video, info.duration + 60, 320, info.start_time).time == pytest.approx(
+            sampled[-1].time, abs=0.05
+        )
+
+
+def test_one_frame_from_a_file_without_pictures_is_a_decode_error(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 100)
+    with pytest.raises(DecodeError, match=r"notes\.mp4"):
+        frame_at(text, 1.0, 320)
+    audio = tmp_path / "audio.m4a"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio)],
+        check=True,
+    )
+    with pytest.raises(DecodeError, match="no video stream"):
+        frame_at(audio, 0.5, 320)
 
 
 def test_grid_and_window_assignment():

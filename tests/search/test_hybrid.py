@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 
 from vidsearch.config import Settings
+from vidsearch.errors import InvalidQueryError
 from vidsearch.indexer.annotations import import_annotations
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.search import Searcher
@@ -155,6 +156,34 @@ def test_filters_narrow_both_retrievers(db, library, real_models, filters, paths
     assert {m.path for m in results} == paths
     if filters.kinds:
         assert all(m.matched <= set(filters.kinds) for m in results)
+
+
+def test_a_filter_that_cannot_match_is_refused_before_the_search(db, library, real_models):
+    with pytest.raises(InvalidQueryError, match="unknown kind of text 'video'"):
+        _searcher(library, db, real_models).search("storm", 5, filters=SearchFilters(kinds=("video",)))
+
+
+@pytest.mark.parametrize(
+    "filters,offset,why",
+    [
+        (SearchFilters(path_prefix="/lib/nowhere/"), 0, "no video path starts with /lib/nowhere/"),
+        (SearchFilters(path_prefix="/lib/news/", tags=("no such tag",)), 0, "no window is tagged 'no such tag'"),
+        (SearchFilters(kinds=("caption",)), 0, "no caption text is indexed"),
+        (SearchFilters(min_duration=1000), 0, "no video is at least 1000 s long"),
+        (SearchFilters(recorded_before=datetime(2000, 1, 1)), 0, "no video was recorded before 2000-01-01"),
+        (
+            SearchFilters(path_prefix="/lib/news/", tags=("fire",)),
+            0,
+            "each filter matches something, but no text matches them all together",
+        ),
+        (SearchFilters(min_duration=60, max_duration=30), 0, "the minimum duration (60 s) is more than the maximum"),
+        (SearchFilters(), 900, "no more results after the first 900"),
+    ],
+)
+def test_an_empty_search_says_which_filter_emptied_it(db, library, real_models, filters, offset, why):
+    searcher = _searcher(library, db, real_models)
+    assert searcher.search("storm", 10, offset=offset, filters=filters).results == []
+    assert searcher.why_empty(filters, offset).startswith(why)
 
 
 def test_imported_tags_come_back_with_the_moment(db, library, real_models):

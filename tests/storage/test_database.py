@@ -5,7 +5,7 @@ import pytest
 
 from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.models.base import ModelSpec
-from vidsearch.storage.database import FileState, NewText
+from vidsearch.storage.database import FileState, NewText, WindowSpan
 from vidsearch.storage.schema import TextKind, VideoStatus
 
 EMBEDDER = ModelSpec("embedder", "test", "unit/embedder", "r1", 4, {"normalized": True})
@@ -57,6 +57,24 @@ def test_store_video_writes_windows_texts_and_vectors(db):
     assert db.count_embeddings(embedder_id) == 3
     ids, vectors = next(db.iter_embeddings(embedder_id, 4))
     assert len(ids) == 3 and np.allclose(vectors, _vectors(3))
+
+
+def test_window_span_locates_a_window_in_its_video(db):
+    video_id = db.begin_video(FileState("/videos/ts.ts", 100, 1.5), "h")
+    embedder_id = db.model_record(EMBEDDER)
+    db.store_video(
+        video_id,
+        probe=PROBE | {"start_time": 1.4},  # MPEG-TS starts late: window times count from there
+        windows=[(0.0, 10.0), (10.0, 20.0)],
+        texts=[NewText(1, TextKind.OCR, "x", None)],
+        vectors=_vectors(1),
+        embedder_id=embedder_id,
+        pipeline_fingerprint="fp",
+        pipeline_settings={},
+    )
+    second = db.video_detail(video_id).windows[1]
+    assert db.window_span(second.id) == WindowSpan(video_id, 10.0, 20.0, 1.4)
+    assert db.window_span(second.id + 1000) is None
 
 
 def test_restoring_a_video_replaces_its_rows(db):
@@ -208,7 +226,7 @@ def test_a_database_made_before_keyword_search_gets_it_on_open(database_url):
         assert reopened.video_detail(1).recorded_at is None
         assert reopened.window_tags([1]) == {}
         with reopened.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     finally:
         reopened.close()
 

@@ -8,15 +8,17 @@ import json
 import logging
 import mimetypes
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from vidsearch import __version__
@@ -31,8 +33,16 @@ from vidsearch.api.schemas import (
     VideoOut,
     WindowOut,
 )
-from vidsearch.api.security import ApiKeyStore, BodyLimitMiddleware, RateLimitMiddleware, resolve_media, token_from
-from vidsearch.api.web import STATIC_DIR
+from vidsearch.api.security import (
+    MAX_ID,
+    ApiKeyStore,
+    BodyLimitMiddleware,
+    RateLimitMiddleware,
+    resolve_media,
+    token_from,
+)
+from vidsearch.api.thumbnails import OnDemandThumbnails
+from vidsearch.api.web import STATIC_DIR, page_error
 from vidsearch.api.web import router as web_router
 from vidsearch.config import Settings
 from vidsearch.errors import (
@@ -47,6 +57,7 @@ from vidsearch.errors import (
     StorageError,
     VidsearchError,
 )
+from vidsearch.kinds import KindName
 from vidsearch.models.loader import ModelSet
 from vidsearch.search import Searcher
 from vidsearch.search.answer import Asker
@@ -70,7 +81,26 @@ _STATUS: list[tuple[type[VidsearchError], int]] = [
     (ModelError, 503),
     (ConfigError, 500),
 ]
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 422, 429, 503)}
+# Every error answers {"detail": "<one sentence>"}, documented per status in /docs.
+_ERROR_MEANINGS = {
+    401: "A missing or wrong API key.",
+    403: "The video's file resolves outside the library roots.",
+    404: "No such id, or its file is gone.",
+    413: "The request body is larger than the server accepts.",
+    422: "A parameter is missing or invalid; the detail names it and what was expected, e.g. "
+    '`{"detail": "q: String should have at most 1000 characters"}`.',
+    429: "Too many requests from this address: wait for the seconds in Retry-After.",
+    503: "Nothing is indexed yet, or the index needs `vidsearch reindex`.",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut, "description": _ERROR_MEANINGS[code]} for code in codes}
+
+
+_ERRORS = _errors(401, 404, 422, 429, 503)
+# Where a request's parameters came from: the sentence names the parameter alone.
+_SOURCES = frozenset({"query", "path", "body", "header", "cookie"})
 
 
 async def authorize(request: Request) -> None:  # async: a sync dependency costs a thread hop a request
@@ -81,17 +111,18 @@ async def authorize(request: Request) -> None:  # async: a sync dependency costs
 
 
 Authorized = [Depends(authorize)]
-MAX_ID = 2**63 - 1  # ids are 64-bit database integers
 GIL_SWITCH_SECONDS = 0.001
 
 
 def create_app(settings: Settings | None = None, *, searcher: Searcher | None = None) -> FastAPI:
     settings = settings or Settings()
+    store = ThumbnailStore(settings.thumbnail_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = searcher.db if searcher else Database(settings.resolved_database_url)
         app.state.db = db
+        app.state.thumbnails = OnDemandThumbnails(db, store)
         app.state.searcher = searcher or Searcher(settings, db)
         # Load the models now, not on the first request.
         await run_in_threadpool(lambda: app.state.searcher.embedder)
@@ -115,11 +146,15 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         db.close()
 
     keys = ApiKeyStore(settings.data_dir)
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from here (fastapi-offline ships
+    # them), not from a CDN: the documentation works on a machine without the internet.
+    app = FastAPIOffline(
         title="vidsearch",
         version=__version__,
         lifespan=lifespan,
-        description="Semantic search over a video library: moments, not files.",
+        description="Semantic search over a video library: moments, not files. Every error answers "
+        '`{"detail": "<one sentence>"}`.',
+        static_url="/static/docs",
     )
 
     app.state.keys = keys
@@ -144,6 +179,11 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        detail = validation_detail(exc.errors())
+        return page_error(request, detail, 422) or JSONResponse({"detail": detail}, status_code=422)
+
     @app.get("/healthz", response_model=HealthOut, tags=["service"])
     def healthz(request: Request) -> HealthOut:
         db: Database = request.app.state.db
@@ -163,7 +203,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many (the next page)")] = 0,
         path: Annotated[str | None, Query(max_length=4096, description="only videos whose path starts so")] = None,
         tag: Annotated[list[str] | None, Query(description="only windows with all these tags")] = None,
-        kind: Annotated[list[str] | None, Query(description="only these kinds of text")] = None,
+        kind: Annotated[list[KindName] | None, Query(description="only these kinds of text (any of them)")] = None,
         recorded_after: Annotated[datetime | None, Query()] = None,
         recorded_before: Annotated[datetime | None, Query()] = None,
         modified_after: Annotated[datetime | None, Query()] = None,
@@ -194,7 +234,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
             headers={"Server-Timing": timing},
         )
 
-    @app.post("/ask", response_model=AskOut, responses=_ERRORS, tags=["search"], dependencies=Authorized)
+    @app.post("/ask", response_model=AskOut, responses=_ERRORS | _errors(413), tags=["search"], dependencies=Authorized)
     async def ask(request: Request, body: AskIn) -> AskOut:
         asker: Asker = request.app.state.asker
         answer = await run_in_threadpool(asker.ask, body.question, body.k)
@@ -212,16 +252,22 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         dependencies=Authorized,
         response_class=FileResponse,
     )
-    def thumbnail(window_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> FileResponse:
-        """A JPEG of the window's middle frame, made at index time."""
-        picture = ThumbnailStore(settings.thumbnail_dir).path(window_id)
-        if not picture.is_file():
-            raise NotFoundError(f"no thumbnail for window {window_id}")
+    async def thumbnail(request: Request, window_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> FileResponse:
+        """A JPEG of the window's middle frame: made at index time, or, for a window the indexer did not
+        cut (an imported description), taken from the video's file the first time it is asked for."""
+        picture = store.path(window_id)
+        if not picture.is_file():  # one stat: where nearly every request ends
+            maker: OnDemandThumbnails = request.app.state.thumbnails
+            # Decoding blocks: it runs in the thread pool, off the event loop.
+            taken = await run_in_threadpool(maker.get, window_id) if settings.thumbnails else None
+            if taken is None:
+                raise NotFoundError(f"no thumbnail for window {window_id}")
+            picture = taken
         return FileResponse(picture, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
     @app.get(
         "/videos/{video_id}/media",
-        responses=_ERRORS | {403: {"model": ErrorOut}},
+        responses=_ERRORS | _errors(403),
         tags=["library"],
         dependencies=Authorized,
     )
@@ -265,6 +311,25 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         return {"name": "vidsearch", "version": __version__, "docs": "/docs"}
 
     return app
+
+
+def validation_detail(errors: Sequence[Any]) -> str:
+    """pydantic's validation errors as one sentence naming each parameter and what was expected:
+    "q: String should have at most 1000 characters" (several are joined by "; ")."""
+    parts = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        if len(location) > 1 and location[0] in _SOURCES:
+            location = location[1:]  # "q", not "query.q"
+        if error.get("type") == "json_invalid":  # its location is a character offset in the body
+            location = ["body"]
+        name = ".".join(location) or "request"
+        message = str(error.get("msg", "invalid"))
+        reason = (error.get("ctx") or {}).get("error")
+        if error.get("type") == "json_invalid" and reason:
+            message = f"{message}: {reason}"
+        parts.append(f"{name}: {message}")
+    return "; ".join(dict.fromkeys(parts)) or "the request is invalid"
 
 
 def _model_name(record: ModelRecord | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SnippetOut(BaseModel):
@@ -78,7 +78,15 @@ class HealthOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    detail: str
+    """Every error's body, whatever its status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "q: String should have at most 1000 characters"}]}
+    )
+
+    detail: str = Field(
+        description="one readable sentence; for an invalid request, the parameter and what was expected"
+    )
 
 
 class AskIn(BaseModel):

@@ -27,6 +27,7 @@ from vidsearch.storage.database import Database
 from vidsearch.storage.schema import VideoStatus
 
 KEY_FILE = "api_keys.json"
+MAX_ID = 2**63 - 1  # ids are 64-bit database integers
 
 
 def _digest(token: str) -> str:
@@ -127,7 +128,7 @@ def token_from(headers: Any, cookies: Any = None) -> str | None:
 def resolve_media(db: Database, video_id: str) -> Path:
     """The file of a video, by id only, and only if it lies inside a library root once resolved."""
     # Ids are 64-bit numbers: anything else (../, %2E%2E, /etc, NUL, 2**64) names no video.
-    if not video_id.isascii() or not video_id.isdigit() or int(video_id) > 2**63 - 1:
+    if not video_id.isascii() or not video_id.isdigit() or int(video_id) > MAX_ID:
         raise NotFoundError("no such video")
     key, status = db.video_path_and_status(int(video_id))
     if status == VideoStatus.EXTERNAL:

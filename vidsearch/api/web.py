@@ -4,28 +4,36 @@ package (no CDN)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
-from vidsearch.api.security import ApiKeyStore, token_from
-from vidsearch.errors import InvalidQueryError
+from vidsearch.api.security import MAX_ID, ApiKeyStore, resolve_media, token_from
+from vidsearch.errors import ForbiddenError, InvalidQueryError, NotFoundError
 from vidsearch.indexer import progress as index_progress
+from vidsearch.kinds import TEXT_KINDS
 from vidsearch.search import Searcher
-from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET
+from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS
 from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
+from vidsearch.storage.schema import IMPORT_SOURCE, ModelRecord, VideoRecord, WindowRecord
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 KEY_COOKIE = "vidsearch_key"
 PAGE_SIZE = 10
-KINDS = ("speech", "ocr", "subtitle", "caption", "annotation")
+KINDS = TEXT_KINDS
+# Statuses of videos that have no file on this machine (imported descriptions of a video known by a key);
+# any other status is shown as it is.
+NO_FILE_STATUSES = frozenset({"external"})
 
 templates = Jinja2Templates(directory=HERE / "templates")
 
@@ -46,9 +54,43 @@ def marked(text: str, marks: list[tuple[int, int]]) -> Markup:
     return Markup("").join(parts)
 
 
+def has_file(video: VideoRecord) -> bool:
+    """Whether the video is a file (a path on this machine), not known only by a key."""
+    return video.status not in NO_FILE_STATUSES and Path(video.path).is_absolute()
+
+
+def folder(video: VideoRecord) -> str:
+    return str(Path(video.path).parent) if has_file(video) else "no file"
+
+
+def local_time(value: datetime | str | None) -> Markup:
+    """A <time> in UTC for the page as sent; app.js rewrites it in the reader's own zone."""
+    if not value:
+        return Markup("")
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:  # a progress file written by something else: shown as it is
+        return escape(value)
+    moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)  # stored times are UTC
+    return Markup('<time class="local" datetime="{}">{} UTC</time>').format(
+        moment.isoformat(timespec="seconds"), moment.strftime("%Y-%m-%d %H:%M")
+    )
+
+
+def model_label(model: ModelRecord | None, source: str) -> str:
+    """What produced a text: its model and revision, or where it came from."""
+    if model is not None:
+        return f"{model.model_id}@{model.revision}"
+    if source == IMPORT_SOURCE:
+        return "imported"
+    return f"from {source}" if source else "—"
+
+
 templates.env.filters["clock"] = clock
 templates.env.filters["marked"] = marked
 templates.env.filters["basename"] = lambda path: Path(path).name
+templates.env.filters["folder"] = folder
+templates.env.filters["local_time"] = local_time
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,10 +104,50 @@ def _login(request: Request, message: str | None = None) -> HTMLResponse:
     return templates.TemplateResponse(request, "login.html", {"message": message}, status_code=401)
 
 
+def _search_context(q: str = "", path: str = "", kind: list[str] | None = None, tag: str = "") -> dict[str, Any]:
+    return {
+        "q": q,
+        "path": path,
+        "kinds": KINDS,
+        "chosen": kind or [],
+        "tag": tag,
+        "offset": 0,
+        "results": None,
+        "count": None,
+        "error": None,
+        "prev_url": None,
+        "next_url": None,
+        "max_query": MAX_QUERY_CHARS,
+    }
+
+
+def _message_page(request: Request, message: str, status_code: int) -> HTMLResponse:
+    """The search page with a message where results would be, and the box to try again."""
+    context = _search_context() | {"error": message}
+    return templates.TemplateResponse(request, "search.html", context, status_code=status_code)
+
+
+def page_error(request: Request, message: str, status_code: int) -> Response | None:
+    """For a request to one of the pages, the page showing the message (the API's handlers answer
+    JSON to everything else); None for any other request."""
+    if request.scope.get("endpoint") not in PAGES:
+        return None
+    if not signed_in(request):
+        return _login(request)
+    return _message_page(request, message, status_code)
+
+
+def _count(offset: int, shown: int, more: bool) -> str:
+    if offset == 0 and not more:
+        return f"{shown} moment" + ("" if shown == 1 else "s")
+    return f"Moments {offset + 1}–{offset + shown}"
+
+
 @router.get("/", response_class=HTMLResponse)
 async def search_page(
     request: Request,
-    q: Annotated[str, Query(max_length=1000)] = "",
+    # No length limit here: an overlong query gets a message on the page, not a validation error.
+    q: str = "",
     path: Annotated[str, Query(max_length=4096)] = "",
     kind: Annotated[list[str] | None, Query()] = None,
     tag: Annotated[str, Query(max_length=128)] = "",
@@ -73,8 +155,10 @@ async def search_page(
 ) -> Response:
     if not signed_in(request):
         return _login(request)
-    context: dict[str, Any] = {"q": q, "path": path, "kinds": KINDS, "chosen": kind or [], "tag": tag}
-    context |= {"offset": offset, "results": None, "error": None, "prev_url": None, "next_url": None}
+    context = _search_context(q, path, kind, tag) | {"offset": offset}
+    if len(q) > MAX_QUERY_CHARS:
+        context["error"] = f"The query is too long: {len(q)} characters, at most {MAX_QUERY_CHARS}."
+        return templates.TemplateResponse(request, "search.html", context, status_code=422)
     if q.strip():
         searcher: Searcher = request.app.state.searcher
         filters = SearchFilters(path_prefix=path or None, kinds=tuple(kind or ()), tags=(tag,) if tag else ())
@@ -87,6 +171,7 @@ async def search_page(
                 context["prev_url"] = str(request.url.include_query_params(offset=max(0, offset - PAGE_SIZE)))
             if len(response.results) == PAGE_SIZE and offset + PAGE_SIZE <= MAX_OFFSET:
                 context["next_url"] = str(request.url.include_query_params(offset=offset + PAGE_SIZE))
+            context["count"] = _count(offset, len(response.results), context["next_url"] is not None)
         except InvalidQueryError as exc:
             context["error"] = str(exc)
     return templates.TemplateResponse(request, "search.html", context)
@@ -103,6 +188,37 @@ def library_page(request: Request) -> Response:
     return templates.TemplateResponse(request, "library.html", {"videos": videos, "job": job, "counts": counts})
 
 
+@router.get("/library/{video_id}", response_class=HTMLResponse)
+def video_page(request: Request, video_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> Response:
+    """One video: its file (and a player) or why there is none, its windows with their times,
+    thumbnails and texts by kind with the model that produced each, and why it failed if it did."""
+    if not signed_in(request):
+        return _login(request)
+    db: Database = request.app.state.db
+    try:
+        video = db.video_detail(video_id)
+    except NotFoundError as exc:
+        return _message_page(request, str(exc), 404)
+    playable, file_note = False, "no file: this video is known only by its key"
+    if has_file(video):
+        try:
+            resolve_media(db, str(video.id))
+            playable, file_note = True, video.path
+        except (NotFoundError, ForbiddenError) as exc:
+            file_note = f"{video.path} (cannot be played: {exc})"
+    windows = [(window, _texts_by_kind(window)) for window in sorted(video.windows, key=lambda w: (w.start, w.idx))]
+    context = {"video": video, "windows": windows, "playable": playable, "file_note": file_note}
+    return templates.TemplateResponse(request, "video.html", context)
+
+
+def _texts_by_kind(window: WindowRecord) -> dict[str, list[tuple[str, str]]]:
+    """A window's texts grouped by kind (in the page's order of kinds), each with what produced it."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for text in sorted(window.texts, key=lambda t: (KINDS.index(t.kind) if t.kind in KINDS else len(KINDS), t.id)):
+        groups.setdefault(text.kind, []).append((text.text, model_label(text.model, text.source)))
+    return groups
+
+
 @router.post("/login")
 def login(request: Request, key: Annotated[str, Form(max_length=200)]) -> Response:
     keys: ApiKeyStore = request.app.state.keys
@@ -112,3 +228,7 @@ def login(request: Request, key: Annotated[str, Form(max_length=200)]) -> Respon
     # HttpOnly: page scripts never see it; SameSite=Strict: other sites cannot ride on it.
     response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict", secure=request.url.scheme == "https")
     return response
+
+
+# The routes that answer with a page: their invalid requests get a page too (see page_error).
+PAGES: frozenset[Callable[..., Any]] = frozenset({search_page, library_page, video_page})

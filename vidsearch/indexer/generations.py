@@ -11,6 +11,7 @@ from rich.progress import Progress
 
 from vidsearch.models.base import Embedder, ModelSpec
 from vidsearch.storage.database import Database
+from vidsearch.storage.schema import TEXT_SPACE, VISUAL_SPACE
 from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import (
     IndexManifest,
@@ -58,25 +59,12 @@ def rebuild_vector_index(
     flat_max_vectors: int = FLAT_MAX_VECTORS,
     family: str = "auto",
 ) -> IndexManifest:
-    """A new generation holding every stored vector of this embedder; the old one serves until it is done."""
+    """A new generation of the text space holding every stored vector of this embedder (texts without
+    one are embedded first); the old one serves until it is done. Then the rows no generation needs any
+    more are deleted: build the other spaces' generations before this one."""
     embed_missing(db, embedder, progress)
-    spec = embedder.spec
-    if spec.dimension is None:
-        raise ValueError(f"embedder {spec.model_id} has no dimension")
-    embedder_id = db.model_record(spec)
-    rows = db.count_texts()
-    index_type = index_type_for(rows, flat_max_vectors, family)
-    generation = db.create_generation(embedder_id, index_type, spec.dimension)
-    try:
-        batches = _StoredVectors(db, embedder_id, spec.dimension)
-        centroids = _reusable_centroids(directory, spec, index_type)
-        index = build_index(spec.dimension, batches, index_type, count=rows, centroids=centroids)
-        manifest = write_generation(directory, generation, index, spec, row_count=rows)
-    except BaseException:
-        db.fail_generation(generation)
-        raise
-    db.finish_generation(
-        generation, vector_count=manifest.vector_count, file_name=manifest.file, checksum=manifest.checksum
+    manifest = _rebuild_space(
+        db, TEXT_SPACE, embedder.spec, directory, db.count_texts(), flat_max_vectors=flat_max_vectors, family=family
     )
     # Readers switch to the new generation on their next query; the rows it replaced can go.
     purged = db.purge_retired()
@@ -90,14 +78,53 @@ def rebuild_vector_index(
     return manifest
 
 
-class _StoredVectors:
-    """The stored vectors in batches, read afresh each time they are iterated (IVF reads them twice)."""
+def rebuild_visual_index(
+    db: Database,
+    spec: ModelSpec,
+    directory: Path,
+    flat_max_vectors: int = FLAT_MAX_VECTORS,
+    family: str = "auto",
+) -> IndexManifest | None:
+    """A new generation of the visual space: every live window's frame vector under this image-text
+    model (stored at index time: frames are not decoded again). None when no window has one."""
+    embedder_id = db.model_record(spec)
+    rows = db.count_vectors(VISUAL_SPACE, embedder_id)
+    if rows == 0 and read_manifest(directory) is None:
+        return None
+    return _rebuild_space(db, VISUAL_SPACE, spec, directory, rows, flat_max_vectors=flat_max_vectors, family=family)
 
-    def __init__(self, db: Database, embedder_id: int, dimension: int) -> None:
-        self.db, self.embedder_id, self.dimension = db, embedder_id, dimension
+
+def _rebuild_space(
+    db: Database, space: str, spec: ModelSpec, directory: Path, rows: int, *, flat_max_vectors: int, family: str
+) -> IndexManifest:
+    """Build, write and record a generation of one space from the vectors SQL holds."""
+    if spec.dimension is None:
+        raise ValueError(f"embedder {spec.model_id} has no dimension")
+    embedder_id = db.model_record(spec)
+    index_type = index_type_for(rows, flat_max_vectors, family)
+    generation = db.create_generation(embedder_id, index_type, spec.dimension, space)
+    try:
+        batches = _StoredVectors(db, space, embedder_id, spec.dimension)
+        centroids = _reusable_centroids(directory, spec, index_type)
+        index = build_index(spec.dimension, batches, index_type, count=rows, centroids=centroids)
+        manifest = write_generation(directory, generation, index, spec, row_count=rows)
+    except BaseException:
+        db.fail_generation(generation)
+        raise
+    db.finish_generation(
+        generation, vector_count=manifest.vector_count, file_name=manifest.file, checksum=manifest.checksum
+    )
+    return manifest
+
+
+class _StoredVectors:
+    """A space's stored vectors in batches, read afresh each time they are iterated (IVF reads them twice)."""
+
+    def __init__(self, db: Database, space: str, embedder_id: int, dimension: int) -> None:
+        self.db, self.space, self.embedder_id, self.dimension = db, space, embedder_id, dimension
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return self.db.iter_embeddings(self.embedder_id, self.dimension)
+        return self.db.iter_vectors(self.space, self.embedder_id, self.dimension)
 
 
 def _reusable_centroids(directory: Path, spec: ModelSpec, index_type: str) -> np.ndarray | None:

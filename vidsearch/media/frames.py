@@ -160,6 +160,53 @@ class PyAVFrameSource:
         return SampledFrame(float(frame.time - self.info.start_time), image)
 
 
+def frame_at(path: Path, time: float, max_side: int, start_time: float = 0.0) -> SampledFrame:
+    """The one frame on screen at `time` (seconds from the media start; the container starts at
+    `start_time`), decoded already resized: seek to the keyframe before it and decode forward. For one
+    picture of a long video (a thumbnail asked for later), not for sampling: that decodes straight through."""
+    target = start_time + max(0.0, time)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DecodeError(path, "the file has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            # Containers without an index (MPEG-TS) can seek past the time asked, even past the end:
+            # then seek further back, and at last decode from the start.
+            for lead in _SEEK_LEADS:
+                position = max(0.0, target - lead)
+                if stream.time_base:
+                    container.seek(int(position / stream.time_base), stream=stream, backward=True, any_frame=False)
+                shown, overshot = _frame_shown_at(container.decode(stream), target)
+                if not overshot or position == 0.0:
+                    break
+            if shown is None:
+                raise DecodeError(path, f"no frame could be decoded near {time:.1f}s")
+            width, height = scaled_size(shown.width, shown.height, max_side)
+            image = shown.to_ndarray(width=width, height=height, format="rgb24")
+    except av.FFmpegError as exc:
+        raise DecodeError(path, f"no frame could be decoded near {time:.1f}s ({exc.strerror})") from exc
+    return SampledFrame(float(shown.time or 0.0) - start_time, image)
+
+
+_SEEK_LEADS = (0.0, 10.0, math.inf)  # seconds before the target to seek to, tried in turn
+
+
+def _frame_shown_at(frames: Iterable[av.VideoFrame], target: float) -> tuple[av.VideoFrame | None, bool]:
+    """The last frame starting at or before `target` (the one on screen then), and whether the seek
+    overshot: decoding began after the target (the first frame is returned then) or found nothing."""
+    shown: av.VideoFrame | None = None
+    for frame in frames:
+        if frame.time is None:
+            continue
+        if shown is None and frame.time > target:
+            return frame, True
+        if frame.time > target:
+            break
+        shown = frame
+    return shown, shown is None
+
+
 def _decord_reason(exc: Exception) -> str:
     """decord's errors are C++ check dumps ("[12:00:00] file.cc:292: Check failed: ... Thread worker: X");
     keep the part a person can read."""

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import av
 
 from vidsearch.errors import ProbeError
+
+# Up to this, a creation_time is an epoch read from a zeroed field (1970-01-01, QuickTime's 1904-01-01)
+# or the FAT epoch a reset camera clock starts from, not a recording: no digital video file is that old.
+EARLIEST_RECORDING = datetime(1980, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,9 @@ def _describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
 
 
 def _recorded_at(metadata: dict[str, str]) -> str | None:
-    """The creation_time tag as ISO 8601 in UTC; cameras write it, re-encoders often copy it."""
+    """The creation_time tag as ISO 8601 in UTC; cameras write it, re-encoders often copy it. A date
+    no recording can have is no date: a zeroed field reads as 1970-01-01 (or 1904, QuickTime's epoch), a
+    reset camera clock as 1980-01-01, and a clock set wrong can write one in the future."""
     value = metadata.get("creation_time") or metadata.get("date")
     if not value:
         return None
@@ -111,7 +117,10 @@ def _recorded_at(metadata: dict[str, str]) -> str | None:
         return None  # a free-form date some tools write: not worth guessing
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
-    return stamp.astimezone(UTC).isoformat()
+    stamp = stamp.astimezone(UTC)
+    if not EARLIEST_RECORDING < stamp <= datetime.now(UTC) + timedelta(days=1):
+        return None
+    return stamp.isoformat()
 
 
 def _is_cover_art(stream: av.video.stream.VideoStream) -> bool:

@@ -130,6 +130,7 @@ class Searcher:
         query = " ".join(query.split())
         filters = filters or SearchFilters()
         _check(query, limit, offset)
+        filters.check()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         served = self._serving()
@@ -192,6 +193,24 @@ class Searcher:
             with self._responses_lock:
                 self._responses[key] = copy.deepcopy(response)
         return response
+
+    def why_empty(self, filters: SearchFilters, offset: int = 0) -> str:
+        """Why a search found nothing, as far as the library can tell: a filter that matches nothing by
+        itself, filters that match only apart, or a page past the last result."""
+        if not self.db.any_text(SearchFilters()):
+            return "nothing is indexed yet"
+        contradiction = filters.contradiction()
+        if contradiction:
+            return contradiction
+        if filters.active:
+            for reason, alone in filters.each():
+                if not self.db.any_text(alone):
+                    return reason
+            if not self.db.any_text(filters):
+                return "each filter matches something, but no text matches them all together"
+        if offset > 0:
+            return f"no more results after the first {offset}"
+        return "no results"
 
     def _keyword_max_documents(self, corpus_size: int) -> int:
         settings = self.settings

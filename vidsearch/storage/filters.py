@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, exists, select
 
+from vidsearch.errors import InvalidQueryError
+from vidsearch.kinds import TEXT_KINDS
 from vidsearch.storage.schema import OFFLINE_STATUSES, VideoRecord, WindowRecord, WindowTag, WindowTextRecord
 
 
@@ -42,6 +44,79 @@ class SearchFilters:
             )
         return out
 
+    def check(self) -> None:
+        """Raise InvalidQueryError for what no library can match: a kind of text that does not exist, a
+        negative duration."""
+        unknown = [k for k in self.kinds if k not in TEXT_KINDS]
+        if unknown:
+            raise InvalidQueryError(
+                f"unknown kind of text {', '.join(map(repr, unknown))}: the kinds are {', '.join(TEXT_KINDS)}"
+            )
+        for name, value in (("minimum", self.min_duration), ("maximum", self.max_duration)):
+            if value is not None and value < 0:
+                raise InvalidQueryError(f"the {name} duration is negative ({value:g} s)")
+
+    def contradiction(self) -> str | None:
+        """Filters that exclude each other (an empty date range, a minimum duration over the maximum),
+        said as a person would: a reason for an empty page rather than an error, since each is fine alone."""
+        for name, low, high in (
+            ("recorded", self.recorded_after, self.recorded_before),
+            ("modified", self.modified_after, self.modified_before),
+        ):
+            if low is not None and high is not None and _utc(low) >= _utc(high):
+                return f"{name} on or after {_day(low)} and before {_day(high)}: that range is empty"
+        if self.min_duration is not None and self.max_duration is not None and self.min_duration > self.max_duration:
+            return f"the minimum duration ({self.min_duration:g} s) is more than the maximum ({self.max_duration:g} s)"
+        return None
+
+    def each(self) -> list[tuple[str, SearchFilters]]:
+        """Each filter on its own, with what it means when it matches nothing: to tell a person which
+        filter emptied a search."""
+        parts: list[tuple[str, SearchFilters]] = []
+        if self.path_prefix:
+            parts.append((f"no video path starts with {self.path_prefix}", SearchFilters(path_prefix=self.path_prefix)))
+        parts += [(f"no window is tagged {tag!r}", SearchFilters(tags=(tag,))) for tag in self.tags]
+        if self.kinds:
+            parts.append((f"no {' or '.join(self.kinds)} text is indexed", SearchFilters(kinds=self.kinds)))
+        dated = "(a recording date is the camera's creation_time tag; many files have none)"
+        if self.recorded_after is not None:
+            parts.append(
+                (
+                    f"no video was recorded on or after {_day(self.recorded_after)} {dated}",
+                    SearchFilters(recorded_after=self.recorded_after),
+                )
+            )
+        if self.recorded_before is not None:
+            parts.append(
+                (
+                    f"no video was recorded before {_day(self.recorded_before)} {dated}",
+                    SearchFilters(recorded_before=self.recorded_before),
+                )
+            )
+        if self.modified_after is not None:
+            parts.append(
+                (
+                    f"no video file was modified on or after {_day(self.modified_after)}",
+                    SearchFilters(modified_after=self.modified_after),
+                )
+            )
+        if self.modified_before is not None:
+            parts.append(
+                (
+                    f"no video file was modified before {_day(self.modified_before)}",
+                    SearchFilters(modified_before=self.modified_before),
+                )
+            )
+        if self.min_duration is not None:
+            parts.append(
+                (f"no video is at least {self.min_duration:g} s long", SearchFilters(min_duration=self.min_duration))
+            )
+        if self.max_duration is not None:
+            parts.append(
+                (f"no video is at most {self.max_duration:g} s long", SearchFilters(max_duration=self.max_duration))
+            )
+        return parts
+
     def conditions(self) -> list[ColumnElement[bool]]:
         """WHERE clauses over window_texts joined to windows and videos (live windows of videos that
         are not offline: a missing file's or a removed video's windows are never returned)."""
@@ -70,6 +145,13 @@ class SearchFilters:
         if self.max_duration is not None:
             where.append(VideoRecord.duration <= self.max_duration)
         return where
+
+
+def _day(value: datetime) -> str:
+    """A date as a person gave it: the day alone when it is midnight."""
+    if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+        return value.date().isoformat()
+    return value.isoformat()
 
 
 def _utc(value: datetime) -> datetime:

@@ -11,7 +11,6 @@ them until the next one is published."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -26,6 +25,7 @@ from vidsearch.storage.schema import (
     WindowTextRecord,
     utcnow,
 )
+from vidsearch.storage.store import StoreBase
 
 # Windows imported before imports were keyed: their file is unknown, an import of the same rows adopts them.
 LEGACY_SOURCE = ""
@@ -78,11 +78,8 @@ class _Stored:
     row: ImportRow
 
 
-class ImportedWindowsMixin:
+class ImportedWindowsMixin(StoreBase):
     """The imports part of `Database` (which provides `session`)."""
-
-    def session(self) -> AbstractContextManager[Session]:  # provided by Database
-        raise NotImplementedError
 
     def video_for_import(self, key: str, *, file: str | None, duration: float | None) -> int:
         """The video imported texts name: the one at `file` (a resolved path that exists here), or else

@@ -10,12 +10,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session
 
 from vidsearch.storage.schema import (
     TextKind,
@@ -24,6 +22,7 @@ from vidsearch.storage.schema import (
     WindowRecord,
     WindowTextRecord,
 )
+from vidsearch.storage.store import StoreBase
 
 NAME_SOURCE = "path"
 # Statuses of videos that are files here (a scan can find them missing).
@@ -37,11 +36,8 @@ class LibraryVideo:
     status: str
 
 
-class LibraryMixin:
+class LibraryMixin(StoreBase):
     """The membership part of `Database` (which provides `session`)."""
-
-    def session(self) -> AbstractContextManager[Session]:  # provided by Database
-        raise NotImplementedError
 
     def videos_under(self, roots: Sequence[str]) -> list[LibraryVideo]:
         """File videos (not removed, not known only by key) at or under these resolved paths."""

@@ -25,6 +25,11 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# The kinds of text live in a module of their own (the CLI lists them without loading SQLAlchemy); they
+# are named here too, beside the table that stores them.
+from vidsearch.kinds import TEXT_KINDS as TEXT_KINDS
+from vidsearch.kinds import TextKind as TextKind
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -50,28 +55,6 @@ class VideoStatus:
 
 # Videos whose windows no search returns (their rows stay until removed for good).
 OFFLINE_STATUSES = (VideoStatus.MISSING, VideoStatus.REMOVED)
-
-
-class TextKind:
-    CAPTION = "caption"
-    SPEECH = "speech"
-    OCR = "ocr"
-    SUBTITLE = "subtitle"
-    ANNOTATION = "annotation"  # imported timestamped descriptions
-    NAME = "name"  # the video's file name and folders, on its first window: "bunny" finds bunny.mp4
-    OBJECTS = "objects"  # what the frames show, as words: "cat, Egyptian cat, tabby; coffee, espresso"
-
-
-# Every kind a stored text can have: the one list the CLI, the API and the web page validate against.
-TEXT_KINDS = (
-    TextKind.SPEECH,
-    TextKind.OCR,
-    TextKind.SUBTITLE,
-    TextKind.CAPTION,
-    TextKind.ANNOTATION,
-    TextKind.NAME,
-    TextKind.OBJECTS,
-)
 
 
 # The `source` of every imported text: search keeps imported spans as given (they are moments already).
@@ -209,11 +192,31 @@ class LibraryRoot(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class WindowVector(Base):
+    """A window's picture in an image-text model's space: the vectors of its distinct frames pooled
+    (mean, L2-normalised). The visual vector index generation is built from these rows."""
+
+    __tablename__ = "window_vectors"
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"), primary_key=True)
+    embedder_id: Mapped[int] = mapped_column(ForeignKey("model_records.id"), primary_key=True, index=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+    # The frame nearest the pooled vector (seconds from the start): the picture that stands for the window.
+    frame_time: Mapped[float] = mapped_column(Float)
+    frames: Mapped[int] = mapped_column(Integer)  # distinct frames pooled
+
+
+# The vector spaces a generation can index: what windows say (texts, sentence embeddings) and what
+# they show (frames, an image-text model).
+TEXT_SPACE = "text"
+VISUAL_SPACE = "visual"
+
+
 class IndexGeneration(Base):
-    """One build of the vector index; the newest ready generation is the one searched."""
+    """One build of a vector index; the newest ready generation of each space is the one searched."""
 
     __tablename__ = "index_generations"
     id: Mapped[int] = mapped_column(primary_key=True)
+    space: Mapped[str] = mapped_column(String(16), default=TEXT_SPACE, server_default=TEXT_SPACE)
     embedder_id: Mapped[int] = mapped_column(ForeignKey("model_records.id"))
     status: Mapped[str] = mapped_column(String(16), default="building")  # building | ready | failed
     index_type: Mapped[str] = mapped_column(String(64))

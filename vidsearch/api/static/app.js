@@ -23,6 +23,8 @@ function play(videoId, start, end, label) {
     video.setAttribute("src", source);
     video.addEventListener("loadedmetadata", seek, { once: true });
     video.load();
+  } else if (video.readyState < 1) {
+    video.addEventListener("loadedmetadata", seek, { once: true }); // the page's own player, still loading
   } else {
     seek();
   }
@@ -88,7 +90,21 @@ async function ask(event) {
   panel.querySelector(".note").textContent = body.note || "";
 }
 
+// Times come from the server in UTC; show them in the reader's own zone.
+function localTimes() {
+  const two = (n) => String(n).padStart(2, "0");
+  for (const element of document.querySelectorAll("time.local[datetime]")) {
+    const when = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) continue;
+    element.title = when.toString();
+    element.textContent =
+      `${when.getFullYear()}-${two(when.getMonth() + 1)}-${two(when.getDate())} ` +
+      `${two(when.getHours())}:${two(when.getMinutes())}`;
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("ask");
   if (form) form.addEventListener("submit", ask);
+  localTimes();
 });
