@@ -113,6 +113,9 @@ def index(
     ] = None,
     speech: Annotated[bool, typer.Option("--speech/--no-speech", help="Transcribe speech.")] = True,
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text.")] = True,
+    labels: Annotated[
+        bool, typer.Option("--labels/--no-labels", help="Name what frames show (objects, animals, scenes).")
+    ] = True,
     captioner: Annotated[
         str | None,
         typer.Option(
@@ -146,6 +149,7 @@ def index(
         window_stride=window_stride,
         speech=None if speech else "none",
         ocr=None if ocr else "none",
+        visual_labels=None if labels else "none",
         captioner=captioner,
         captioner_model=captioner_model,
     )
