@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -11,7 +12,9 @@ from PIL import Image
 from vidsearch.media.frames import SampledFrame
 from vidsearch.media.subtitles import Cue
 from vidsearch.media.windows import Window
-from vidsearch.models.base import FrameLabel, FrameLabeler, SpokenWord, TextReader
+from vidsearch.models.base import FrameLabel, FrameLabeler, ImageTextEmbedder, SpokenWord, TextReader
+
+T = TypeVar("T")
 
 
 def words_by_window(words: Sequence[SpokenWord], windows: Sequence[Window]) -> dict[int, str]:
@@ -80,20 +83,22 @@ class FrameLabels:
     labels: tuple[FrameLabel, ...]
 
 
-class FrameLabelReader:
-    """Labels what frames show, in batches, skipping frames that look like the last one labelled (the
-    same test as on-screen text): a static scene costs one frame of model work, and its labels are still
+class DistinctFrames(Generic[T]):
+    """Runs a model over frames in batches, skipping frames that look like the last one it saw (the same
+    test as on-screen text): a static scene costs one frame of model work, and its result is still
     credited to every frame showing it."""
 
-    def __init__(self, labeler: FrameLabeler, dedup_threshold: float, batch_size: int = 8) -> None:
-        self.labeler = labeler
+    def __init__(
+        self, run: Callable[[list[np.ndarray]], Sequence[T]], dedup_threshold: float, batch_size: int = 8
+    ) -> None:
+        self.run = run
         self.threshold = dedup_threshold
         self.batch_size = batch_size
         self._last_thumb: np.ndarray | None = None
         self._pending: list[np.ndarray] = []
-        self._labelled: list[tuple[FrameLabel, ...]] = []
-        self._frames: list[tuple[float, int]] = []  # (time, index of the labelled frame it shows)
-        self.calls = 0  # frames labelled
+        self._results: list[T] = []
+        self._frames: list[tuple[float, int]] = []  # (time, index of the distinct frame it shows)
+        self.calls = 0  # distinct frames given to the model
 
     def add(self, frame: SampledFrame, thumb: np.ndarray | None = None) -> None:
         thumb = thumbnail(frame.image) if thumb is None else thumb
@@ -105,14 +110,76 @@ class FrameLabelReader:
                 self._flush()
         self._frames.append((frame.time, self.calls - 1))
 
-    def finish(self) -> list[FrameLabels]:
+    def finish(self) -> list[tuple[float, int, T]]:
+        """(time, distinct frame index, its result) for every frame added, in order."""
         self._flush()
-        return [FrameLabels(time, self._labelled[i]) for time, i in self._frames]
+        return [(time, i, self._results[i]) for time, i in self._frames]
 
     def _flush(self) -> None:
         if self._pending:
-            self._labelled += [tuple(labels) for labels in self.labeler.label(self._pending)]
+            results = list(self.run(self._pending))
+            if len(results) != len(self._pending):
+                raise ValueError(f"{len(results)} results for {len(self._pending)} frames")
+            self._results += results
             self._pending = []
+
+
+class FrameLabelReader:
+    """Labels what frames show, distinct frames only, in batches."""
+
+    def __init__(self, labeler: FrameLabeler, dedup_threshold: float, batch_size: int = 8) -> None:
+        self._frames = DistinctFrames[list[FrameLabel]](labeler.label, dedup_threshold, batch_size)
+
+    @property
+    def calls(self) -> int:
+        return self._frames.calls
+
+    def add(self, frame: SampledFrame, thumb: np.ndarray | None = None) -> None:
+        self._frames.add(frame, thumb)
+
+    def finish(self) -> list[FrameLabels]:
+        return [FrameLabels(time, tuple(labels)) for time, _, labels in self._frames.finish()]
+
+
+@dataclass(frozen=True)
+class PooledVector:
+    """A window's picture in an image-text space: its frames' vectors averaged (each frame counts for
+    the time it is shown), L2-normalised; the frame nearest that mean stands for the window."""
+
+    vector: np.ndarray
+    frame_time: float
+    frames: int  # distinct frames pooled
+
+
+class FrameVectorReader:
+    """Embeds distinct frames with an image-text model, in batches, and pools them per window."""
+
+    def __init__(self, embedder: ImageTextEmbedder, dedup_threshold: float, batch_size: int = 8) -> None:
+        self._frames = DistinctFrames[np.ndarray](
+            lambda images: list(embedder.embed_images(images)), dedup_threshold, batch_size
+        )
+
+    @property
+    def calls(self) -> int:
+        return self._frames.calls
+
+    def add(self, frame: SampledFrame, thumb: np.ndarray | None = None) -> None:
+        self._frames.add(frame, thumb)
+
+    def finish(self, windows: Sequence[Window]) -> dict[int, PooledVector]:
+        frames = self._frames.finish()
+        out: dict[int, PooledVector] = {}
+        for window in windows:
+            inside = [(time, i, vector) for time, i, vector in frames if window.contains(time)]
+            if not inside:
+                continue
+            stacked = np.stack([np.asarray(v, dtype=np.float32) for _, _, v in inside])
+            mean = stacked.mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            pooled = mean / norm if norm > 0 else stacked[0]
+            best = int(np.argmax(stacked @ pooled))
+            out[window.index] = PooledVector(pooled.astype(np.float32), inside[best][0], len({i for _, i, _ in inside}))
+        return out
 
 
 # A label's words in a window's text: enough to name it the ways a searcher would, not a thesaurus.
