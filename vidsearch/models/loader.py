@@ -11,12 +11,14 @@ from vidsearch.errors import ConfigError, ModelLoadError, VidsearchError
 from vidsearch.models.base import (
     Captioner,
     Embedder,
+    ImageTextEmbedder,
     Reranker,
     SpeechRecognizer,
     TextReader,
     VideoAnswerer,
     captioners,
     embedder_registry,
+    image_text_embedders,
     speech_recognizers,
     text_readers,
 )
@@ -52,6 +54,14 @@ class ModelSet:
         if self.settings.captioner == OFF:
             return None
         return _load("captioner", lambda: captioners.create(self.settings.captioner, self.settings))
+
+    @cached_property
+    def visual_embedder(self) -> ImageTextEmbedder | None:
+        """Frames and text queries in one space (CLIP, SigLIP); None when off (the default)."""
+        if self.settings.visual_embedder == OFF:
+            return None
+        name = self.settings.visual_embedder
+        return _load("image-text embedder", lambda: image_text_embedders.create(name, self.settings))
 
     @cached_property
     def reranker(self) -> Reranker | None:
