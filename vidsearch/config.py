@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     caption_max_new_tokens: int = Field(default=256, ge=1)
     caption_temperature: float = Field(default=0.0, ge=0)  # 0: greedy, so re-indexing gives the same captions
     captioner_allow_cpu: bool = False  # GPU video models on the CPU only when asked
+    # Frames and text queries in one space (vidsearch/models/image_text.py): "clip", "siglip", a dotted
+    # path, or "none". No such model ships offline, so it is off by default. Not yet in
+    # pipeline_settings(): indexing does not use it yet (it joins there when the pipeline stores frame
+    # vectors, so that changing it re-indexes).
+    visual_embedder: str = "none"
+    visual_embedder_model: str = ""  # local folder or hub id; empty: the family's base model on the hub
+    # "auto": both towers on ONNX Runtime on a CPU (exported once into data_dir/models/onnx), torch on a GPU.
+    visual_embedder_runtime: Literal["auto", "torch", "onnx"] = "auto"
+    # "int8": 8-bit weights on ONNX Runtime (faster, vectors slightly off the exact ones; recorded in the
+    # model's spec, so it changes what indexing stores). Measured in docs/benchmarks.md.
+    visual_embedder_precision: Literal["fp32", "int8"] = "fp32"
+    visual_embed_batch_size: int = Field(default=8, ge=1)  # frames per model call
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=0, ge=0)  # 0: one per core

@@ -1,15 +1,25 @@
-"""Models behind small protocols: Embedder, SpeechRecognizer, TextReader, FrameLabeler, Captioner,
-Reranker.
+"""Models behind small protocols: Embedder, SpeechRecognizer, TextReader, FrameLabeler,
+ImageTextEmbedder, Captioner, Reranker.
 
 Each seam has one registry; `registry.create(name, settings)` builds a component by name or by a
 dotted class path. Importing this package registers the built-in adapters."""
 
-from vidsearch.models import apollo, embedders, hf_video, labels, ocr, reranking, speech  # noqa: F401  (registration side effects)
+from vidsearch.models import (  # noqa: F401  (registration side effects)
+    apollo,
+    embedders,
+    hf_video,
+    image_text,
+    labels,
+    ocr,
+    reranking,
+    speech,
+)
 from vidsearch.models.base import (
     Captioner,
     Embedder,
     FrameLabel,
     FrameLabeler,
+    ImageTextEmbedder,
     ModelSpec,
     Reranker,
     SpeechRecognizer,
@@ -20,6 +30,7 @@ from vidsearch.models.base import (
     captioners,
     embedder_registry,
     frame_labelers,
+    image_text_embedders,
     rerankers,
     speech_recognizers,
     text_readers,
@@ -30,6 +41,7 @@ __all__ = [
     "Embedder",
     "FrameLabel",
     "FrameLabeler",
+    "ImageTextEmbedder",
     "ModelSpec",
     "Reranker",
     "SpeechRecognizer",
@@ -40,6 +52,7 @@ __all__ = [
     "captioners",
     "embedder_registry",
     "frame_labelers",
+    "image_text_embedders",
     "rerankers",
     "speech_recognizers",
     "text_readers",

@@ -12,6 +12,7 @@ from vidsearch.models.base import (
     Captioner,
     Embedder,
     FrameLabeler,
+    ImageTextEmbedder,
     Reranker,
     SpeechRecognizer,
     TextReader,
@@ -19,6 +20,7 @@ from vidsearch.models.base import (
     captioners,
     embedder_registry,
     frame_labelers,
+    image_text_embedders,
     speech_recognizers,
     text_readers,
 )
@@ -60,6 +62,14 @@ class ModelSet:
         if self.settings.captioner == OFF:
             return None
         return _load("captioner", lambda: captioners.create(self.settings.captioner, self.settings))
+
+    @cached_property
+    def visual_embedder(self) -> ImageTextEmbedder | None:
+        """Frames and text queries in one space (CLIP, SigLIP); None when off (the default)."""
+        if self.settings.visual_embedder == OFF:
+            return None
+        name = self.settings.visual_embedder
+        return _load("image-text embedder", lambda: image_text_embedders.create(name, self.settings))
 
     @cached_property
     def reranker(self) -> Reranker | None:

@@ -35,7 +35,7 @@ class ResolvedModel:
     is_local: bool
 
 
-def resolve(requested: str, packaged: PackagedModel) -> ResolvedModel:
+def resolve(requested: str, packaged: PackagedModel | None = None) -> ResolvedModel:
     if requested:
         path = Path(requested).expanduser()
         if path.exists():
@@ -44,6 +44,8 @@ def resolve(requested: str, packaged: PackagedModel) -> ResolvedModel:
             raise ModelNotFoundError(f"model path {requested!r} does not exist")
         # A hub id: the loader finds it in the cache or downloads it; the revision is read after loading.
         return ResolvedModel(requested, requested, "hub", False)
+    if packaged is None:
+        raise ModelNotFoundError("no model given, and this kind of model has no packaged default")
     try:
         module = importlib.import_module(packaged.module)
         path = Path(module.get_model_path())
