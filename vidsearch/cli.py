@@ -519,25 +519,13 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
 @app.command()
 def reindex(data: DataOption = None) -> None:
     """Rebuild the vector index from the database (after damage or an embedder change); no video is decoded."""
-    from vidsearch.indexer.generations import rebuild_vector_index
     from vidsearch.indexer.pipeline import writer_lock
-    from vidsearch.models.loader import ModelSet
     from vidsearch.storage import Database
-    from vidsearch.storage.thumbnails import ThumbnailStore
 
     settings = _settings(data)
     try:
         with writer_lock(settings.data_dir):
-            db, embedder = Database(settings.resolved_database_url), ModelSet(settings).embedder
-            with _progress() as progress:
-                manifest = rebuild_vector_index(
-                    db,
-                    embedder,
-                    settings.vector_dir,
-                    progress,
-                    ThumbnailStore(settings.thumbnail_dir),
-                    family=settings.vector_index,
-                )
+            manifest = _publish(settings, Database(settings.resolved_database_url))
     except VidsearchError as exc:
         raise _fail(exc) from exc
     out.print(f"index generation {manifest.generation}: {manifest.vector_count} vectors")
@@ -620,22 +608,16 @@ def import_(
 
 
 def _publish(settings: Settings, db: Any) -> Any:
-    """Embed what has no vector yet and publish a new index generation (the caller holds the writer lock)."""
-    from vidsearch.indexer.generations import rebuild_vector_index
+    """Embed what has no vector yet and publish new index generations of every configured space (the
+    caller holds the writer lock)."""
+    from vidsearch.indexer.generations import publish_generations
     from vidsearch.models.loader import ModelSet
     from vidsearch.storage.library import name_text
     from vidsearch.storage.thumbnails import ThumbnailStore
 
     db.sync_name_texts(lambda path: name_text(path, db.library_roots()))
     with _progress() as progress:
-        return rebuild_vector_index(
-            db,
-            ModelSet(settings).embedder,
-            settings.vector_dir,
-            progress,
-            ThumbnailStore(settings.thumbnail_dir),
-            family=settings.vector_index,
-        )
+        return publish_generations(db, ModelSet(settings), settings, progress, ThumbnailStore(settings.thumbnail_dir))
 
 
 @app.command()

@@ -189,6 +189,24 @@ class Settings(BaseSettings):
         return self.data_dir / "vectors"
 
     @property
+    def visual_vector_dir(self) -> Path:
+        """The visual space's index generations (frame vectors under the image-text model)."""
+        return self.data_dir / "vectors-visual"
+
+    def visual_settings(self) -> dict[str, Any] | None:
+        """What decides a video's frame vectors; None when no image-text model is configured. Kept apart
+        from the pipeline settings: switching the model re-embeds frames without redoing speech or OCR."""
+        if self.visual_embedder == "none":
+            return None
+        return {
+            "visual_embedder": self.visual_embedder,
+            "visual_embedder_model": self.visual_embedder_model,
+            "visual_embedder_precision": self.visual_embedder_precision,
+            "ocr_fps": self.ocr_fps,
+            "ocr_dedup_threshold": self.ocr_dedup_threshold,
+        }
+
+    @property
     def thumbnail_dir(self) -> Path:
         return self.data_dir / "thumbnails"
 

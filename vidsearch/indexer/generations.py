@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
+from vidsearch.config import Settings
 from vidsearch.models.base import Embedder, ModelSpec
+from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database
 from vidsearch.storage.schema import TEXT_SPACE, VISUAL_SPACE
 from vidsearch.storage.thumbnails import ThumbnailStore
@@ -76,6 +78,24 @@ def rebuild_vector_index(
     if removed:
         log.info("deleted %d removed videos", removed)
     return manifest
+
+
+def publish_generations(
+    db: Database,
+    models: ModelSet,
+    settings: Settings,
+    progress: Progress | None = None,
+    thumbnails: ThumbnailStore | None = None,
+) -> IndexManifest:
+    """New generations of every configured space from what SQL holds: the visual one first (when an
+    image-text model is configured), then the text one, after which replaced rows are purged.
+    Returns the text space's manifest."""
+    visual = models.visual_embedder
+    if visual is not None:
+        rebuild_visual_index(db, visual.spec, settings.visual_vector_dir, family=settings.vector_index)
+    return rebuild_vector_index(
+        db, models.embedder, settings.vector_dir, progress, thumbnails, family=settings.vector_index
+    )
 
 
 def rebuild_visual_index(

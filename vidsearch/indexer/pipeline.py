@@ -26,16 +26,19 @@ from rich.progress import Progress
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
 from vidsearch.errors import ConfigError, IndexerBusyError, MediaError, ModelLoadError, VidsearchError
 from vidsearch.indexer import progress as index_progress
-from vidsearch.indexer.generations import rebuild_vector_index
+from vidsearch.indexer.generations import publish_generations
 from vidsearch.indexer.scan import NO_SUCH_PATH, content_hash, find_videos
+from vidsearch.indexer.signals import PooledVector
 from vidsearch.indexer.work import Extracted, StageClock, VideoWork
 from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, LABEL_VOCABULARY_VERSIONS, ModelSpec
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database, FileState, NewText
+from vidsearch.storage.embeddings import WindowVectorRow
 from vidsearch.storage.library import name_text
-from vidsearch.storage.schema import VideoStatus
+from vidsearch.storage.schema import VideoRecord, VideoStatus
 from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import read_manifest
+from vidsearch.storage.videos import FrameVector
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ class IndexReport:
     restored: list[str] = field(default_factory=list)
     # Videos under the scanned folders whose files are gone: out of search, kept until removed.
     missing: list[str] = field(default_factory=list)
+    # Videos whose frames were embedded again for a new image-text model, nothing else redone.
+    reembedded: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +84,7 @@ class IndexReport:
             "moved": [{"from": a, "to": b} for a, b in self.moved],
             "restored": self.restored,
             "missing": self.missing,
+            "reembedded": self.reembedded,
             "windows": self.windows,
             "media_seconds": round(self.media_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),
@@ -96,6 +102,9 @@ class VideoJob:
 
     state: FileState
     digest: str | None
+    # Set for a video whose windows stand but lack frame vectors under the configured image-text
+    # model (it was switched): only its frames are embedded again, no speech, no OCR.
+    frame_vectors_of: int | None = None
 
     @property
     def path(self) -> Path:
@@ -112,6 +121,8 @@ class VideoResult:
     embedder: ModelSpec | None = None
     error: str | None = None
     model_load_error: str | None = None  # not the video's fault: the run stops
+    # A frame-vectors-only job's result: the windows (ids) and their pooled vectors by position.
+    frame_vectors: tuple[list[int], dict[int, PooledVector]] | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -140,8 +151,11 @@ class Indexer:
             pipeline["caption_prompt_version"] = CAPTION_PROMPT_VERSIONS[settings.captioner]
         if settings.visual_labels in LABEL_VOCABULARY_VERSIONS:
             pipeline["label_vocabulary"] = LABEL_VOCABULARY_VERSIONS[settings.visual_labels]()
-        self.pipeline_settings = pipeline
         self.pipeline_fingerprint = fingerprint(pipeline)
+        # Stored with each video but not part of its fingerprint: a new image-text model re-embeds
+        # frames only (see `_needs_frame_vectors`).
+        self.visual_settings = settings.visual_settings()
+        self.pipeline_settings = {**pipeline, "visual": self.visual_settings}
 
     # --- the run ------------------------------------------------------------------------------
     def run(self, paths: Sequence[Path], progress: Progress | None = None) -> IndexReport:
@@ -170,18 +184,12 @@ class Indexer:
             self._index_files(files, report, job, progress)
             self._find_missing(roots, files, report)
             names = self.db.sync_name_texts(functools.partial(name_text, roots=self.db.library_roots()))
-            changed = report.indexed or report.moved or report.restored or report.missing or names
+            changed = report.indexed or report.moved or report.restored or report.missing or report.reembedded or names
             if changed or self._index_is_stale():
                 job.current = "building the vector index"
                 index_progress.save(self.settings.data_dir, job)
                 with self.clock("vector_index"):
-                    manifest = rebuild_vector_index(
-                        self.db,
-                        self.models.embedder,
-                        self.settings.vector_dir,
-                        thumbnails=self.thumbnails,
-                        family=self.settings.vector_index,
-                    )
+                    manifest = publish_generations(self.db, self.models, self.settings, thumbnails=self.thumbnails)
                 report.generation = manifest.generation
         finally:
             index_progress.finish(self.settings.data_dir, job)
@@ -218,6 +226,11 @@ class Indexer:
 
     def _work(self, work: VideoWork, job: VideoJob, progress: Progress | None) -> VideoResult:
         try:
+            if job.frame_vectors_of is not None:  # only the image-text model has work to do
+                _ = self.models.visual_embedder
+                stood = self.db.indexer_windows(job.frame_vectors_of)
+                ids, spans = [i for i, _ in stood], [span for _, span in stood]
+                return VideoResult(job, frame_vectors=(ids, work.frame_vectors(job.path, spans)))
             self.models.load_indexing_models()
             extracted = work.extract(job.path, progress=progress)
             vectors = work.embed([t.text for t in extracted.texts])
@@ -271,6 +284,8 @@ class Indexer:
             same_pipeline = existing is not None and existing.pipeline_fingerprint == self.pipeline_fingerprint
             if existing and same_pipeline and same_stat:
                 if existing.status == VideoStatus.DONE:
+                    if self._needs_frame_vectors(existing):
+                        return VideoJob(state, existing.content_hash, frame_vectors_of=existing.id)
                     report.skipped.append(state.path)
                     return None
                 if existing.status == VideoStatus.FAILED and not self.retry_failed:
@@ -282,6 +297,8 @@ class Indexer:
             if existing and same_pipeline and existing.content_hash == digest:
                 if existing.status == VideoStatus.DONE:
                     self.db.touch_video(existing.id, state)
+                    if self._needs_frame_vectors(existing):
+                        return VideoJob(state, digest, frame_vectors_of=existing.id)
                     report.skipped.append(state.path)
                     return None
                 if existing.status == VideoStatus.MISSING:  # back where it was, the same bytes
@@ -301,12 +318,21 @@ class Indexer:
             self._fail(state, digest, failure_reason(path, exc), report)
             return None
 
+    def _needs_frame_vectors(self, video: VideoRecord) -> bool:
+        """A finished video whose frame vectors were made under other image-text settings (or none)."""
+        return (
+            self.visual_settings is not None and (video.pipeline_settings or {}).get("visual") != self.visual_settings
+        )
+
     def _store(self, result: VideoResult, report: IndexReport) -> None:
         """Store one video's result in one transaction, or record why it failed."""
         job = result.job
         self.clock.add(result.stage_seconds)
         if result.model_load_error is not None:
             raise ModelLoadError(result.model_load_error)  # stop the run, touch nothing
+        if job.frame_vectors_of is not None:
+            self._store_frame_vectors(job, result, report)
+            return
         if result.error is not None:
             self._fail(job.state, job.digest, result.error, report)
             return
@@ -331,6 +357,10 @@ class Indexer:
                     embedder_id=self.db.model_record(embedder),
                     pipeline_fingerprint=self.pipeline_fingerprint,
                     pipeline_settings=self.pipeline_settings,
+                    frame_vectors=[
+                        FrameVector(i, p.vector, p.frame_time, p.frames) for i, p in extracted.frame_vectors.items()
+                    ],
+                    visual_embedder_id=self.db.model_record(extracted.visual_spec) if extracted.visual_spec else None,
                 )
         except Exception as exc:
             self._fail(job.state, job.digest, failure_reason(job.path, exc), report)
@@ -344,6 +374,23 @@ class Indexer:
         report.indexed.append(job.state.path)
         report.windows += len(extracted.windows)
         report.media_seconds += extracted.info.duration
+
+    def _store_frame_vectors(self, job: VideoJob, result: VideoResult, report: IndexReport) -> None:
+        """A frame-vectors-only job: the video keeps everything else; a failure keeps the old vectors
+        and is reported (the video stays searchable by what it says)."""
+        visual = self.models.visual_embedder
+        assert job.frame_vectors_of is not None and visual is not None
+        if result.error is not None or result.frame_vectors is None:
+            log.warning("%s: frames not embedded: %s", job.state.path, result.error)
+            report.failed.append((job.state.path, f"frames not embedded: {result.error}"))
+            return
+        ids, pooled = result.frame_vectors
+        rows = [WindowVectorRow(ids[i], p.vector, p.frame_time, p.frames) for i, p in pooled.items()]
+        with self.clock("store"):
+            self.db.replace_frame_vectors(
+                job.frame_vectors_of, self.db.model_record(visual.spec), rows, self.visual_settings
+            )
+        report.reembedded.append(job.state.path)
 
     def _fail(self, state: FileState, digest: str | None, reason: str, report: IndexReport) -> None:
         log.warning("%s: failed: %s", state.path, reason)

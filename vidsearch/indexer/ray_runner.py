@@ -105,7 +105,7 @@ class SignalStage(_Stage):
         clock = StageClock()
         work = VideoWork(self.settings, self.models, clock)
         signals = _Signals(key, VideoResult(job))
-        if (error := self._load("speech", "ocr", "labeler", "captioner")) is not None:
+        if (error := self._load("speech", "ocr", "labeler", "visual_embedder", "captioner")) is not None:
             signals.result.model_load_error = error
             yield _pack(signals)
             return
@@ -201,9 +201,14 @@ class RayIndexer(Indexer):
         progress: Progress | None,
     ) -> None:
         jobs: list[VideoJob] = []
+        local = VideoWork(self.settings, self.models, self.clock)
         for path in files:
             planned = self._plan(path, report)
-            if planned is not None:
+            if planned is not None and planned.frame_vectors_of is not None:
+                # Only its frames, for a new image-text model: a small job, done here.
+                self._store(self._work(local, planned, progress), report)
+                job.files_done += 1
+            elif planned is not None:
                 jobs.append(planned)
             else:
                 job.files_done += 1

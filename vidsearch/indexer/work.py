@@ -78,6 +78,9 @@ class Extracted:
     specs: dict[str, ModelSpec] = field(default_factory=dict)
     ocr_calls: int = 0
     label_calls: int = 0  # frames the labeler looked at (near-duplicates are not looked at again)
+    # Each window's pooled frame vector under the image-text model, and that model (None: none configured).
+    frame_vectors: dict[int, signals.PooledVector] = field(default_factory=dict)
+    visual_spec: ModelSpec | None = None
 
     def add_captions(self, captions: dict[int, str], errors: dict[int, str], spec: ModelSpec | None) -> None:
         self.texts += [WindowText(i, TextKind.CAPTION, text) for i, text in captions.items()]
@@ -107,7 +110,7 @@ class VideoWork:
         # The audio and the picture are independent: transcribe while frames are decoded and read.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech") as pool:
             words_future = pool.submit(self._transcribe, path) if speech is not None else None
-            screen, objects, ocr_calls, label_calls = self._frame_texts(path, info, windows, progress)
+            seen = self._frame_signals(path, info, windows, progress)
             caption_texts: dict[int, str] = {}
             window_errors: dict[int, str] = {}
             if captions and models.captioner is not None:
@@ -129,15 +132,19 @@ class VideoWork:
             ]
         if models.ocr is not None:
             specs[TextKind.OCR] = models.ocr.spec
-        texts += [WindowText(i, TextKind.OCR, text) for i, text in screen.items()]
+        texts += [WindowText(i, TextKind.OCR, text) for i, text in seen.screen.items()]
         if models.labeler is not None:
             specs[TextKind.OBJECTS] = models.labeler.spec
-        texts += [WindowText(i, TextKind.OBJECTS, text) for i, text in objects.items()]
+        texts += [WindowText(i, TextKind.OBJECTS, text) for i, text in seen.objects.items()]
         texts += [
             WindowText(i, TextKind.SUBTITLE, text, source)
             for i, (text, source) in signals.cues_by_window(cues, windows).items()
         ]
-        extracted = Extracted(info, windows, texts, window_errors, thumbnails, specs, ocr_calls, label_calls)
+        extracted = Extracted(
+            info, windows, texts, window_errors, thumbnails, specs, seen.ocr_calls, seen.label_calls, seen.vectors
+        )
+        if models.visual_embedder is not None:
+            extracted.visual_spec = models.visual_embedder.spec
         captioner = models.captioner if captions else None
         extracted.add_captions(caption_texts, {}, captioner.spec if captioner is not None else None)
         extracted.sort_texts()
@@ -182,6 +189,13 @@ class VideoWork:
         with self.clock("embed"):
             return self.models.embedder.embed(texts)
 
+    def frame_vectors(self, path: Path, spans: Sequence[tuple[float, float]]) -> dict[int, signals.PooledVector]:
+        """Only the frame vectors of windows that already stand (a new image-text model): by position."""
+        with self.clock("probe"):
+            info = probe(path)
+        windows = [Window(i, start, end) for i, (start, end) in enumerate(spans)]
+        return self._frame_signals(path, info, windows, None, only_visual=True).vectors
+
     # --- signals ------------------------------------------------------------------------------
     def _thumbnails(self, path: Path, info: MediaInfo, windows: list[Window]) -> dict[int, bytes]:
         """A JPEG of each window's middle frame, by window index."""
@@ -203,44 +217,76 @@ class VideoWork:
         with self.clock("speech"):
             return speech.transcribe(path)
 
-    def _frame_texts(
-        self, path: Path, info: MediaInfo, windows: list[Window], progress: Progress | None
-    ) -> tuple[dict[int, str], dict[int, str], int, int]:
-        """(on-screen text per window, what the frames show per window, OCR calls, frames labelled), from
-        one pass over the frames sampled at `ocr_fps`; no decoding when both signals are off."""
-        reader, labeler = self.models.ocr, self.models.labeler
-        if reader is None and labeler is None:
-            return {}, {}, 0, 0
+    def _frame_signals(
+        self,
+        path: Path,
+        info: MediaInfo,
+        windows: list[Window],
+        progress: Progress | None,
+        *,
+        only_visual: bool = False,
+    ) -> FrameSignals:
+        """On-screen text, what the frames show (labels) and the windows' frame vectors, from one pass over
+        the frames sampled at `ocr_fps`; no decoding when every such signal is off."""
+        visual = self.models.visual_embedder
+        reader = None if only_visual else self.models.ocr
+        labeler = None if only_visual else self.models.labeler
+        if reader is None and labeler is None and visual is None:
+            return FrameSignals()
         task: TaskID | None = progress.add_task(f"  windows · {path.name}", total=len(windows)) if progress else None
         threshold = self.settings.ocr_dedup_threshold
         screen = signals.ScreenTextReader(reader, threshold) if reader is not None else None
         shows = signals.FrameLabelReader(labeler, threshold) if labeler is not None else None
+        pictures = (
+            signals.FrameVectorReader(visual, threshold, self.settings.visual_embed_batch_size)
+            if visual is not None
+            else None
+        )
         texts: list[signals.FrameText] = []
         side = self.settings.ocr_max_side if reader is not None else min(self.settings.ocr_max_side, LABEL_FRAME_SIDE)
         source = open_frames(path, info, side, self.settings.frame_decoder)
         frames = _timed(self.clock, "decode", source.iter_frames(sample_grid(info.duration, self.settings.ocr_fps)))
         for frame in frames:
-            thumb = signals.thumbnail(frame.image)  # one near-duplicate test picture for both readers
+            thumb = signals.thumbnail(frame.image)  # one near-duplicate test picture for every reader
             if screen is not None:
                 with self.clock("ocr"):
                     texts.append(screen.read(frame, thumb))
             if shows is not None:
                 with self.clock("labels"):
                     shows.add(frame, thumb)
+            if pictures is not None:
+                with self.clock("visual"):
+                    pictures.add(frame, thumb)
             if progress and task is not None:
                 progress.update(task, completed=sum(1 for w in windows if w.end <= frame.time))
         labelled: list[signals.FrameLabels] = []
         if shows is not None:
             with self.clock("labels"):
                 labelled = shows.finish()
+        vectors: dict[int, signals.PooledVector] = {}
+        if pictures is not None:
+            with self.clock("visual"):
+                vectors = pictures.finish(windows)
         if progress and task is not None:
             progress.remove_task(task)
-        return (
+        return FrameSignals(
             signals.screen_text_by_window(texts, windows),
             signals.labels_by_window(labelled, windows),
+            vectors,
             screen.calls if screen is not None else 0,
             shows.calls if shows is not None else 0,
         )
+
+
+@dataclass
+class FrameSignals:
+    """What one pass over a video's frames found, per window index."""
+
+    screen: dict[int, str] = field(default_factory=dict)
+    objects: dict[int, str] = field(default_factory=dict)
+    vectors: dict[int, signals.PooledVector] = field(default_factory=dict)
+    ocr_calls: int = 0
+    label_calls: int = 0
 
 
 def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:

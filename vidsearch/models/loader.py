@@ -80,7 +80,7 @@ class ModelSet:
 
     def load_indexing_models(self) -> None:
         """Build every model indexing uses, so a broken one stops the run before any video is touched."""
-        _ = self.embedder, self.speech, self.ocr, self.labeler, self.captioner
+        _ = self.embedder, self.speech, self.ocr, self.labeler, self.visual_embedder, self.captioner
 
     @cached_property
     def answerer(self) -> VideoAnswerer | None:

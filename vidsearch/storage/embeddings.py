@@ -16,6 +16,7 @@ from vidsearch.storage.schema import (
     VISUAL_SPACE,
     IndexGeneration,
     TextEmbedding,
+    VideoRecord,
     WindowRecord,
     WindowTextRecord,
     WindowVector,
@@ -146,6 +147,44 @@ class EmbeddingsMixin(StoreBase):
                 )
                 for r in rows
             )
+
+    def replace_frame_vectors(
+        self, video_id: int, embedder_id: int, rows: Sequence[WindowVectorRow], visual_settings: dict[str, Any] | None
+    ) -> None:
+        """A video's windows' frame vectors under a new image-text model, and the settings that made
+        them, in one transaction (the rest of the video is untouched)."""
+        with self.session() as s:
+            ids = [r.window_id for r in rows]
+            s.execute(
+                delete(WindowVector).where(WindowVector.embedder_id == embedder_id, WindowVector.window_id.in_(ids))
+            )
+            s.add_all(
+                WindowVector(
+                    window_id=r.window_id,
+                    embedder_id=embedder_id,
+                    vector=to_blob(r.vector),
+                    frame_time=r.frame_time,
+                    frames=r.frames,
+                )
+                for r in rows
+            )
+            video = s.get(VideoRecord, video_id)
+            if video is not None:
+                video.pipeline_settings = {**(video.pipeline_settings or {}), "visual": visual_settings}
+
+    def indexer_windows(self, video_id: int) -> list[tuple[int, tuple[float, float]]]:
+        """(id, (start, end)) of the windows the indexer cut for a video, in time order."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(WindowRecord.id, WindowRecord.start, WindowRecord.end)
+                .where(
+                    WindowRecord.video_id == video_id,
+                    WindowRecord.retired.is_(False),
+                    WindowRecord.import_key.is_(None),
+                )
+                .order_by(WindowRecord.start, WindowRecord.idx)
+            ).all()
+        return [(int(i), (float(a), float(b))) for i, a, b in rows]
 
     def window_vector(self, window_id: int, embedder_id: int) -> tuple[np.ndarray, float] | None:
         """A window's stored frame vector and the time of the frame that stands for it, or None."""

@@ -21,6 +21,7 @@ from vidsearch.storage.schema import (
     WindowRecord,
     WindowTag,
     WindowTextRecord,
+    WindowVector,
     utcnow,
 )
 from vidsearch.storage.store import StoreBase, to_blob
@@ -35,6 +36,16 @@ class NewText:
     text: str
     model_id: int | None
     source: str = ""
+
+
+@dataclass(frozen=True)
+class FrameVector:
+    """A window's pooled frame vector under an image-text model, as the indexer hands it over."""
+
+    window_index: int
+    vector: np.ndarray
+    frame_time: float
+    frames: int
 
 
 @dataclass(frozen=True)
@@ -106,9 +117,12 @@ class VideosMixin(StoreBase):
         embedder_id: int,
         pipeline_fingerprint: str,
         pipeline_settings: dict[str, Any],
+        frame_vectors: Sequence[FrameVector] = (),
+        visual_embedder_id: int | None = None,
     ) -> list[int]:
-        """Replace a video's windows, texts and vectors and mark it done, all in one transaction.
-        Returns the new windows' ids, in window order."""
+        """Replace a video's windows, texts and vectors (and the windows' frame vectors under an
+        image-text model) and mark it done, all in one transaction. Returns the new windows' ids, in
+        window order."""
         if len(texts) != len(vectors):
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
@@ -142,6 +156,17 @@ class VideosMixin(StoreBase):
                 TextEmbedding(text_id=row.id, embedder_id=embedder_id, vector=to_blob(vec))
                 for row, vec in zip(text_rows, vectors, strict=True)
             )
+            if frame_vectors and visual_embedder_id is not None:
+                s.add_all(
+                    WindowVector(
+                        window_id=rows[f.window_index].id,
+                        embedder_id=visual_embedder_id,
+                        vector=to_blob(f.vector),
+                        frame_time=f.frame_time,
+                        frames=f.frames,
+                    )
+                    for f in frame_vectors
+                )
             video = s.get(VideoRecord, video_id)
             if video is None:
                 raise NotFoundError(f"video {video_id} vanished while indexing")
@@ -165,6 +190,7 @@ class VideosMixin(StoreBase):
             if not window_ids:
                 return []
             s.execute(delete(TextEmbedding).where(TextEmbedding.text_id.in_(text_ids)))
+            s.execute(delete(WindowVector).where(WindowVector.window_id.in_(retired)))
             s.execute(delete(WindowTextRecord).where(WindowTextRecord.window_id.in_(retired)))
             s.execute(delete(WindowTag).where(WindowTag.window_id.in_(retired)))
             s.execute(delete(WindowRecord).where(WindowRecord.retired.is_(True)))
