@@ -195,7 +195,9 @@ def search(
         max_duration=max_duration,
     )
     try:
-        searcher = Searcher(settings, Database(settings.resolved_database_url))
+        # One query in this process: no table of every text's location, and queries embedded without
+        # torch where the query encoder's descriptor allows (models/query_encoder.py).
+        searcher = Searcher(settings, Database(settings.resolved_database_url), preload_locations=False)
         response = searcher.search(query, limit, offset=offset, filters=filters)
     except VidsearchError as exc:
         raise _fail(exc) from exc
@@ -245,7 +247,8 @@ def ask(
     settings = _settings(data)
     try:
         models = ModelSet(settings)
-        searcher = Searcher(settings, Database(settings.resolved_database_url), models.embedder)
+        db = Database(settings.resolved_database_url)
+        searcher = Searcher(settings, db, models.embedder, preload_locations=False)
         answer = Asker(settings, searcher, models.answerer).ask(question, k)
     except VidsearchError as exc:
         raise _fail(exc) from exc

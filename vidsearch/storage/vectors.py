@@ -344,12 +344,18 @@ def skip_interrupt_checks() -> None:
     faiss.InterruptCallback.clear_instance()  # type: ignore[attr-defined]  # not in the stubs
 
 
-def load_generation(
-    directory: Path, embedder: ModelSpec | None = None, *, use_gpu: bool = False, ef_search: int = 0, nprobe: int = 0
-) -> VectorIndex:
+def current_manifest(directory: Path) -> IndexManifest:
+    """The manifest of the generation to serve; IndexNotReadyError where nothing was indexed yet."""
     manifest = read_manifest(directory)
     if manifest is None:
         raise IndexNotReadyError(f"no vector index in {directory}: index some videos first")
+    return manifest
+
+
+def load_generation(
+    directory: Path, embedder: ModelSpec | None = None, *, use_gpu: bool = False, ef_search: int = 0, nprobe: int = 0
+) -> VectorIndex:
+    manifest = current_manifest(directory)
     path = directory / manifest.file
     rebuild = "run `vidsearch reindex` to rebuild it from the database"
     if not path.exists():
