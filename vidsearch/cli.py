@@ -195,9 +195,9 @@ def search(
         max_duration=max_duration,
     )
     try:
-        # One query in this process: no table of every text's location, and queries embedded without
-        # torch where the query encoder's descriptor allows (models/query_encoder.py).
-        searcher = Searcher(settings, Database(settings.resolved_database_url), preload_locations=False)
+        # One query in this process: nothing read up front that it does not need (Searcher's one_shot),
+        # and the query embedded without torch where the query encoder's descriptor allows.
+        searcher = Searcher(settings, Database(settings.resolved_database_url), one_shot=True)
         response = searcher.search(query, limit, offset=offset, filters=filters)
     except VidsearchError as exc:
         raise _fail(exc) from exc
@@ -248,7 +248,7 @@ def ask(
     try:
         models = ModelSet(settings)
         db = Database(settings.resolved_database_url)
-        searcher = Searcher(settings, db, models.embedder, preload_locations=False)
+        searcher = Searcher(settings, db, models.embedder, one_shot=True)
         answer = Asker(settings, searcher, models.answerer).ask(question, k)
     except VidsearchError as exc:
         raise _fail(exc) from exc

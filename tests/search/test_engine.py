@@ -140,7 +140,7 @@ def test_a_one_shot_searcher_answers_as_the_server_does(searcher, db, real_model
     when the generation loads: the same answers."""
     from vidsearch.storage.filters import SearchFilters
 
-    one_shot = Searcher(searcher.settings, db, real_models.embedder, preload_locations=False)
+    one_shot = Searcher(searcher.settings, db, real_models.embedder, one_shot=True)
     given = SearchFilters(**filters)
     expected = searcher.search(query, 5, filters=given).to_dict()
     assert one_shot.search(query, 5, filters=given).to_dict() == expected

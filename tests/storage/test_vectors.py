@@ -282,3 +282,28 @@ def test_a_wide_filter_on_hnsw_searches_wider_and_keeps_recall(tmp_path, monkeyp
     assert all(i % 8 == 0 for row in found for i in row)
     truth = build_index(32, [(allowed, exact.reconstruct_batch(allowed))]).search(queries, 10)[1]
     assert _recall(truth, found) >= 0.95
+
+
+@pytest.mark.parametrize("family", ["flat", "hnsw", "ivf"])
+def test_a_mapped_generation_answers_as_a_loaded_one(tmp_path, family):
+    """A one-shot searcher maps the generation's file instead of reading it in: the same answers,
+    unfiltered, filtered through the index, and among a few allowed texts; damage is still refused."""
+    from vidsearch.storage.vectors import index_type_for
+
+    n = 3000
+    vectors = _clustered(n)
+    ids = np.arange(1, n + 1)
+    manifest = write_generation(
+        tmp_path, 1, build_index(32, [(ids, vectors)], index_type_for(n, 100, family), count=n), SPEC32
+    )
+    loaded, mapped = load_generation(tmp_path, SPEC32), load_generation(tmp_path, SPEC32, mapped=True)
+    assert mapped.manifest == loaded.manifest and mapped.size == n
+    queries = _clustered(20, seed=9)
+    for allowed in (None, ids[ids % 3 == 0], ids[ids % 97 == 0]):
+        expected_scores, expected = loaded.search(queries, 10, allowed)
+        scores, found = mapped.search(queries, 10, allowed)
+        assert found.tolist() == expected.tolist() and np.array_equal(scores, expected_scores)
+    path = tmp_path / manifest.file
+    path.write_bytes(path.read_bytes()[:-16])
+    with pytest.raises(IndexMismatchError, match="vidsearch reindex"):
+        load_generation(tmp_path, SPEC32, mapped=True)

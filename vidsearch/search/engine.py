@@ -71,9 +71,10 @@ class Searcher:
     """Thread-safe; reloads the vector index when an indexer publishes a new generation.
 
     Without an embedder given, queries are embedded by `ModelSet.query_embedder` (without torch where
-    the query encoder's descriptor allows). `preload_locations=False` is for a process that answers a
-    query or two (the command line): where each hit lives is asked of SQL for that search's few hundred
-    texts instead of reading the whole table when the generation loads (0.3 s at 100k windows)."""
+    the query encoder's descriptor allows). `one_shot` is for a process that answers a query or two (the
+    command line): nothing is read up front that one search does not need. Where each hit lives is asked
+    of SQL for that search's few hundred texts instead of reading the whole table when the generation
+    loads, and the generation's vectors are mapped from its file instead of copied into memory."""
 
     def __init__(
         self,
@@ -82,11 +83,11 @@ class Searcher:
         embedder: Embedder | None = None,
         reranker: Reranker | None = None,
         *,
-        preload_locations: bool = True,
+        one_shot: bool = False,
     ) -> None:
         self.settings = settings
         self.db = db
-        self.preload_locations = preload_locations
+        self.one_shot = one_shot
         self._models = ModelSet(settings)
         self._embedder = embedder
         self._reranker = reranker
@@ -132,8 +133,9 @@ class Searcher:
                     use_gpu=self.settings.device != "cpu",
                     ef_search=self.settings.hnsw_ef_search,
                     nprobe=self.settings.ivf_nprobe,
+                    mapped=self.one_shot,
                 )
-                locations = self.db.text_locations() if self.preload_locations else None
+                locations = None if self.one_shot else self.db.text_locations()
                 current = self._served = _Served(index, locations, self.db.has_tags())
                 log.info("serving vector index generation %d (%d vectors)", current.generation, index.size)
             return current
