@@ -141,6 +141,23 @@ def test_a_broken_descriptor_or_file_sends_queries_to_the_full_embedder(describe
     assert "loading the embedder with torch" in caplog.text
 
 
+def test_files_still_as_described_are_not_hashed_again(described, monkeypatch):
+    """A start does not read the 58 MB model whole to checksum it while the file is the one described
+    (same inode and modification time); a copy (the data folder moved) is checked in full, once per start."""
+    import shutil
+
+    import vidsearch.models.query_encoder as query_encoder
+
+    real_sha256 = query_encoder._sha256
+    hashed = []
+    monkeypatch.setattr(query_encoder, "_sha256", lambda p: hashed.append(p.name) or real_sha256(p))
+    assert load_query_encoder(described, _full_loader_not_called) is not None and hashed == []
+    onnx = next(onnx_directory(described).glob("*.onnx"))
+    shutil.copyfile(onnx, onnx.with_suffix(".copy"))
+    onnx.with_suffix(".copy").replace(onnx)
+    assert load_query_encoder(described, _full_loader_not_called) is not None and hashed == [onnx.name]
+
+
 def test_describing_again_repairs_a_broken_descriptor(described, real_models):
     _descriptor(described).write_text("{not json")
     assert load_query_encoder(described, _full_loader_not_called) is None
