@@ -8,26 +8,19 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, VidsearchError
+
+if TYPE_CHECKING:  # the settings (pydantic) and progress bars are imported where used: --help needs neither
+    from rich.progress import Progress
+
+    from vidsearch.config import Settings
 
 app = typer.Typer(help="Semantic search over your video library.", no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console()
@@ -44,6 +37,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False) -> None:
+    from rich.logging import RichHandler
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
@@ -56,6 +51,10 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what
 
 
 def _settings(data: Path | None, **overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from vidsearch.config import Settings
+
     values = {k: v for k, v in overrides.items() if v is not None}
     if data is not None:
         values["data_dir"] = data
@@ -493,6 +492,16 @@ def api_key_revoke(name: str, data: DataOption = None) -> None:
 
 def _progress(disable: bool = False) -> Progress:
     """Bars on stderr, only when a person is watching a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
