@@ -107,7 +107,7 @@ try:
     app(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-heavy = ("torch", "transformers", "sentence_transformers", "alembic")
+heavy = ("torch", "transformers", "sentence_transformers", "alembic", "av", "PIL", "fastapi")
 print("IMPORTED", *[m for m in heavy if m in sys.modules], file=sys.stderr)
 sys.exit(code)
 """
@@ -115,13 +115,20 @@ sys.exit(code)
 
 @pytest.mark.parametrize(
     "args",
-    [["search", "LAUNCH PAD 39A", "--json", "-k", "1"], ["status"], ["--help"], ["search", "--help"]],
-    ids=["search", "status", "help", "search-help"],
+    [
+        ["search", "LAUNCH PAD 39A", "--json", "-k", "1"],
+        ["status"],
+        ["api-key", "list"],
+        ["--help"],
+        ["search", "--help"],
+    ],
+    ids=["search", "status", "api-key", "help", "search-help"],
 )
 def test_search_status_and_help_import_no_model_library(indexed_demo, args):
     """Indexing leaves what a search needs to embed its query without torch (models/query_encoder.py):
-    a search imports neither torch, transformers nor sentence-transformers, and nothing else does that
-    does not use them (nor Alembic, with the database at the newest schema)."""
+    a search imports neither torch, transformers nor sentence-transformers, and no command imports what
+    it does not use: model libraries, Alembic (the database is at the newest schema), PyAV and Pillow
+    (media), FastAPI (the server)."""
     data = ["--data", str(indexed_demo.settings.data_dir)] if args[-1] != "--help" else []
     done = subprocess.run(
         [sys.executable, "-c", IMPORTS_SCRIPT, *args, *data], capture_output=True, text=True, timeout=120
