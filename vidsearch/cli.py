@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import logging
 import os
@@ -48,6 +50,20 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # The process ends with the command: what it made is left to the operating system instead of being
+    # walked and taken apart by the interpreter's shutdown collections (0.2-0.3 s after a search, half
+    # as long as the search's own start). Atexit handlers (logging's flush) still run, before this one.
+    _leave_objects_at_exit()
+
+
+_left_at_exit = False
+
+
+def _leave_objects_at_exit() -> None:
+    global _left_at_exit
+    if not _left_at_exit:
+        atexit.register(gc.freeze)
+        _left_at_exit = True
 
 
 def _settings(data: Path | None, **overrides: Any) -> Settings:
