@@ -120,17 +120,22 @@ def test_a_stale_descriptor_sends_queries_to_the_full_embedder(described, change
     assert "stale" in caplog.text
 
 
-@pytest.mark.parametrize("damage", ["truncated-onnx", "flipped-onnx", "tokenizer", "not-json", "spec"])
+@pytest.mark.parametrize(
+    "damage", ["truncated-graph", "flipped-weights", "missing-weights", "tokenizer", "not-json", "spec"]
+)
 def test_a_broken_descriptor_or_file_sends_queries_to_the_full_embedder(described, damage, caplog):
     path = _descriptor(described)
     described_files = json.loads(path.read_text())
-    onnx = path.parent / described_files["onnx"]["file"]
-    if damage == "truncated-onnx":
-        onnx.write_bytes(onnx.read_bytes()[:1000])
-    elif damage == "flipped-onnx":  # same size, one byte changed: only the checksum tells
-        data = bytearray(onnx.read_bytes())
+    graph = path.parent / described_files["onnx"]["file"]
+    weights = path.parent / described_files["onnx_weights"]["file"]
+    if damage == "truncated-graph":
+        graph.write_bytes(graph.read_bytes()[:1000])
+    elif damage == "flipped-weights":  # same size, one byte changed: only the checksum tells
+        data = bytearray(weights.read_bytes())
         data[len(data) // 2] ^= 0xFF
-        onnx.write_bytes(bytes(data))
+        weights.write_bytes(bytes(data))
+    elif damage == "missing-weights":
+        weights.unlink()
     elif damage == "tokenizer":
         (path.parent / described_files["tokenizer"]["file"]).write_text("{}")
     elif damage == "not-json":
@@ -152,10 +157,10 @@ def test_files_still_as_described_are_not_hashed_again(described, monkeypatch):
     hashed = []
     monkeypatch.setattr(query_encoder, "_sha256", lambda p: hashed.append(p.name) or real_sha256(p))
     assert load_query_encoder(described, _full_loader_not_called) is not None and hashed == []
-    onnx = next(onnx_directory(described).glob("*.onnx"))
-    shutil.copyfile(onnx, onnx.with_suffix(".copy"))
-    onnx.with_suffix(".copy").replace(onnx)
-    assert load_query_encoder(described, _full_loader_not_called) is not None and hashed == [onnx.name]
+    weights = onnx_directory(described) / json.loads(_descriptor(described).read_text())["onnx_weights"]["file"]
+    shutil.copyfile(weights, weights.with_suffix(".copy"))
+    weights.with_suffix(".copy").replace(weights)
+    assert load_query_encoder(described, _full_loader_not_called) is not None and hashed == [weights.name]
 
 
 def test_describing_again_repairs_a_broken_descriptor(described, real_models):
@@ -163,6 +168,24 @@ def test_describing_again_repairs_a_broken_descriptor(described, real_models):
     assert load_query_encoder(described, _full_loader_not_called) is None
     real_models.embedder.describe_query_encoder(described)  # what the full loader does once it has loaded
     assert load_query_encoder(described, _full_loader_not_called) is not None
+
+
+def test_the_export_is_saved_with_its_weights_apart_once(described, real_models):
+    """The descriptor's model is the export saved again with its weights in a file of their own (ONNX
+    Runtime maps them): saved once per export, not again by each full load."""
+    directory = onnx_directory(described)
+    saved = json.loads(_descriptor(described).read_text())
+    graph, weights = directory / saved["onnx"]["file"], directory / saved["onnx_weights"]["file"]
+    assert weights.stat().st_size > 20 * graph.stat().st_size  # the weights are not inside the graph
+    assert saved["export"]["file"] == real_models.embedder._onnx.path.name
+    before = (graph.stat().st_mtime_ns, weights.stat().st_mtime_ns)
+    real_models.embedder.describe_query_encoder(described)
+    assert (graph.stat().st_mtime_ns, weights.stat().st_mtime_ns) == before
+    descriptor = _descriptor(described)
+    tokenizer = descriptor.with_suffix(".tokenizer.json")
+    assert sorted(p.name for p in directory.glob("query-*")) == sorted(
+        [graph.name, weights.name, descriptor.name, tokenizer.name]
+    )
 
 
 @pytest.mark.parametrize(
