@@ -113,6 +113,7 @@ def phases(library: Path, queries: list[str], runs: int, env: dict[str, str]) ->
         done = subprocess.run(
             [sys.executable, "-c", PHASES, str(library), queries[i % len(queries)]],
             env=env,
+            cwd=library,  # not a checkout's folder, whose vidsearch `-c` would import first
             capture_output=True,
             text=True,
             check=True,
