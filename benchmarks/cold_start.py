@@ -1,7 +1,8 @@
 """Cold start of the command line (not a test: prints figures, writes JSON).
 
-Times whole `vidsearch` processes from start to exit over a library of --windows windows: `search` (a
-fresh process each run, each with another query), `status` and `--help`. The library is built as
+Times whole `vidsearch` processes from start to exit over a library of --windows windows: `search` and
+`search --json` (a fresh process each run, each with another of the dev set's queries), `status` and
+`--help`. The library is built as
 benchmarks/load_test.py builds it (real sentences, real MiniLM vectors; no video decoded) in a fresh
 folder, or reused from --library DIR when one was built there before (by this script or the load test).
 Each command runs --warmup times unmeasured (the files it reads come into the OS page cache, as they are
@@ -9,11 +10,15 @@ on a machine in use), then --runs times; the figures are the median, min and max
 run's wall time measured around the child process and its CPU time and peak memory from the kernel's
 accounting of that child (wait4).
 
-    .venv/bin/python benchmarks/cold_start.py --windows 100000 --library /tmp/lib100k --runs 15
+    .venv/bin/python benchmarks/cold_start.py --windows 100000 --library /tmp/lib100k --runs 11 --phases --warm 300
 
 --phases also runs, in fresh processes, one cold search with each step timed from inside (imports,
 settings, database open, query embedder, vector index generation, the search itself), to see where a
-cold start goes. The same figure by hand: `/usr/bin/time -v .venv/bin/vidsearch search "..." --data DIR`."""
+cold start goes; --warm N times N searches in one warm process as the server makes them (to check that
+what makes the command line start fast costs a server nothing).
+
+The cold figure by hand: `/usr/bin/time -v .venv/bin/vidsearch search "..." --data DIR` (after one run
+unmeasured, as here)."""
 
 from __future__ import annotations
 
@@ -64,6 +69,32 @@ mark("search")
 heavy = [m for m in ("torch", "transformers", "sentence_transformers", "alembic") if m in sys.modules]
 steps = {b[0]: round((b[1] - a[1]) * 1000, 1) for a, b in zip(marks, marks[1:])}
 print(json.dumps({"steps_ms": steps, "search_ms": response.timings_ms, "imported": heavy}))
+"""
+
+
+# The server's path, for comparison (argv: library, how many queries, then the queries as JSON on stdin):
+# a Searcher with its defaults (the whole generation and every text's location in memory), answer
+# cache off, warmed up, then each query's whole search timed.
+WARM = r"""
+import json, statistics, sys, time
+from pathlib import Path
+from vidsearch.config import Settings
+from vidsearch.search import Searcher
+from vidsearch.storage import Database
+queries = json.load(sys.stdin)
+count = int(sys.argv[2])
+settings = Settings(data_dir=Path(sys.argv[1]), result_cache_size=0)
+searcher = Searcher(settings, Database(settings.resolved_database_url))
+for query in queries[count:count + 100]:
+    searcher.search(query)
+totals = []
+for query in queries[:count]:
+    started = time.perf_counter()
+    searcher.search(query)
+    totals.append((time.perf_counter() - started) * 1000)
+totals.sort()
+print(json.dumps({"queries": count, "p50_ms": round(statistics.median(totals), 2),
+                  "p99_ms": round(totals[int(0.99 * (count - 1))], 2)}))
 """
 
 
@@ -127,6 +158,19 @@ def phases(library: Path, queries: list[str], runs: int, env: dict[str, str]) ->
     return {"steps_ms": steps, "search_stages_ms": search, "imported": found[-1]["imported"]}
 
 
+def warm(library: Path, queries: list[str], count: int, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", WARM, str(library), str(count)],
+        input=json.dumps(queries),
+        env=env,
+        cwd=library,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def machine() -> dict[str, Any]:
     model = ""
     try:
@@ -151,6 +195,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--phases", action="store_true", help="also time each step of a cold search from inside")
+    parser.add_argument(
+        "--warm", type=int, default=0, help="also time this many searches in one warm process (the server's path)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/cold_start.json"))
     args = parser.parse_args()
 
@@ -195,6 +242,9 @@ def main() -> None:
         }
         if args.phases:
             result["phases"] = phases(library, queries, args.runs, env)
+        if args.warm:
+            result["warm"] = warm(library, queries, min(args.warm, len(queries) - 100), env)
+            print(f"warm searches p50 {result['warm']['p50_ms']} ms, p99 {result['warm']['p99_ms']} ms", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
