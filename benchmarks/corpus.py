@@ -18,7 +18,17 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-EVAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+
+def _eval_dir() -> Path:
+    """`shared/eval` beside the checkout, or beside a folder above it (a git worktree kept deeper)."""
+    checkout = Path(__file__).resolve().parents[1]
+    for folder in checkout.parents:
+        if (folder / "shared" / "eval").is_dir():
+            return folder / "shared" / "eval"
+    return checkout.parent / "shared" / "eval"
+
+
+EVAL_DIR = _eval_dir()
 RESULTS = Path(__file__).resolve().parent / "results"
 _CODE = re.compile(r"[{}<>=_\[\]()`]|\bself\b|::|>>>")
 

@@ -99,6 +99,47 @@ def test_console_script_end_to_end(indexed_demo):
     assert top["path"] == indexed_demo.path("space/launch_day.mp4") and top["start"] == 0
 
 
+# Runs the command line in a fresh interpreter, then says which heavy libraries it imported.
+IMPORTS_SCRIPT = """
+import sys
+from vidsearch.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+heavy = ("torch", "transformers", "sentence_transformers", "alembic", "av", "PIL", "fastapi")
+print("IMPORTED", *[m for m in heavy if m in sys.modules], file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "LAUNCH PAD 39A", "--json", "-k", "1"],
+        ["status"],
+        ["api-key", "list"],
+        ["--help"],
+        ["search", "--help"],
+    ],
+    ids=["search", "status", "api-key", "help", "search-help"],
+)
+def test_search_status_and_help_import_no_model_library(indexed_demo, args):
+    """Indexing leaves what a search needs to embed its query without torch (models/query_encoder.py):
+    a search imports neither torch, transformers nor sentence-transformers, and no command imports what
+    it does not use: model libraries, Alembic (the database is at the newest schema), PyAV and Pillow
+    (media), FastAPI (the server)."""
+    data = ["--data", str(indexed_demo.settings.data_dir)] if args[-1] != "--help" else []
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_SCRIPT, *args, *data], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "IMPORTED", done.stderr
+    if args[0] == "search" and "--help" not in args:
+        [top] = json.loads(done.stdout)["results"]
+        assert top["path"] == indexed_demo.path("space/launch_day.mp4") and top["start"] == 0
+
+
 @pytest.fixture
 def demo_data_copy(indexed_demo, tmp_path):
     """A private copy of the indexed demo's data folder, safe to damage."""

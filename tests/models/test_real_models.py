@@ -51,7 +51,7 @@ def test_queries_run_on_onnx_runtime_with_the_same_vectors_as_torch(tmp_path, ca
     [exported] = list(tmp_path.glob("*.onnx"))
     assert exported.name.startswith(onnx.spec.fingerprint)  # one file per model identity
     assert onnx._onnx is not None and torch_only._onnx is None
-    assert onnx._onnx._backend is not None  # tokenised by the Rust tokenizer directly, as torch's own call does
+    assert onnx._onnx.backend is not None  # tokenised by the Rust tokenizer directly, as torch's own call does
     queries = ["the rocket on the launch pad", "où est le chat ?", "a much longer query " * 400, ""]
     np.testing.assert_allclose(onnx.embed(queries), torch_only.embed(queries), atol=1e-5)
     # Bulk batches stay on torch; vectors agree either way.

@@ -125,6 +125,28 @@ def test_nothing_indexed_yet(db, tmp_path, real_models):
         searcher.search("anything")
 
 
+def test_nothing_indexed_is_said_before_any_model_loads(db, tmp_path):
+    searcher = Searcher(Settings(data_dir=tmp_path / "empty", embedder="no.such:Embedder"), db)
+    with pytest.raises(IndexNotReadyError):  # not the ConfigError that building the embedder raises
+        searcher.search("anything")
+
+
+@pytest.mark.parametrize(
+    "query,filters",
+    [("storm warning", {}), ("onions", {}), ("fry the onions", {"kinds": ("speech",)}), ("zzz nothing", {})],
+)
+def test_a_one_shot_searcher_answers_as_the_server_does(searcher, db, real_models, query, filters):
+    """The command line looks each search's hits up in SQL instead of reading where every text lives
+    when the generation loads: the same answers."""
+    from vidsearch.storage.filters import SearchFilters
+
+    one_shot = Searcher(searcher.settings, db, real_models.embedder, one_shot=True)
+    given = SearchFilters(**filters)
+    expected = searcher.search(query, 5, filters=given).to_dict()
+    assert one_shot.search(query, 5, filters=given).to_dict() == expected
+    assert one_shot._serving().locations is None and searcher._serving().locations is not None
+
+
 def test_index_of_another_embedder_is_refused(db, tmp_path, real_models):
     import faiss
 

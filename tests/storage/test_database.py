@@ -278,3 +278,36 @@ def test_a_page_of_texts_is_marked_as_the_library_index_marks_it(db):
         assert {i: (h.text, h.spans) for i, h in marks.items()} == expected
     marked = marks[next(i for i, t in texts.items() if t.startswith("Hellos"))]
     assert [marked.text[a:b] for a, b in marked.spans][:2] == ["Hellos", "helloing"]
+
+
+def test_head_names_the_newest_migration():
+    """migrate.HEAD, which lets an up-to-date database open without Alembic, is Alembic's own head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from vidsearch.storage.migrate import HEAD, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+
+
+def test_a_database_at_head_opens_without_running_alembic(database_url, monkeypatch):
+    from alembic import command
+
+    from vidsearch.storage.database import Database
+    from vidsearch.storage.migrate import at_head
+
+    first = Database(database_url)  # new: migrated by Alembic
+    assert at_head(first.engine)
+    first.close()
+
+    def no_alembic(*_args, **_kwargs):
+        raise AssertionError("Alembic ran on a database already at head")
+
+    monkeypatch.setattr(command, "upgrade", no_alembic)
+    again = Database(database_url)
+    try:
+        assert again.status_counts() == {}
+    finally:
+        again.close()

@@ -69,7 +69,7 @@ def test_a_new_generation_replaces_the_old_and_old_files_are_pruned(tmp_path):
         write_generation(tmp_path, generation, _index(generation * 2), SPEC)
     assert load_generation(tmp_path, SPEC).manifest.generation == 3
     assert load_generation(tmp_path, SPEC).size == 6
-    assert sorted(p.name for p in tmp_path.glob("gen-*")) == ["gen-000002.faiss", "gen-000003.faiss"]
+    assert sorted(p.name for p in tmp_path.glob("gen-*.faiss")) == ["gen-000002.faiss", "gen-000003.faiss"]
 
 
 def test_failed_write_leaves_the_previous_generation(tmp_path, monkeypatch):
@@ -282,3 +282,69 @@ def test_a_wide_filter_on_hnsw_searches_wider_and_keeps_recall(tmp_path, monkeyp
     assert all(i % 8 == 0 for row in found for i in row)
     truth = build_index(32, [(allowed, exact.reconstruct_batch(allowed))]).search(queries, 10)[1]
     assert _recall(truth, found) >= 0.95
+
+
+@pytest.mark.parametrize("family", ["flat", "hnsw", "ivf"])
+def test_a_mapped_generation_answers_as_a_loaded_one(tmp_path, family):
+    """A one-shot searcher maps the generation's file instead of reading it in: the same answers,
+    unfiltered, filtered through the index, and among a few allowed texts; damage is still refused."""
+    from vidsearch.storage.vectors import index_type_for
+
+    n = 3000
+    vectors = _clustered(n)
+    ids = np.arange(1, n + 1)
+    manifest = write_generation(
+        tmp_path, 1, build_index(32, [(ids, vectors)], index_type_for(n, 100, family), count=n), SPEC32
+    )
+    loaded, mapped = load_generation(tmp_path, SPEC32), load_generation(tmp_path, SPEC32, mapped=True)
+    assert mapped.manifest == loaded.manifest and mapped.size == n
+    queries = _clustered(20, seed=9)
+    for allowed in (None, ids[ids % 3 == 0], ids[ids % 97 == 0]):
+        expected_scores, expected = loaded.search(queries, 10, allowed)
+        scores, found = mapped.search(queries, 10, allowed)
+        assert found.tolist() == expected.tolist() and np.array_equal(scores, expected_scores)
+    path = tmp_path / manifest.file
+    path.write_bytes(path.read_bytes()[:-16])
+    with pytest.raises(IndexMismatchError, match="vidsearch reindex"):
+        load_generation(tmp_path, SPEC32, mapped=True)
+
+
+def test_a_file_its_writer_recorded_is_not_hashed_again_until_it_changes(tmp_path, monkeypatch):
+    """The writer records the file it checksummed (inode, size, modification time): a reader finding
+    the file unchanged skips reading it whole; any change to the file (rewritten in place, even with the
+    same size) or a missing record means the full checksum again."""
+    import os
+
+    import vidsearch.storage.vectors as vectors
+
+    manifest = write_generation(tmp_path, 1, _index(), SPEC)
+    path = tmp_path / manifest.file
+    hashed = []
+    real_sha256 = vectors._sha256
+    monkeypatch.setattr(vectors, "_sha256", lambda p: hashed.append(p) or real_sha256(p))
+    load_generation(tmp_path, SPEC)
+    assert hashed == []
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # same size, one byte changed
+    stat = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    with pytest.raises(IndexMismatchError, match="checksum"):
+        load_generation(tmp_path, SPEC)
+    assert hashed == [path]
+    path.write_bytes(bytes(data[:-1]) + bytes([data[-1] ^ 0xFF]))  # the original bytes, a new modification time
+    load_generation(tmp_path, SPEC)
+    (tmp_path / f"{manifest.file}.json").unlink()
+    load_generation(tmp_path, SPEC)
+    assert len(hashed) == 3
+
+
+def test_records_of_pruned_generations_go_with_them(tmp_path):
+    for generation in (1, 2, 3):
+        write_generation(tmp_path, generation, _index(), SPEC)
+    assert sorted(p.name for p in tmp_path.glob("gen-*")) == [
+        "gen-000002.faiss",
+        "gen-000002.faiss.json",
+        "gen-000003.faiss",
+        "gen-000003.faiss.json",
+    ]

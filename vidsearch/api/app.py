@@ -123,10 +123,12 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         db = searcher.db if searcher else Database(settings.resolved_database_url)
         app.state.db = db
         app.state.thumbnails = OnDemandThumbnails(db, store)
-        app.state.searcher = searcher or Searcher(settings, db)
-        # Load the models now, not on the first request.
-        await run_in_threadpool(lambda: app.state.searcher.embedder)
         models = ModelSet(settings)
+        # Load the models now, not on the first request: the full embedder, which answers use beside
+        # queries (a server starts once; the command line's searches load less, see ModelSet.query_embedder).
+        embedder = None if searcher else await run_in_threadpool(lambda: models.embedder)
+        app.state.searcher = searcher or Searcher(settings, db, embedder)
+        await run_in_threadpool(lambda: app.state.searcher.embedder)
         answerer = await run_in_threadpool(lambda: models.answerer)
         app.state.asker = Asker(settings, app.state.searcher, answerer)
         try:  # and the served index generation, when there is one

@@ -191,6 +191,7 @@ class Indexer:
                 with self.clock("vector_index"):
                     manifest = publish_generations(self.db, self.models, self.settings, thumbnails=self.thumbnails)
                 report.generation = manifest.generation
+                self._describe_query_encoder()
         finally:
             index_progress.finish(self.settings.data_dir, job)
         report.stage_seconds = dict(self.clock.seconds)
@@ -205,6 +206,15 @@ class Indexer:
             report.wall_seconds,
         )
         return report
+
+    def _describe_query_encoder(self) -> None:
+        """Leave in this data folder what lets its searches embed queries without torch (the embedder's
+        ONNX export and its descriptor, models/query_encoder.py), so the first search after indexing
+        starts as fast as later ones; the embedder's own loader does it already unless the embedder came
+        from elsewhere (shared between data folders)."""
+        describe = getattr(self.models.embedder, "describe_query_encoder", None)
+        if describe is not None:
+            describe(self.settings)
 
     def _index_files(
         self, files: Sequence[Path], report: IndexReport, job: index_progress.IndexProgress, progress: Progress | None

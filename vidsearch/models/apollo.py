@@ -20,18 +20,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelError, ModelNotFoundError
-from vidsearch.media.frames import SampledFrame
 from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, MomentClip, WindowClip, captioners
 from vidsearch.models.batching import ItemFailure, captions_with_backoff, run_with_backoff
 from vidsearch.models.device import resolve_device
 from vidsearch.models.prompts import ANSWER_PROMPT, CAPTION_PROMPT, PROMPTS_VERSION
 from vidsearch.models.resolve import local_revision
+
+if TYPE_CHECKING:  # annotations only: importing media.frames loads PyAV
+    from vidsearch.media.frames import SampledFrame
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from vidsearch.config import fingerprint
-from vidsearch.media.frames import SampledFrame
-from vidsearch.media.windows import Window
 from vidsearch.registry import Registry
+
+if TYPE_CHECKING:  # annotations only: importing media.frames loads PyAV
+    from vidsearch.media.frames import SampledFrame
+    from vidsearch.media.windows import Window
 
 
 @dataclass(frozen=True)

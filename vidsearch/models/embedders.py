@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,13 +16,21 @@ from vidsearch.config import Settings
 from vidsearch.errors import ModelError, ModelNotFoundError
 from vidsearch.models.base import ModelSpec, embedder_registry
 from vidsearch.models.device import resolve_device
+from vidsearch.models.query_encoder import (
+    EMBEDDER_NAME,
+    INPUT_NAMES,
+    ONNX_MAX_TEXTS,
+    onnx_directory,
+    onnx_session,
+    run_onnx,
+    write_descriptor,
+    x86_without_vnni,
+)
 from vidsearch.models.resolve import PACKAGED_EMBEDDER, hub_revision, resolve
 
 log = logging.getLogger(__name__)
 
-
-# Up to this many texts go through ONNX Runtime (a query, a few); bulk indexing batches stay on torch.
-ONNX_MAX_TEXTS = 8
+__all__ = ["ONNX_MAX_TEXTS", "OnnxEncoder", "SentenceTransformerEmbedder"]
 
 
 class SentenceTransformerEmbedder:
@@ -40,6 +47,8 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         resolved = resolve(model, PACKAGED_EMBEDDER)
+        self._configured = (model, query_precision)
+        self._resolved = resolved
         self.device = resolve_device(device)
         self.batch_size = batch_size
         try:
@@ -68,6 +77,32 @@ class SentenceTransformerEmbedder:
         if runtime == "onnx" or (runtime == "auto" and self.device == "cpu"):
             self._onnx = OnnxEncoder.for_model(self._model, self.spec, onnx_dir, int8=query_precision == "int8")
 
+    def describe_query_encoder(self, settings: Settings) -> Path | None:
+        """Write the descriptor that lets a later process with these settings embed queries without
+        torch (models/query_encoder.py), when queries run on ONNX Runtime here and the settings are the
+        ones this embedder was made with; returns its path, or None where there is none to write."""
+        onnx = self._onnx
+        made_with = (settings.embedder_model, settings.query_precision)
+        if onnx is None or onnx.backend is None or not self._resolved.is_local or made_with != self._configured:
+            return None
+        if settings.embedder != EMBEDDER_NAME:
+            return None
+        try:
+            return write_descriptor(
+                onnx_directory(settings),
+                embedder_model=settings.embedder_model,
+                query_precision=settings.query_precision,
+                resolved=self._resolved,
+                spec=self.spec,
+                onnx_file=onnx.path,
+                inputs=onnx.inputs,
+                tokenizer=onnx.backend,
+                reduce_range=onnx.reduce_range,
+            )
+        except Exception as exc:  # a faster start only: the next process loads torch as this one did
+            log.warning("cannot describe the query encoder for loading without torch: %s", exc)
+            return None
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.spec.dimension or 0), dtype=np.float32)
@@ -94,18 +129,14 @@ class OnnxEncoder:
     queries are encoded so; stored texts keep the exact vectors (docs/evaluation.md has what it costs
     in retrieval quality)."""
 
-    def __init__(self, model: Any, path: Path) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        # One thread a query: a server answers many queries at once, one per core.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    def __init__(self, model: Any, path: Path, *, reduce_range: bool = False) -> None:
+        self.path = path
+        self.reduce_range = reduce_range  # 7-bit weights (an x86 CPU without VNNI)
+        self._session = onnx_session(path)
         self._tokenizer = model.tokenizer
         self._max_length = model.max_seq_length
-        self._inputs = [i.name for i in self._session.get_inputs()]
-        self._backend = _backend_tokenizer(model.tokenizer, model.max_seq_length)
+        self.inputs = [i.name for i in self._session.get_inputs()]
+        self.backend = _backend_tokenizer(model.tokenizer, model.max_seq_length)
 
     @classmethod
     def for_model(
@@ -119,34 +150,27 @@ class OnnxEncoder:
         import torch
 
         path = directory / f"{spec.fingerprint}-torch{torch.__version__}.onnx"
+        seven_bit = False
         try:
             if not path.exists():
                 _export(model, path)
             if int8:
-                seven_bit = _x86_without_vnni()
+                seven_bit = x86_without_vnni()
                 exact, path = path, path.with_name(f"{path.stem}-int8w{7 if seven_bit else 8}.onnx")
                 if not path.exists():
                     _quantize(exact, path, seven_bit)
-            return cls(model, path)
+            return cls(model, path, reduce_range=seven_bit)
         except Exception as exc:  # a faster path only: torch still gives the same vectors
             log.warning("query embedding stays on torch: the ONNX export of %s failed: %s", spec.model_id, exc)
             return None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if self._backend is not None:
-            encodings = self._backend.encode_batch(list(texts))
-            columns = {
-                "input_ids": [e.ids for e in encodings],
-                "attention_mask": [e.attention_mask for e in encodings],
-                "token_type_ids": [e.type_ids for e in encodings],
-            }
-            feeds = {name: np.array(columns[name], dtype=np.int64) for name in self._inputs}
-        else:
-            batch = self._tokenizer(
-                list(texts), padding=True, truncation=True, max_length=self._max_length, return_tensors="np"
-            )
-            feeds = {name: batch[name].astype(np.int64) for name in self._inputs}
-        [vectors] = self._session.run(None, feeds)
+        if self.backend is not None:
+            return run_onnx(self._session, self.inputs, self.backend, texts)
+        batch = self._tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self._max_length, return_tensors="np"
+        )
+        [vectors] = self._session.run(None, {name: batch[name].astype(np.int64) for name in self.inputs})
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -155,7 +179,7 @@ def _backend_tokenizer(tokenizer: Any, max_length: int) -> Any | None:
     does, for a third of its cost on one short query (45 vs 140 us); None where the model's inputs are
     not the plain BERT-style three or the tokenizer is not a fast one."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or not set(tokenizer.model_input_names) <= {"input_ids", "attention_mask", "token_type_ids"}:
+    if backend is None or not set(tokenizer.model_input_names) <= INPUT_NAMES:
         return None
     from tokenizers import Tokenizer
 
@@ -211,18 +235,6 @@ def _export(model: Any, path: Path) -> None:
     log.info("exported %s to ONNX for query embedding: %s", type(transformer).__name__, path)
 
 
-def _x86_without_vnni() -> bool:
-    """An x86 CPU lacking the VNNI dot-product instructions (from /proc/cpuinfo; elsewhere: assume so
-    on x86, the safe side)."""
-    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True
-    return not any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
-
-
 def _quantize(exact: Path, path: Path, seven_bit: bool) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -262,13 +274,17 @@ def _hub_commit(model: object) -> str | None:
     return getattr(card, "base_model_revision", None) if card else None
 
 
-@embedder_registry.register("sentence-transformers")
+@embedder_registry.register(EMBEDDER_NAME)
 def _sentence_transformers(settings: Settings) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(
+    embedder = SentenceTransformerEmbedder(
         settings.embedder_model,
         device=settings.device,
         batch_size=settings.embed_batch_size,
         runtime=settings.embedder_runtime,
-        onnx_dir=settings.data_dir / "models" / "onnx",
+        onnx_dir=onnx_directory(settings),
         query_precision=settings.query_precision,
     )
+    # Indexing, reindexing and the first search of a data folder all come here: later searches with
+    # these settings start without torch.
+    embedder.describe_query_encoder(settings)
+    return embedder

@@ -30,7 +30,8 @@ from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelError, ModelNotFoundError
 from vidsearch.models.base import ImageTextEmbedder, ModelSpec, image_text_embedders
 from vidsearch.models.device import cpu_threads, resolve_device
-from vidsearch.models.embedders import _quantize, _x86_without_vnni
+from vidsearch.models.embedders import _quantize
+from vidsearch.models.query_encoder import x86_without_vnni
 from vidsearch.models.resolve import resolve
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ class TransformersImageTextEmbedder:
         import torch
 
         sessions: dict[str, _TowerSession] = {}
-        seven_bit = int8 and _x86_without_vnni()
+        seven_bit = int8 and x86_without_vnni()
         for tower in (IMAGE, TEXT):
             path = directory / f"{exact.fingerprint}-{tower}-torch{torch.__version__}.onnx"
             try:

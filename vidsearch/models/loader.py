@@ -40,6 +40,19 @@ class ModelSet:
         return _load("embedder", lambda: embedder_registry.create(self.settings.embedder, self.settings))
 
     @cached_property
+    def query_embedder(self) -> Embedder:
+        """The embedder for queries: built without torch from the query encoder's descriptor when one
+        matches these settings (models/query_encoder.py: the same vectors, in a fraction of the start-up
+        time), else the full embedder. Long inputs still reach the full embedder, loaded then."""
+        if "embedder" not in self.__dict__:  # not loaded yet
+            from vidsearch.models.query_encoder import load_query_encoder
+
+            light = load_query_encoder(self.settings, lambda: self.embedder)
+            if light is not None:
+                return light
+        return self.embedder
+
+    @cached_property
     def speech(self) -> SpeechRecognizer | None:
         if self.settings.speech == OFF:
             return None

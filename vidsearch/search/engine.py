@@ -24,7 +24,7 @@ from vidsearch.search.moments import Moment, Snippet, WindowHit, merge_into_mome
 from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.locations import TextHit, TextLocations
-from vidsearch.storage.vectors import VectorIndex, load_generation, read_manifest
+from vidsearch.storage.vectors import VectorIndex, current_manifest, load_generation, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class _Served:
     """What a search reads from one index generation."""
 
     index: VectorIndex
-    locations: TextLocations
+    locations: TextLocations | None  # None: looked up in SQL for each search's hits (a one-shot searcher)
     tagged: bool  # whether any window had tags (only imports add them, and an import makes a generation)
 
     @property
@@ -68,13 +68,26 @@ class _Served:
 
 
 class Searcher:
-    """Thread-safe; reloads the vector index when an indexer publishes a new generation."""
+    """Thread-safe; reloads the vector index when an indexer publishes a new generation.
+
+    Without an embedder given, queries are embedded by `ModelSet.query_embedder` (without torch where
+    the query encoder's descriptor allows). `one_shot` is for a process that answers a query or two (the
+    command line): nothing is read up front that one search does not need. Where each hit lives is asked
+    of SQL for that search's few hundred texts instead of reading the whole table when the generation
+    loads, and the generation's vectors are mapped from its file instead of copied into memory."""
 
     def __init__(
-        self, settings: Settings, db: Database, embedder: Embedder | None = None, reranker: Reranker | None = None
+        self,
+        settings: Settings,
+        db: Database,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+        *,
+        one_shot: bool = False,
     ) -> None:
         self.settings = settings
         self.db = db
+        self.one_shot = one_shot
         self._models = ModelSet(settings)
         self._embedder = embedder
         self._reranker = reranker
@@ -92,7 +105,7 @@ class Searcher:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = self._models.embedder
+            self._embedder = self._models.query_embedder
         return self._embedder
 
     @property
@@ -113,14 +126,17 @@ class Searcher:
         with self._lock:
             current = self._served
             if current is None or manifest is None or manifest.generation != current.generation:
+                current_manifest(self.settings.vector_dir)  # nothing indexed: say so before loading a model
                 index = load_generation(
                     self.settings.vector_dir,
                     self.embedder.spec,
                     use_gpu=self.settings.device != "cpu",
                     ef_search=self.settings.hnsw_ef_search,
                     nprobe=self.settings.ivf_nprobe,
+                    mapped=self.one_shot,
                 )
-                current = self._served = _Served(index, self.db.text_locations(), self.db.has_tags())
+                locations = None if self.one_shot else self.db.text_locations()
+                current = self._served = _Served(index, locations, self.db.has_tags())
                 log.info("serving vector index generation %d (%d vectors)", current.generation, index.size)
             return current
 
@@ -164,9 +180,12 @@ class Searcher:
             )
         t3 = time.perf_counter()
         text_scores = self._fuse(dense, keyword)
-        found, unknown = served.locations.hits(list(text_scores))
-        if unknown:  # stored after this generation was loaded (an index run still going)
-            found |= self.db.text_hits(unknown)
+        if served.locations is None:
+            found = self.db.text_hits(list(text_scores))
+        else:
+            found, unknown = served.locations.hits(list(text_scores))
+            if unknown:  # stored after this generation was loaded (an index run still going)
+                found |= self.db.text_hits(unknown)
         reranker = self.reranker
         moments = merge_into_moments(
             _window_hits(found, text_scores, self.settings.kind_weights),
