@@ -135,7 +135,7 @@ def main() -> None:
         ],
         args.repeats,
     ) / len(images)
-    query = median_seconds(lambda: model.embed_texts([QUERY]), max(args.repeats, 10))
+    query, query_cpu = median_wall_and_cpu(lambda: model.embed_texts([QUERY]), max(args.repeats, 10))
     result = {
         "family": args.family,
         "model": "openai/clip-vit-base-patch32" if args.family == "clip" else "google/siglip-base-patch16-224",
@@ -152,6 +152,7 @@ def main() -> None:
         "ms_preprocess_per_frame": round(preprocess * 1000, 2),
         "x_realtime_at_1fps": round(1.0 / per_frame, 2),
         "ms_per_query_text": round(query * 1000, 2),
+        "cpu_ms_per_query_text": round(query_cpu * 1000, 2),
         "load_seconds": round(load_seconds, 2),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "torch": torch.__version__,

@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     # set R@5: 0.481 at 1,000, 0.484 at 2,000, 0.482 without a bound).
     keyword_max_postings: int = Field(default=1000, ge=1)
     kind_weights: dict[str, float] = Field(default_factory=dict)
+    # Matches on the picture (an image-text model's frame vectors), put on the text scale by each space's
+    # background (search/visual.py), times this.
+    visual_weight: float = Field(default=1.0, ge=0.0)
     # Moments: windows overlapping a better one by at least this IoU are the same moment seen again;
     # they shape its span (the consensus of their boundaries) and add support times their mean score.
     moment_overlap_iou: float = Field(default=0.5, gt=0.0, le=1.0)

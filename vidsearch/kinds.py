@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-# Every kind, in the order people are shown them; the API validates its `kind` parameter against this type.
-KindName = Literal["speech", "ocr", "subtitle", "caption", "annotation", "name", "objects"]
-TEXT_KINDS: tuple[str, ...] = get_args(KindName)
+# Every kind of text, in the order people are shown them.
+TextKindName = Literal["speech", "ocr", "subtitle", "caption", "annotation", "name", "objects"]
+TEXT_KINDS: tuple[str, ...] = get_args(TextKindName)
+# What a result can match: a kind of text, or the picture itself (frame vectors under an image-text
+# model). The API validates its `kind` parameter against this type.
+KindName = Literal["speech", "ocr", "subtitle", "caption", "annotation", "name", "objects", "visual"]
+MATCH_KINDS: tuple[str, ...] = get_args(KindName)
+VISUAL = "visual"
 
 
 class TextKind:

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from vidsearch.config import Settings
 from vidsearch.errors import ModelNotFoundError
@@ -218,6 +217,8 @@ def _pixels(image: np.ndarray) -> np.ndarray:
     """(3, 224, 224) float32 from an RGB frame of any size: scaled so its short side is 224, its middle
     square kept, as ImageNet models are evaluated. Squeezing the whole frame instead distorts shapes and
     lost the rocket in the sample photo (0.19 vs 0.47); padding it to a square shrinks what it shows."""
+    from PIL import Image  # here: a command that only searches never loads Pillow
+
     picture = Image.fromarray(image).convert("RGB")
     scale = INPUT_SIDE / min(picture.size)
     width, height = (max(INPUT_SIDE, round(side * scale)) for side in picture.size)

@@ -5,6 +5,7 @@ shaped into moments, optionally re-ranked, and paged. docs/evaluation.md has how
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import logging
@@ -17,10 +18,12 @@ import numpy as np
 from cachetools import TTLCache
 
 from vidsearch.config import Settings
-from vidsearch.errors import InvalidQueryError
+from vidsearch.errors import InvalidQueryError, NotFoundError
+from vidsearch.kinds import VISUAL, TextKind
 from vidsearch.models.base import Embedder, Reranker
 from vidsearch.models.loader import ModelSet
 from vidsearch.search.moments import Moment, Snippet, WindowHit, merge_into_moments, moment_texts
+from vidsearch.search.visual import Background, ServedVisual, VisualSpace, background_of, nearest_windows, on_text_scale
 from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.locations import TextHit, TextLocations
@@ -61,6 +64,7 @@ class _Served:
     index: VectorIndex
     locations: TextLocations | None  # None: looked up in SQL for each search's hits (a one-shot searcher)
     tagged: bool  # whether any window had tags (only imports add them, and an import makes a generation)
+    background: Background  # a sample of the texts' vectors: what chance scores for a query
 
     @property
     def generation(self) -> int:
@@ -93,6 +97,7 @@ class Searcher:
         self._reranker = reranker
         self._served: _Served | None = None
         self._lock = threading.Lock()
+        self.visual = VisualSpace(settings, self._models, mapped=one_shot)
         # People repeat searches and page through results: the same words, the same vector.
         self._query_vector = functools.lru_cache(maxsize=settings.query_cache_size)(self._embed_query)
         # Whole answers for the same words, filters and page, while the same index generation serves;
@@ -136,7 +141,7 @@ class Searcher:
                     mapped=self.one_shot,
                 )
                 locations = None if self.one_shot else self.db.text_locations()
-                current = self._served = _Served(index, locations, self.db.has_tags())
+                current = self._served = _Served(index, locations, self.db.has_tags(), background_of(index))
                 log.info("serving vector index generation %d (%d vectors)", current.generation, index.size)
             return current
 
@@ -151,7 +156,15 @@ class Searcher:
         t0 = time.perf_counter()
         served = self._serving()
         index = served.index
-        key = (served.generation, query, limit, offset, json.dumps(filters.describe(), sort_keys=True))
+        visual = self.visual.serving() if filters.wants(VISUAL) else None
+        key = (
+            served.generation,
+            visual.generation if visual is not None else None,
+            query,
+            limit,
+            offset,
+            json.dumps(filters.describe(), sort_keys=True),
+        )
         if self.settings.result_cache_size:
             with self._responses_lock:
                 cached = self._responses.get(key)
@@ -162,33 +175,38 @@ class Searcher:
         vector = self._query_vector(query)
         t1 = time.perf_counter()
         depth = max(self.settings.search_candidates, 4 * (offset + limit))
-        allowed = self.db.filtered_text_ids(filters) if filters.active else None
-        if allowed is not None and allowed.size == 0:
-            return SearchResponse(query, [], offset, limit, filters.describe(), timings)
-        scores, ids = index.search(vector, depth, allowed)
-        dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
-        t2 = time.perf_counter()
-        keyword: list[tuple[int, float]] = []
-        if self.settings.keyword_weight > 0:
-            keyword = self.db.keyword_hits(
-                query,
-                filters,
-                depth,
-                max_documents=self._keyword_max_documents(index.size),
-                max_postings=self.settings.keyword_max_postings,
-                corpus=index.manifest.generation,
-            )
+        text_scores: dict[int, float] = {}
+        found: dict[int, TextHit] = {}
+        if not filters.kinds or filters.text_kinds:
+            allowed = self.db.filtered_text_ids(filters) if filters.active else None
+            if allowed is None or allowed.size:
+                scores, ids = index.search(vector, depth, allowed)
+                dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
+                t2 = time.perf_counter()
+                keyword: list[tuple[int, float]] = []
+                if self.settings.keyword_weight > 0:
+                    keyword = self.db.keyword_hits(
+                        query,
+                        filters,
+                        depth,
+                        max_documents=self._keyword_max_documents(index.size),
+                        max_postings=self.settings.keyword_max_postings,
+                        corpus=index.manifest.generation,
+                    )
+                timings["vector_search"] = (t2 - t1) * 1e3
+                timings["keyword_search"] = (time.perf_counter() - t2) * 1e3
+                text_scores = self._fuse(dense, keyword)
+                found = self._locate(served, list(text_scores))
+        hits = _window_hits(found, text_scores, self.settings.kind_weights)
         t3 = time.perf_counter()
-        text_scores = self._fuse(dense, keyword)
-        if served.locations is None:
-            found = self.db.text_hits(list(text_scores))
-        else:
-            found, unknown = served.locations.hits(list(text_scores))
-            if unknown:  # stored after this generation was loaded (an index run still going)
-                found |= self.db.text_hits(unknown)
+        if visual is not None:
+            seen = self._visual_hits(visual, self.visual.text_vector(query), depth, filters, served, vector)
+            hits = _merge_hits(hits, seen)
+            timings["visual_search"] = (time.perf_counter() - t3) * 1e3
+            t3 = time.perf_counter()
         reranker = self.reranker
         moments = merge_into_moments(
-            _window_hits(found, text_scores, self.settings.kind_weights),
+            hits,
             overlap_iou=self.settings.moment_overlap_iou,
             support=self.settings.moment_support,
             join_ratio=self.settings.moment_join_ratio,
@@ -198,19 +216,137 @@ class Searcher:
         if reranker is not None:
             moments = self._rerank(reranker, query, moments)
         page = moments[offset : offset + limit]
-        self._describe(query, page, found, text_scores, served.tagged)
+        self._describe(query, page, hits, text_scores, served.tagged)
         t5 = time.perf_counter()
-        timings.update(
-            embed=(t1 - t0) * 1e3,
-            vector_search=(t2 - t1) * 1e3,
-            keyword_search=(t3 - t2) * 1e3,
-            moments=(t4 - t3) * 1e3,
-            rerank_and_texts=(t5 - t4) * 1e3,
-        )
+        timings.update(embed=(t1 - t0) * 1e3, moments=(t4 - t3) * 1e3, rerank_and_texts=(t5 - t4) * 1e3)
         response = SearchResponse(query, page, offset, limit, filters.describe(), timings)
         if self.settings.result_cache_size:
             with self._responses_lock:
                 self._responses[key] = copy.deepcopy(response)
+        return response
+
+    def _locate(self, served: _Served, text_ids: list[int]) -> dict[int, TextHit]:
+        """Where each text lives: from the generation's table, or SQL (one-shot searchers, and texts
+        stored after the generation was loaded)."""
+        if served.locations is None:
+            return self.db.text_hits(text_ids)
+        found, unknown = served.locations.hits(text_ids)
+        if unknown:  # stored after this generation was loaded (an index run still going)
+            found |= self.db.text_hits(unknown)
+        return found
+
+    def _visual_hits(
+        self,
+        visual: ServedVisual,
+        query_vector: np.ndarray,
+        depth: int,
+        filters: SearchFilters,
+        served: _Served,
+        text_query: np.ndarray | None,
+    ) -> list[WindowHit]:
+        """The windows whose pictures are nearest the query's vector in the visual space, scored on the
+        text space's scale (search/visual.py says how) when there is a text query to scale by."""
+        allowed = self.db.filtered_window_ids(filters) if filters.active else None
+        if allowed is not None and not allowed.size:
+            return []
+        scores = nearest_windows(visual, query_vector, depth, allowed)
+        if text_query is not None:
+            scores = on_text_scale(
+                scores,
+                visual.background.stats(query_vector),
+                served.background.stats(text_query),
+                self.settings.visual_weight,
+            )
+        places = self.db.window_places(list(scores))
+        return [
+            WindowHit(
+                p.window_id, p.video_id, p.path, p.start, p.end, scores[w], frozenset({VISUAL}), delimited=p.imported
+            )
+            for w, p in places.items()
+        ]
+
+    def search_image(
+        self,
+        image: np.ndarray,
+        limit: int = 10,
+        *,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        label: str = "an image",
+    ) -> SearchResponse:
+        """The moments that look most like a picture: by its vector in the visual space when an
+        image-text model is configured; otherwise by what the frame labeler sees in it, searched among
+        the windows' `objects` texts (the offline default)."""
+        filters = filters or SearchFilters()
+        _check(label, limit, offset)
+        visual = self.visual.serving()
+        if visual is not None:
+            vector = self.visual.image_vector(image)
+            return self._similar_to(vector, label, limit, offset, filters, visual)
+        labeler = self._models.labeler
+        if labeler is None:
+            raise InvalidQueryError(
+                "searching by image needs an image-text model (VIDSEARCH_VISUAL_EMBEDDER) or the frame labels "
+                "(VIDSEARCH_VISUAL_LABELS), and both are off"
+            )
+        words = [w for label_ in labeler.label([image])[0] for w in (label_.name, *label_.synonyms[:2])]
+        if not words:
+            return SearchResponse(label, [], offset, limit, filters.describe())
+        return self._by_objects(", ".join(dict.fromkeys(words)), label, limit, offset, filters)
+
+    def similar(
+        self, window_id: int, limit: int = 10, *, offset: int = 0, filters: SearchFilters | None = None
+    ) -> SearchResponse:
+        """More like a window: the windows nearest its picture (or, offline, its `objects` text), itself
+        and its neighbours in the same video left out."""
+        filters = filters or SearchFilters()
+        label = f"like window {window_id}"
+        _check(label, limit, offset)
+        place = self.db.window_places([window_id]).get(window_id)
+        if place is None:
+            raise NotFoundError(f"window {window_id} not found")
+        visual = self.visual.serving()
+        stored = self.db.window_vector(window_id, self.db.model_record(self.visual.embedder.spec)) if visual else None
+        if visual is not None and stored is not None:
+            response = self._similar_to(stored[0][None, :], label, limit + 1, offset, filters, visual)
+        else:
+            objects = [body for _, kind, body in self.db.window_texts([window_id])[window_id] if kind == "objects"]
+            if not objects:
+                raise InvalidQueryError(
+                    f"window {window_id} has no picture to compare: no frame vector and no labels of what it shows"
+                )
+            response = self._by_objects(objects[0], label, limit + 1, offset, filters)
+        response.results = [m for m in response.results if window_id not in m.window_ids][:limit]
+        response.limit = limit
+        return response
+
+    def _similar_to(
+        self,
+        vector: np.ndarray,
+        label: str,
+        limit: int,
+        offset: int,
+        filters: SearchFilters,
+        visual: ServedVisual,
+    ) -> SearchResponse:
+        depth = max(self.settings.search_candidates, 4 * (offset + limit))
+        hits = self._visual_hits(visual, vector, depth, filters, self._serving(), None)
+        moments = merge_into_moments(
+            hits,
+            overlap_iou=self.settings.moment_overlap_iou,
+            support=self.settings.moment_support,
+            join_ratio=self.settings.moment_join_ratio,
+            keep=offset + limit,
+        )
+        page = moments[offset : offset + limit]
+        self._describe("", page, hits, {}, self._serving().tagged)
+        return SearchResponse(label, page, offset, limit, filters.describe())
+
+    def _by_objects(self, words: str, label: str, limit: int, offset: int, filters: SearchFilters) -> SearchResponse:
+        """Offline similarity: the labels' words searched among what windows show."""
+        narrowed = dataclasses.replace(filters, kinds=(TextKind.OBJECTS,))
+        response = self.search(words, limit, offset=offset, filters=narrowed)
+        response.query, response.filters = label, filters.describe()
         return response
 
     def why_empty(self, filters: SearchFilters, offset: int = 0) -> str:
@@ -263,13 +399,13 @@ class Searcher:
         return sorted(head, key=lambda m: -m.score) + tail
 
     def _describe(
-        self, query: str, page: list[Moment], found: dict[int, TextHit], scores: dict[int, float], tagged: bool
+        self, query: str, page: list[Moment], hits: list[WindowHit], scores: dict[int, float], tagged: bool
     ) -> None:
         """Fill in each moment's texts by kind, its best matching snippets with the query words marked,
         and its tags."""
         window_ids = [w for m in page for w in m.window_ids]
         texts = self.db.window_texts(window_ids)
-        starts = {hit.window_id: hit.start for hit in found.values()}
+        starts = {hit.window_id: hit.start for hit in hits}
         marks = self.db.highlights(query, {t: body for w in window_ids for t, _, body in texts.get(w, [])})
         tags = self.db.window_tags(window_ids) if tagged else {}
         for moment in page:
@@ -303,6 +439,19 @@ def _check(query: str, limit: int, offset: int) -> None:
         raise InvalidQueryError(f"limit must be between 1 and {MAX_LIMIT}")
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidQueryError(f"offset must be between 0 and {MAX_OFFSET}")
+
+
+def _merge_hits(text: list[WindowHit], visual: list[WindowHit]) -> list[WindowHit]:
+    """One hit per window from both spaces: the better score, and every kind that matched."""
+    merged = {hit.window_id: hit for hit in text}
+    for hit in visual:
+        prior = merged.get(hit.window_id)
+        if prior is None:
+            merged[hit.window_id] = hit
+            continue
+        best = hit if hit.score > prior.score else prior
+        merged[hit.window_id] = best._replace(kinds=prior.kinds | hit.kinds, text_ids=prior.text_ids)
+    return list(merged.values())
 
 
 def _window_hits(

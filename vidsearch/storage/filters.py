@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, select
 
 from vidsearch.errors import InvalidQueryError
-from vidsearch.kinds import TEXT_KINDS
+from vidsearch.kinds import MATCH_KINDS, TEXT_KINDS
 from vidsearch.storage.schema import OFFLINE_STATUSES, VideoRecord, WindowRecord, WindowTag, WindowTextRecord
 
 
@@ -47,10 +47,10 @@ class SearchFilters:
     def check(self) -> None:
         """Raise InvalidQueryError for what no library can match: a kind of text that does not exist, a
         negative duration."""
-        unknown = [k for k in self.kinds if k not in TEXT_KINDS]
+        unknown = [k for k in self.kinds if k not in MATCH_KINDS]
         if unknown:
             raise InvalidQueryError(
-                f"unknown kind of text {', '.join(map(repr, unknown))}: the kinds are {', '.join(TEXT_KINDS)}"
+                f"unknown kind of text {', '.join(map(repr, unknown))}: the kinds are {', '.join(MATCH_KINDS)}"
             )
         for name, value in (("minimum", self.min_duration), ("maximum", self.max_duration)):
             if value is not None and value < 0:
@@ -117,9 +117,19 @@ class SearchFilters:
             )
         return parts
 
-    def conditions(self) -> list[ColumnElement[bool]]:
+    @property
+    def text_kinds(self) -> tuple[str, ...]:
+        """The kinds asked for that are kinds of text (not `visual`, a match on the picture)."""
+        return tuple(k for k in self.kinds if k in TEXT_KINDS)
+
+    def wants(self, kind: str) -> bool:
+        """Whether matches of this kind may be returned (any, when no kind is asked for)."""
+        return not self.kinds or kind in self.kinds
+
+    def conditions(self, *, texts: bool = True) -> list[ColumnElement[bool]]:
         """WHERE clauses over window_texts joined to windows and videos (live windows of videos that
-        are not offline: a missing file's or a removed video's windows are never returned)."""
+        are not offline: a missing file's or a removed video's windows are never returned). With
+        `texts=False`, over windows joined to videos only (the kinds of text do not apply)."""
         where: list[ColumnElement[bool]] = [
             WindowRecord.retired.is_(False),
             VideoRecord.status.not_in(OFFLINE_STATUSES),
@@ -130,8 +140,8 @@ class SearchFilters:
             where.append(
                 exists(select(WindowTag.window_id).where(WindowTag.window_id == WindowRecord.id, WindowTag.tag == tag))
             )
-        if self.kinds:
-            where.append(WindowTextRecord.kind.in_(self.kinds))
+        if self.kinds and texts:
+            where.append(WindowTextRecord.kind.in_(self.text_kinds))
         if self.recorded_after is not None:
             where.append(VideoRecord.recorded_at >= _utc(self.recorded_after))
         if self.recorded_before is not None:

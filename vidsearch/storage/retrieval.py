@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, select
@@ -46,6 +46,15 @@ class Highlight:
 
     text: str
     spans: list[tuple[int, int]]
+
+
+class WindowPlace(NamedTuple):
+    window_id: int
+    video_id: int
+    path: str
+    start: float
+    end: float
+    imported: bool
 
 
 class RetrievalMixin(StoreBase):
@@ -146,6 +155,36 @@ class RetrievalMixin(StoreBase):
         )
         with self.reading() as s:
             return np.fromiter(s.scalars(stmt), dtype=np.int64)
+
+    def filtered_window_ids(self, filters: SearchFilters) -> np.ndarray:
+        """Ids of the live windows a filtered search may return from the visual space (the kinds of text
+        asked for do not narrow pictures)."""
+        stmt = (
+            select(WindowRecord.id)
+            .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
+            .where(*filters.conditions(texts=False))
+        )
+        with self.reading() as s:
+            return np.fromiter(s.scalars(stmt), dtype=np.int64)
+
+    def window_places(self, window_ids: Sequence[int]) -> dict[int, WindowPlace]:
+        """Where each window lies (video, path, span) and whether an import gave it, for visual hits."""
+        if not len(window_ids):
+            return {}
+        stmt = (
+            select(
+                WindowRecord.id,
+                WindowRecord.video_id,
+                VideoRecord.path,
+                WindowRecord.start,
+                WindowRecord.end,
+                WindowRecord.import_key.is_not(None),
+            )
+            .join(VideoRecord, WindowRecord.video_id == VideoRecord.id)
+            .where(WindowRecord.id.in_([int(w) for w in window_ids]))
+        )
+        with self.reading() as s:
+            return {int(row[0]): WindowPlace(*row) for row in s.execute(stmt)}
 
     def any_text(self, filters: SearchFilters) -> bool:
         """Whether any live text passes the filters (without listing them all)."""

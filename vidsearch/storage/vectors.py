@@ -126,6 +126,15 @@ class VectorIndex:
                 self._ids = np.sort(ids.astype(np.int64))
             return self._ids
 
+    def sample(self, count: int) -> np.ndarray:
+        """Up to `count` stored vectors spread evenly over the ids: a background of what the library
+        holds, against which a query's scores can be told apart from chance (search calibration)."""
+        ids = self._stored_ids()
+        if ids.size == 0:
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        picked = ids[np.unique(np.linspace(0, ids.size - 1, min(count, ids.size)).round().astype(np.int64))]
+        return np.asarray(self.index.reconstruct_batch(picked), dtype=np.float32)
+
     def search(self, vectors: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest texts; with `allowed`, only among those text ids (a filtered search)."""
         k = max(1, min(k, self.size))
