@@ -92,10 +92,15 @@ def test_a_text_query_searches_both_spaces_and_says_which_matched(with_clip, rea
 def test_a_frame_finds_its_own_window_and_more_like_this_leaves_the_window_out(with_clip, silent, real_models):
     searcher = _searcher(with_clip, real_models)
     video = silent / "three things.mp4"
-    for scene, start in enumerate((0.0, 6.0, 12.0)):
+    db = Database(with_clip.resolved_database_url)
+    [(record, _)] = db.list_videos()
+    windows = {w.start: w.id for w in db.video_detail(record.id).windows}
+    for start, window_id in windows.items():
+        # Random weights score every window alike, so neighbours may join the moment: the best window
+        # (the one whose picture is nearest) is what must be right.
         top = searcher.search_image(_frame(video, start + 3.0), 1, label="probe.jpg").results[0]
-        assert (top.path, top.start) == (str(video), start), scene
-        assert top.matched == {"visual"}
+        assert top.path == str(video) and top.best_window_id == window_id, start
+        assert top.matched == {"visual"} and top.start <= start < top.end
     first = searcher.search_image(_frame(video, 3.0), 1).results[0]
     like = searcher.similar(first.best_window_id, 5)
     assert like.results and all(first.best_window_id not in m.window_ids for m in like.results)

@@ -146,8 +146,16 @@ class Searcher:
             return current
 
     def search(
-        self, query: str, limit: int = 10, *, offset: int = 0, filters: SearchFilters | None = None
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        exclude: frozenset[int] = frozenset(),
     ) -> SearchResponse:
+        """The moments that match a query; windows in `exclude` are left out ("more like this" leaves
+        out the window it starts from)."""
         query = " ".join(query.split())
         filters = filters or SearchFilters()
         _check(query, limit, offset)
@@ -164,6 +172,7 @@ class Searcher:
             limit,
             offset,
             json.dumps(filters.describe(), sort_keys=True),
+            tuple(sorted(exclude)),
         )
         if self.settings.result_cache_size:
             with self._responses_lock:
@@ -204,6 +213,8 @@ class Searcher:
             hits = _merge_hits(hits, seen)
             timings["visual_search"] = (time.perf_counter() - t3) * 1e3
             t3 = time.perf_counter()
+        if exclude:
+            hits = [hit for hit in hits if hit.window_id not in exclude]
         reranker = self.reranker
         moments = merge_into_moments(
             hits,
@@ -308,17 +319,13 @@ class Searcher:
         visual = self.visual.serving()
         stored = self.db.window_vector(window_id, self.db.model_record(self.visual.embedder.spec)) if visual else None
         if visual is not None and stored is not None:
-            response = self._similar_to(stored[0][None, :], label, limit + 1, offset, filters, visual)
-        else:
-            objects = [body for _, kind, body in self.db.window_texts([window_id])[window_id] if kind == "objects"]
-            if not objects:
-                raise InvalidQueryError(
-                    f"window {window_id} has no picture to compare: no frame vector and no labels of what it shows"
-                )
-            response = self._by_objects(objects[0], label, limit + 1, offset, filters)
-        response.results = [m for m in response.results if window_id not in m.window_ids][:limit]
-        response.limit = limit
-        return response
+            return self._similar_to(stored[0][None, :], label, limit, offset, filters, visual, {window_id})
+        objects = [body for _, kind, body in self.db.window_texts([window_id])[window_id] if kind == "objects"]
+        if not objects:
+            raise InvalidQueryError(
+                f"window {window_id} has no picture to compare: no frame vector and no labels of what it shows"
+            )
+        return self._by_objects(objects[0], label, limit, offset, filters, {window_id})
 
     def _similar_to(
         self,
@@ -328,9 +335,11 @@ class Searcher:
         offset: int,
         filters: SearchFilters,
         visual: ServedVisual,
+        exclude: set[int] | None = None,
     ) -> SearchResponse:
         depth = max(self.settings.search_candidates, 4 * (offset + limit))
         hits = self._visual_hits(visual, vector, depth, filters, self._serving(), None)
+        hits = [hit for hit in hits if hit.window_id not in (exclude or set())]
         moments = merge_into_moments(
             hits,
             overlap_iou=self.settings.moment_overlap_iou,
@@ -342,10 +351,18 @@ class Searcher:
         self._describe("", page, hits, {}, self._serving().tagged)
         return SearchResponse(label, page, offset, limit, filters.describe())
 
-    def _by_objects(self, words: str, label: str, limit: int, offset: int, filters: SearchFilters) -> SearchResponse:
+    def _by_objects(
+        self,
+        words: str,
+        label: str,
+        limit: int,
+        offset: int,
+        filters: SearchFilters,
+        exclude: set[int] | None = None,
+    ) -> SearchResponse:
         """Offline similarity: the labels' words searched among what windows show."""
         narrowed = dataclasses.replace(filters, kinds=(TextKind.OBJECTS,))
-        response = self.search(words, limit, offset=offset, filters=narrowed)
+        response = self.search(words, limit, offset=offset, filters=narrowed, exclude=frozenset(exclude or ()))
         response.query, response.filters = label, filters.describe()
         return response
 
