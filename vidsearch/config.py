@@ -167,6 +167,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)  # e.g. ["https://archive.example.org"]; none by default
     rate_limit: str = "120/minute"  # per client address, on every route but /healthz
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # a picture to search by (POST /search/image)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, File, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -58,10 +58,11 @@ from vidsearch.errors import (
     VidsearchError,
 )
 from vidsearch.kinds import KindName
+from vidsearch.media.images import IMAGE_TYPES, decode_image
 from vidsearch.models.loader import ModelSet
 from vidsearch.search import Searcher
 from vidsearch.search.answer import Asker
-from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS
+from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, SearchResponse
 from vidsearch.storage import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.schema import ModelRecord, VideoRecord
@@ -164,7 +165,9 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(web_router)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, uploads={"/search/image": settings.max_image_bytes}
+    )
     if settings.cors_origins:  # an explicit list only: no wildcard
         app.add_middleware(
             CORSMiddleware,
@@ -201,40 +204,56 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     async def search(
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="plain-language query")],
+        filters: Annotated[SearchFilters, Depends(search_filters)],
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many moments")] = 10,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many (the next page)")] = 0,
-        path: Annotated[str | None, Query(max_length=4096, description="only videos whose path starts so")] = None,
-        tag: Annotated[list[str] | None, Query(description="only windows with all these tags")] = None,
-        kind: Annotated[list[KindName] | None, Query(description="only these kinds of text (any of them)")] = None,
-        recorded_after: Annotated[datetime | None, Query()] = None,
-        recorded_before: Annotated[datetime | None, Query()] = None,
-        modified_after: Annotated[datetime | None, Query()] = None,
-        modified_before: Annotated[datetime | None, Query()] = None,
-        min_duration: Annotated[float | None, Query(ge=0, description="seconds")] = None,
-        max_duration: Annotated[float | None, Query(ge=0, description="seconds")] = None,
     ) -> Response:
         searcher: Searcher = request.app.state.searcher
-        filters = SearchFilters(
-            path_prefix=path,
-            tags=tuple(tag or ()),
-            kinds=tuple(kind or ()),
-            recorded_after=recorded_after,
-            recorded_before=recorded_before,
-            modified_after=modified_after,
-            modified_before=modified_before,
-            min_duration=min_duration,
-            max_duration=max_duration,
-        )
         response = await run_in_threadpool(searcher.search, q, limit, offset=offset, filters=filters)
-        # The search's own JSON shape is SearchOut's (tests hold the two together): written straight out,
-        # it is not validated and serialised twice on the busiest route.
-        # Where the time went, per step, in the standard header browsers' developer tools show.
-        timing = ", ".join(f"{step};dur={ms:.2f}" for step, ms in response.timings_ms.items())
-        return Response(
-            json.dumps(response.to_dict(), ensure_ascii=False),
-            media_type="application/json",
-            headers={"Server-Timing": timing},
-        )
+        return _search_json(response)
+
+    @app.post(
+        "/search/image",
+        response_model=SearchOut,
+        responses=_ERRORS | _errors(413),
+        tags=["search"],
+        dependencies=Authorized,
+    )
+    async def search_image(
+        request: Request,
+        image: Annotated[UploadFile, File(description="a picture (JPEG, PNG, WebP, GIF, BMP, TIFF)")],
+        filters: Annotated[SearchFilters, Depends(search_filters)],
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many moments")] = 10,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many (the next page)")] = 0,
+    ) -> Response:
+        """The moments that look most like a picture: by an image-text model's vectors when one is
+        configured, otherwise by what the frame labeler sees in it."""
+        if image.content_type not in IMAGE_TYPES:
+            raise InvalidQueryError(
+                f"image: {image.content_type or 'no content type'} is not a picture type ({', '.join(IMAGE_TYPES)})"
+            )
+        name = image.filename or "the image"
+        data = await image.read()
+        searcher: Searcher = request.app.state.searcher
+
+        def run() -> SearchResponse:
+            picture = decode_image(data, name)  # in the thread pool: decoding is work
+            return searcher.search_image(picture, limit, offset=offset, filters=filters, label=name)
+
+        return _search_json(await run_in_threadpool(run))
+
+    @app.get("/search/similar", response_model=SearchOut, responses=_ERRORS, tags=["search"], dependencies=Authorized)
+    async def search_similar(
+        request: Request,
+        window_id: Annotated[int, Query(ge=1, le=MAX_ID, description="a result's window_id")],
+        filters: Annotated[SearchFilters, Depends(search_filters)],
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many moments")] = 10,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many (the next page)")] = 0,
+    ) -> Response:
+        """More like a result: the moments whose pictures are nearest that window's (itself left out)."""
+        searcher: Searcher = request.app.state.searcher
+        response = await run_in_threadpool(searcher.similar, window_id, limit, offset=offset, filters=filters)
+        return _search_json(response)
 
     @app.post("/ask", response_model=AskOut, responses=_ERRORS | _errors(413), tags=["search"], dependencies=Authorized)
     async def ask(request: Request, body: AskIn) -> AskOut:
@@ -332,6 +351,45 @@ def validation_detail(errors: Sequence[Any]) -> str:
             message = f"{message}: {reason}"
         parts.append(f"{name}: {message}")
     return "; ".join(dict.fromkeys(parts)) or "the request is invalid"
+
+
+def search_filters(
+    path: Annotated[str | None, Query(max_length=4096, description="only videos whose path starts so")] = None,
+    tag: Annotated[list[str] | None, Query(description="only windows with all these tags")] = None,
+    kind: Annotated[
+        list[KindName] | None, Query(description="only these kinds of match: kinds of text, or visual (any of them)")
+    ] = None,
+    recorded_after: Annotated[datetime | None, Query()] = None,
+    recorded_before: Annotated[datetime | None, Query()] = None,
+    modified_after: Annotated[datetime | None, Query()] = None,
+    modified_before: Annotated[datetime | None, Query()] = None,
+    min_duration: Annotated[float | None, Query(ge=0, description="seconds")] = None,
+    max_duration: Annotated[float | None, Query(ge=0, description="seconds")] = None,
+) -> SearchFilters:
+    """The filters every search route takes, as query parameters."""
+    return SearchFilters(
+        path_prefix=path,
+        tags=tuple(tag or ()),
+        kinds=tuple(kind or ()),
+        recorded_after=recorded_after,
+        recorded_before=recorded_before,
+        modified_after=modified_after,
+        modified_before=modified_before,
+        min_duration=min_duration,
+        max_duration=max_duration,
+    )
+
+
+def _search_json(response: SearchResponse) -> Response:
+    # The search's own JSON shape is SearchOut's (tests hold the two together): written straight out, it
+    # is not validated and serialised twice on the busiest route. Where the time went, per step, in the
+    # standard header browsers' developer tools show.
+    timing = ", ".join(f"{step};dur={ms:.2f}" for step, ms in response.timings_ms.items())
+    return Response(
+        json.dumps(response.to_dict(), ensure_ascii=False),
+        media_type="application/json",
+        headers={"Server-Timing": timing},
+    )
 
 
 def _model_name(record: ModelRecord | None) -> str | None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -19,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from vidsearch.api.security import MAX_ID, ApiKeyStore, resolve_media, token_from
 from vidsearch.errors import ForbiddenError, InvalidQueryError, NotFoundError
 from vidsearch.indexer import progress as index_progress
-from vidsearch.kinds import TEXT_KINDS
+from vidsearch.kinds import MATCH_KINDS
+from vidsearch.media.images import IMAGE_TYPES, decode_image
 from vidsearch.search import Searcher
-from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS
+from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, SearchResponse
 from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.schema import IMPORT_SOURCE, ModelRecord, VideoRecord, WindowRecord
@@ -30,7 +31,7 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 KEY_COOKIE = "vidsearch_key"
 PAGE_SIZE = 10
-KINDS = TEXT_KINDS
+KINDS = MATCH_KINDS
 # Statuses of videos that have no file on this machine (imported descriptions of a video known by a key);
 # any other status is shown as it is.
 NO_FILE_STATUSES = frozenset({"external"})
@@ -118,6 +119,9 @@ def _search_context(q: str = "", path: str = "", kind: list[str] | None = None, 
         "prev_url": None,
         "next_url": None,
         "max_query": MAX_QUERY_CHARS,
+        "like": None,
+        "image_name": None,
+        "image_types": ",".join(IMAGE_TYPES),
     }
 
 
@@ -152,29 +156,62 @@ async def search_page(
     kind: Annotated[list[str] | None, Query()] = None,
     tag: Annotated[str, Query(max_length=128)] = "",
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    like: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
+    """Results of a query in words, or "more like" a result's window (`like`)."""
     if not signed_in(request):
         return _login(request)
-    context = _search_context(q, path, kind, tag) | {"offset": offset}
+    context = _search_context(q, path, kind, tag) | {"offset": offset, "like": like}
     if len(q) > MAX_QUERY_CHARS:
         context["error"] = f"The query is too long: {len(q)} characters, at most {MAX_QUERY_CHARS}."
         return templates.TemplateResponse(request, "search.html", context, status_code=422)
-    if q.strip():
-        searcher: Searcher = request.app.state.searcher
-        filters = SearchFilters(path_prefix=path or None, kinds=tuple(kind or ()), tags=(tag,) if tag else ())
-        try:
-            response = await run_in_threadpool(
-                searcher.search, q, min(PAGE_SIZE, MAX_LIMIT), offset=offset, filters=filters
-            )
-            context["results"] = response.results
-            if offset > 0:
-                context["prev_url"] = str(request.url.include_query_params(offset=max(0, offset - PAGE_SIZE)))
-            if len(response.results) == PAGE_SIZE and offset + PAGE_SIZE <= MAX_OFFSET:
-                context["next_url"] = str(request.url.include_query_params(offset=offset + PAGE_SIZE))
-            context["count"] = _count(offset, len(response.results), context["next_url"] is not None)
-        except InvalidQueryError as exc:
-            context["error"] = str(exc)
+    searcher: Searcher = request.app.state.searcher
+    filters = SearchFilters(path_prefix=path or None, kinds=tuple(kind or ()), tags=(tag,) if tag else ())
+    limit = min(PAGE_SIZE, MAX_LIMIT)
+    if like is not None:
+        await _results(request, context, lambda: searcher.similar(like, limit, offset=offset, filters=filters))
+    elif q.strip():
+        await _results(request, context, lambda: searcher.search(q, limit, offset=offset, filters=filters))
     return templates.TemplateResponse(request, "search.html", context)
+
+
+@router.post("/image", response_class=HTMLResponse)
+async def image_page(request: Request, image: Annotated[UploadFile, File()]) -> Response:
+    """Results for a picture chosen on the page (the first page of them)."""
+    if not signed_in(request):
+        return _login(request)
+    name = image.filename or "the image"
+    context = _search_context() | {"image_name": name}
+    if image.content_type not in IMAGE_TYPES:
+        context["error"] = f"{name} is not a picture ({image.content_type or 'unknown type'})."
+        return templates.TemplateResponse(request, "search.html", context, status_code=422)
+    data = await image.read()
+    searcher: Searcher = request.app.state.searcher
+
+    def run() -> SearchResponse:
+        return searcher.search_image(decode_image(data, name), PAGE_SIZE, label=name)
+
+    await _results(request, context, run, pages=False)
+    status = 422 if context["error"] else 200
+    return templates.TemplateResponse(request, "search.html", context, status_code=status)
+
+
+async def _results(
+    request: Request, context: dict[str, Any], run: Callable[[], SearchResponse], *, pages: bool = True
+) -> None:
+    """Fill the page's results (or the error) from a search run in the thread pool."""
+    offset = context["offset"]
+    try:
+        response = await run_in_threadpool(run)
+    except (InvalidQueryError, NotFoundError) as exc:
+        context["error"] = str(exc)
+        return
+    context["results"] = response.results
+    if pages and offset > 0:
+        context["prev_url"] = str(request.url.include_query_params(offset=max(0, offset - PAGE_SIZE)))
+    if pages and len(response.results) == PAGE_SIZE and offset + PAGE_SIZE <= MAX_OFFSET:
+        context["next_url"] = str(request.url.include_query_params(offset=offset + PAGE_SIZE))
+    context["count"] = _count(offset, len(response.results), context["next_url"] is not None)
 
 
 @router.get("/library", response_class=HTMLResponse)
@@ -231,4 +268,4 @@ def login(request: Request, key: Annotated[str, Form(max_length=200)]) -> Respon
 
 
 # The routes that answer with a page: their invalid requests get a page too (see page_error).
-PAGES: frozenset[Callable[..., Any]] = frozenset({search_page, library_page, video_page})
+PAGES: frozenset[Callable[..., Any]] = frozenset({search_page, image_page, library_page, video_page})

@@ -38,6 +38,7 @@ function playFrom(element) {
 }
 
 document.addEventListener("click", (event) => {
+  if (event.target.closest("a.like")) return; // "more like this" is a link, not a play
   const target = event.target.closest(".moment, .citation");
   if (target) {
     event.preventDefault();
