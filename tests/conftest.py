@@ -128,3 +128,42 @@ def sharing_models(settings: Settings, real_models: ModelSet) -> ModelSet:
     if settings.visual_labels == real_models.settings.visual_labels:  # a test that turns labels off gets none
         models.labeler = real_models.labeler
     return models
+
+
+# A silent video with no text of three things, scene by scene (what the picture-search tests look for).
+SILENT_SCENES = (("chelsea", 0.0), ("coffee", 6.0), ("rocket", 12.0))
+
+
+@pytest.fixture(scope="session")
+def silent_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vidsearch.media.synthesize import Scene, make_video
+
+    folder = tmp_path_factory.mktemp("silent-library")
+    make_video([Scene(name, 6) for name, _ in SILENT_SCENES], folder / "three things.mp4", audio=False, subtitles=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def clip_library(tmp_path_factory: pytest.TempPathFactory, silent_library: Path, real_models: ModelSet) -> Settings:
+    """The silent library indexed with labels and a RANDOM-WEIGHT tiny CLIP (real classes and loading
+    code; its vectors mean nothing: tests on it check paths, not quality)."""
+    from tests.models.tiny_image_text import build_clip
+
+    root = tmp_path_factory.mktemp("clip-library")
+    settings = Settings(
+        data_dir=root / "data",
+        speech="none",
+        window_length=6,
+        visual_embedder="clip",
+        visual_embedder_model=str(build_clip(root / "tiny-clip")),
+    )
+    Indexer(settings, models=sharing_models(settings, real_models)).run([silent_library])
+    return settings
+
+
+@pytest.fixture(scope="session")
+def labelled_library(tmp_path_factory: pytest.TempPathFactory, silent_library: Path, real_models: ModelSet) -> Settings:
+    """The silent library indexed with the default settings (no image-text model: the frame labels)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("labelled-library") / "data", window_length=6)
+    Indexer(settings, models=sharing_models(settings, real_models)).run([silent_library])
+    return settings

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vidsearch.errors import ConfigError, VidsearchError
-from vidsearch.kinds import TEXT_KINDS
+from vidsearch.kinds import MATCH_KINDS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -249,7 +249,25 @@ def _date_option(help_text: str) -> Any:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to find, in plain language.")],
+    query: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="QUERY", help="What to find, in plain language (or give --image or --like).", show_default=False
+        ),
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            "--image",
+            metavar="FILE",
+            help="Find moments that look like this picture (JPEG, PNG, WebP, ...): with an image-text model by "
+            "its vectors, otherwise by what the frame labels see in it.",
+        ),
+    ] = None,
+    like: Annotated[
+        int | None,
+        typer.Option("--like", metavar="WINDOW_ID", help="More like a result: its window_id (from --json)."),
+    ] = None,
     limit: Annotated[
         int, typer.Option("--limit", "-k", "--top", metavar="N", help="How many moments to show (1 to 100).")
     ] = 10,
@@ -280,7 +298,8 @@ def search(
         typer.Option(
             "--kind",
             metavar="KIND",
-            help=f"Only what matched in this kind of text: {', '.join(TEXT_KINDS)}; repeat it for any of several.",
+            help=f"Only what matched in this kind: {', '.join(MATCH_KINDS)} (visual: the picture itself); repeat it "
+            "for any of several.",
         ),
     ] = None,
     recorded_after: Annotated[
@@ -300,12 +319,16 @@ def search(
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find the moments that match a query, optionally narrowed by folder, tags, kind, date or duration."""
+    """Find the moments that match a query (or look like a picture, or like a result), optionally narrowed
+    by folder, tags, kind, date or duration."""
     from vidsearch.search import Searcher
     from vidsearch.storage import Database
     from vidsearch.storage.filters import SearchFilters
 
     settings = _settings(data)
+    if sum(x is not None for x in (query, image, like)) != 1:
+        err.print("[red]error:[/] give one of: a QUERY, --image FILE or --like WINDOW_ID")
+        raise typer.Exit(2)
     try:
         filters = SearchFilters(
             path_prefix=_path_prefix(path),
@@ -329,7 +352,15 @@ def search(
         # One query in this process: nothing read up front that it does not need (Searcher's one_shot),
         # and the query embedded without torch where the query encoder's descriptor allows.
         searcher = Searcher(settings, db, one_shot=True)
-        response = searcher.search(query, limit, offset=offset, filters=filters)
+        if image is not None:
+            response = searcher.search_image(
+                _read_image(image), limit, offset=offset, filters=filters, label=str(image)
+            )
+        elif like is not None:
+            response = searcher.similar(like, limit, offset=offset, filters=filters)
+        else:
+            assert query is not None
+            response = searcher.search(query, limit, offset=offset, filters=filters)
         why = searcher.why_empty(filters, offset) if not response.results else None
     except VidsearchError as exc:
         raise _fail(exc) from exc
@@ -341,7 +372,7 @@ def search(
     if why:
         out.print(f"no results: {escape(why)}" if why != "no results" else why, soft_wrap=True)
         return
-    table = Table(title=f"“{escape(query)}”", title_justify="left", show_lines=True)
+    table = Table(title=f"“{escape(response.query)}”", title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("score")
     table.add_column("video", overflow="fold", min_width=22)
@@ -355,6 +386,18 @@ def search(
         where = f"{_clock(moment.start)}–{_clock(moment.end)}"
         table.add_row(str(i), f"{moment.score:.3f}", escape(_short_path(moment.path)), where, said)
     out.print(table)
+
+
+def _read_image(path: Path) -> Any:
+    """A picture file given to search by, decoded safely; a clear error for one that is missing or bad."""
+    from vidsearch.errors import InvalidQueryError
+    from vidsearch.media.images import decode_image
+
+    try:
+        data = path.expanduser().read_bytes()
+    except OSError as exc:
+        raise InvalidQueryError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return decode_image(data, str(path))
 
 
 @app.command()

@@ -9,50 +9,16 @@ import numpy as np
 import pytest
 
 from tests.conftest import sharing_models
-from tests.models.tiny_image_text import build_clip
 from vidsearch.config import Settings
 from vidsearch.errors import InvalidQueryError, NotFoundError
 from vidsearch.indexer import Indexer
 from vidsearch.media.frames import frame_at
-from vidsearch.media.synthesize import Scene, make_video
 from vidsearch.search import Searcher
 from vidsearch.search.visual import Background, on_text_scale
 from vidsearch.storage import Database
 from vidsearch.storage.filters import SearchFilters
 
 pytestmark = pytest.mark.models
-
-SCENES = [Scene("chelsea", 6), Scene("coffee", 6), Scene("rocket", 6)]
-
-
-@pytest.fixture(scope="module")
-def silent(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("silent-library")
-    make_video(SCENES, folder / "three things.mp4", audio=False, subtitles=False)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def with_clip(tmp_path_factory, silent, real_models):
-    """The silent library indexed with labels and a tiny random-weight CLIP."""
-    root = tmp_path_factory.mktemp("clip-library")
-    settings = Settings(
-        data_dir=root / "data",
-        speech="none",
-        window_length=6,
-        visual_embedder="clip",
-        visual_embedder_model=str(build_clip(root / "tiny-clip")),
-    )
-    Indexer(settings, models=sharing_models(settings, real_models)).run([silent])
-    return settings
-
-
-@pytest.fixture(scope="module")
-def offline(tmp_path_factory, silent, real_models):
-    """The silent library indexed with the default settings (no image-text model: labels only)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("offline") / "data", window_length=6)
-    Indexer(settings, models=sharing_models(settings, real_models)).run([silent])
-    return settings
 
 
 def _searcher(settings, real_models):
@@ -77,8 +43,8 @@ def test_visual_scores_are_put_on_the_text_scale_by_their_backgrounds():
     assert Background(np.zeros((0, 8), dtype=np.float32)).stats(query) == (0.0, 1.0)
 
 
-def test_a_text_query_searches_both_spaces_and_says_which_matched(with_clip, real_models):
-    searcher = _searcher(with_clip, real_models)
+def test_a_text_query_searches_both_spaces_and_says_which_matched(clip_library, real_models):
+    searcher = _searcher(clip_library, real_models)
     response = searcher.search("a photo of a cat", 5)
     assert response.results and any("visual" in m.matched for m in response.results)
     assert "visual_search" in response.timings_ms
@@ -89,10 +55,12 @@ def test_a_text_query_searches_both_spaces_and_says_which_matched(with_clip, rea
     assert words and all("visual" not in m.matched for m in words)
 
 
-def test_a_frame_finds_its_own_window_and_more_like_this_leaves_the_window_out(with_clip, silent, real_models):
-    searcher = _searcher(with_clip, real_models)
-    video = silent / "three things.mp4"
-    db = Database(with_clip.resolved_database_url)
+def test_a_frame_finds_its_own_window_and_more_like_this_leaves_the_window_out(
+    clip_library, silent_library, real_models
+):
+    searcher = _searcher(clip_library, real_models)
+    video = silent_library / "three things.mp4"
+    db = Database(clip_library.resolved_database_url)
     [(record, _)] = db.list_videos()
     windows = {w.start: w.id for w in db.video_detail(record.id).windows}
     for start, window_id in windows.items():
@@ -108,13 +76,13 @@ def test_a_frame_finds_its_own_window_and_more_like_this_leaves_the_window_out(w
         searcher.similar(10**9, 5)
 
 
-def test_offline_a_picture_finds_the_scene_that_shows_the_same_thing(offline, silent, real_models):
+def test_offline_a_picture_finds_the_scene_that_shows_the_same_thing(labelled_library, silent_library, real_models):
     """No image-text model: the labeler names what the picture shows, and those words are searched
     among what the windows show. Real model, real photos (scikit-image's), a silent video with no text."""
     from skimage import data
 
-    searcher = _searcher(offline, real_models)
-    video = str(silent / "three things.mp4")
+    searcher = _searcher(labelled_library, real_models)
+    video = str(silent_library / "three things.mp4")
     for photo, start in ((data.chelsea(), 0.0), (data.coffee(), 6.0), (data.rocket(), 12.0)):
         top = searcher.search_image(photo, 1).results[0]
         assert (top.path, top.start) == (video, start)
@@ -123,8 +91,8 @@ def test_offline_a_picture_finds_the_scene_that_shows_the_same_thing(offline, si
     assert all(cat_window not in m.window_ids for m in searcher.similar(cat_window, 3).results)
 
 
-def test_offline_search_by_image_needs_a_way_to_see(tmp_path, silent, real_models):
+def test_offline_search_by_image_needs_a_way_to_see(tmp_path, silent_library, real_models):
     settings = Settings(data_dir=tmp_path / "data", window_length=6, speech="none", visual_labels="none")
-    Indexer(settings, models=sharing_models(settings, real_models)).run([silent])
+    Indexer(settings, models=sharing_models(settings, real_models)).run([silent_library])
     with pytest.raises(InvalidQueryError, match="needs an image-text model"):
         _searcher(settings, real_models).search_image(np.zeros((32, 32, 3), dtype=np.uint8), 3)

@@ -166,7 +166,9 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     app.include_router(web_router)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, uploads={"/search/image": settings.max_image_bytes}
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        uploads={"/search/image": settings.max_image_bytes, "/image": settings.max_image_bytes},
     )
     if settings.cors_origins:  # an explicit list only: no wildcard
         app.add_middleware(

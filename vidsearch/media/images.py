@@ -14,6 +14,7 @@ from vidsearch.errors import InvalidQueryError
 MAX_SIDE = 1024
 # Pillow refuses pictures over twice this many pixels as bombs; beyond it we refuse first, with a reason.
 MAX_PIXELS = 40_000_000
+_TOO_LARGE = f"more than {MAX_PIXELS // 1_000_000} million pixels"
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff")
 
 
@@ -29,9 +30,7 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
             with Image.open(io.BytesIO(data)) as probe:
                 width, height = probe.size
                 if width * height > MAX_PIXELS:
-                    raise InvalidQueryError(
-                        f"{name} is {width}x{height} pixels: more than {MAX_PIXELS // 1_000_000} million"
-                    )
+                    raise InvalidQueryError(f"{name} is {width}x{height} pixels: {_TOO_LARGE}")
                 probe.verify()  # structure and checksums, before any pixel is decoded
             with Image.open(io.BytesIO(data)) as picture:
                 picture.seek(0)
@@ -42,7 +41,9 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
                 return np.asarray(upright, dtype=np.uint8).copy()
     except InvalidQueryError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # refused by Pillow first
+        raise InvalidQueryError(f"{name} is too large a picture: {_TOO_LARGE}") from exc
+    except UnidentifiedImageError as exc:
         raise InvalidQueryError(f"{name} is not a picture vidsearch can read ({type(exc).__name__})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidQueryError(f"{name} is damaged or truncated: {exc}") from exc
