@@ -137,3 +137,17 @@ def test_the_page_searches_by_a_chosen_picture_and_more_like_this(labelled_libra
         first.locator("a.like").click()
         page.wait_for_url("**/?like=*")
         assert "Moments that look like window" in page.inner_text("main")
+
+
+def test_the_page_shows_what_matched_the_picture_with_an_image_text_model(clip_library, real_models, page, tmp_path):
+    picture = tmp_path / "rocket.png"
+    picture.write_bytes(png(photos.rocket()))
+    with serving(clip_library, real_models.embedder) as base:
+        page.goto(base + "/?q=a+rocket+on+the+launch+pad&kind=visual")
+        page.wait_for_selector("ol.results li.moment")
+        kinds = page.locator("ol.results li.moment .snippet .kind").all_inner_texts()
+        assert kinds and set(kinds) == {"visual"}
+        page.set_input_files("form.by-image input[type=file]", str(picture))
+        page.click("form.by-image button")
+        page.wait_for_selector("ol.results li.moment")
+        assert "Moments that look like rocket.png" in page.inner_text("main")

@@ -96,3 +96,54 @@ def test_offline_search_by_image_needs_a_way_to_see(tmp_path, silent_library, re
     Indexer(settings, models=sharing_models(settings, real_models)).run([silent_library])
     with pytest.raises(InvalidQueryError, match="needs an image-text model"):
         _searcher(settings, real_models).search_image(np.zeros((32, 32, 3), dtype=np.uint8), 3)
+
+
+def test_siglip_indexes_and_searches_by_words_and_by_picture(tmp_path, silent_library, real_models):
+    """The other family end to end (RANDOM-WEIGHT tiny SigLIP: paths, not quality)."""
+    from tests.models.tiny_image_text import build_siglip
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        speech="none",
+        visual_labels="none",
+        window_length=6,
+        visual_embedder="siglip",
+        visual_embedder_model=str(build_siglip(tmp_path / "tiny-siglip")),
+    )
+    Indexer(settings, models=sharing_models(settings, real_models)).run([silent_library])
+    searcher = _searcher(settings, real_models)
+    assert any("visual" in m.matched for m in searcher.search("a cat", 3).results)
+    video = silent_library / "three things.mp4"
+    top = searcher.search_image(_frame(video, 9.0), 1).results[0]
+    assert top.path == str(video) and top.matched == {"visual"}
+
+
+def test_a_damaged_visual_generation_is_refused_with_the_fix_and_reindex_rebuilds_it(
+    tmp_path, clip_library, real_models
+):
+    """The visual space's generation is checked like the text one's: a damaged file is never served,
+    the error names `vidsearch reindex`, and reindex rebuilds it from SQL (no frame decoded again)."""
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from vidsearch.cli import app
+    from vidsearch.errors import IndexMismatchError
+
+    data = tmp_path / "data"
+    shutil.copytree(clip_library.data_dir, data)
+    settings = clip_library.model_copy(update={"data_dir": data})
+    manifest = json.loads((settings.visual_vector_dir / "current.json").read_text())
+    damaged = settings.visual_vector_dir / manifest["file"]
+    damaged.write_bytes(damaged.read_bytes()[:-64])
+    with pytest.raises(IndexMismatchError, match="vidsearch reindex"):
+        _searcher(settings, real_models).search("a cat", 3)
+    env = {
+        f"VIDSEARCH_{k.upper()}": v
+        for k, v in (("visual_embedder", "clip"), ("visual_embedder_model", settings.visual_embedder_model))
+    }
+    rebuilt = CliRunner().invoke(app, ["reindex", "--data", str(data)], env=env)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert json.loads((settings.visual_vector_dir / "current.json").read_text())["generation"] > manifest["generation"]
+    assert any("visual" in m.matched for m in _searcher(settings, real_models).search("a cat", 3).results)
