@@ -7,7 +7,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import response_schema_conformance
+from schemathesis.checks import positive_data_acceptance, response_schema_conformance
 
 from tests.conftest import sharing_models
 from vidsearch.api import create_app
@@ -18,6 +18,7 @@ from vidsearch.search import Searcher
 from vidsearch.storage import Database
 
 pytestmark = pytest.mark.models
+PICTURE_UPLOADS = {"POST /search/image"}
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +44,17 @@ def test_every_route_answers_as_documented(api_schema):
             max_examples=30, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
         )
         def check(case):
-            case.call_and_validate()
+            # A schema can say "a file" but not "a picture that decodes": an upload of arbitrary bytes is
+            # valid to the schema and rightly refused (422 with the reason), so acceptance is not checked
+            # there; every other check is.
+            excluded = [positive_data_acceptance] if case.operation.label in PICTURE_UPLOADS else []
+            case.call_and_validate(excluded_checks=excluded)
 
         check()
         checked.append(operation.label)
-    assert {"GET /search", "POST /ask", "GET /videos/{video_id}/media", "GET /healthz"} <= set(checked)
+    assert {"GET /search", "POST /ask", "GET /videos/{video_id}/media", "GET /healthz", *PICTURE_UPLOADS} <= set(
+        checked
+    )
 
 
 def test_invalid_requests_get_the_documented_error_shape(api_schema):

@@ -209,7 +209,10 @@ class Searcher:
         hits = _window_hits(found, text_scores, self.settings.kind_weights)
         t3 = time.perf_counter()
         if visual is not None:
-            seen = self._visual_hits(visual, self.visual.text_vector(query), depth, filters, served, vector)
+            picture_query = self.visual.text_vector(query)
+            timings["visual_embed"] = (time.perf_counter() - t3) * 1e3
+            t3 = time.perf_counter()
+            seen = self._visual_hits(visual, picture_query, depth, filters, served, vector)
             hits = _merge_hits(hits, seen)
             timings["visual_search"] = (time.perf_counter() - t3) * 1e3
             t3 = time.perf_counter()
