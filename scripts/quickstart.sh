@@ -34,7 +34,7 @@ library_data="${VIDSEARCH_DATA_DIR:+$(realpath -m "$VIDSEARCH_DATA_DIR")}"
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-vidsearch=.venv/bin/vidsearch
+vidsearch="$PWD/.venv/bin/vidsearch"  # absolute: the hints below work from any folder
 
 demo=0
 if ((${#folders[@]} == 0)); then

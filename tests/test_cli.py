@@ -81,7 +81,16 @@ def test_index_reports_failures_by_file_and_reason(tmp_path):
 
 def test_search_with_nothing_indexed_explains(tmp_path):
     result = runner.invoke(app, ["search", "anything", "--data", str(tmp_path / "data")])
-    assert result.exit_code == 1 and "index some videos first" in " ".join(result.stderr.split())
+    assert result.exit_code == 1 and "index videos with `vidsearch index FOLDER`" in result.stderr
+    assert "./vidsearch-data/library" in result.stderr  # where the quick start keeps its library
+    assert not (tmp_path / "data").exists()  # a read made no empty library
+
+
+@pytest.mark.parametrize("command", [["status"], ["suggest"], ["ask", "what?"], ["search", "x"], ["reindex"]])
+def test_reading_commands_make_no_library_where_there_is_none(tmp_path, command):
+    result = runner.invoke(app, [*command, "--data", str(tmp_path / "data")])
+    assert result.exit_code == 1 and "no library in" in result.stderr
+    assert not (tmp_path / "data").exists()
 
 
 def test_console_script_end_to_end(indexed_demo):
@@ -307,6 +316,9 @@ def test_suggest_prints_searches_that_find_their_videos(indexed_demo):
 
 
 def test_suggest_on_an_empty_library_says_there_is_nothing_yet(tmp_path):
+    from vidsearch.storage import Database
+
+    Database(f"sqlite:///{tmp_path / 'data' / 'vidsearch.db'}").close()  # a library with nothing in it
     result = runner.invoke(app, ["suggest", "--data", str(tmp_path / "data")])
     assert result.exit_code == 0 and result.stdout == "" and "nothing to suggest" in result.stderr
 

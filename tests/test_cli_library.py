@@ -23,7 +23,7 @@ def test_importing_a_file_that_does_not_exist_is_one_clear_line(tmp_path):
     assert "Traceback" not in result.output
     assert _lines(result.output) == [
         f"not imported {tmp_path / 'does-not-exist.jsonl'}: no such file",
-        "imported 0 descriptions of 0 videos from 1 file; 0 new, 0 changed, 0 unchanged, 0 removed",
+        "imported 0 descriptions of 0 videos from 0 files; 0 new, 0 changed, 0 unchanged, 0 removed",
         "nothing changed: no new index generation",
     ]
 

@@ -29,7 +29,12 @@ if TYPE_CHECKING:  # the settings (pydantic) and progress bars are imported wher
 
     from vidsearch.config import Settings
 
-app = typer.Typer(help="Semantic search over your video library.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Semantic search over your video library.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
 out = Console(soft_wrap=True)  # long paths stay whole lines (copyable, greppable)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -75,11 +80,15 @@ def main(
 ) -> None:
     from rich.logging import RichHandler
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False)],
+    # A person at a terminal gets rich's layout; a log file or a pipe gets one plain line per record.
+    handler: logging.Handler = (
+        RichHandler(console=err, show_path=False) if err.is_terminal else logging.StreamHandler(sys.stderr)
     )
+    if not err.is_terminal:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", handlers=[handler])
+    # faiss says at INFO which of its builds it could not load before the one it uses: not news to a user.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     # Model libraries print their own load bars; vidsearch shows one progress display.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -113,6 +122,20 @@ def _settings(data: Path | None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         err.print(f"[red]invalid settings:[/] {exc}")
         raise typer.Exit(2) from exc
+
+
+def _require_library(settings: Settings) -> None:
+    """Commands that read a library stop with a pointer when the data folder holds none (rather than
+    make an empty one and say "nothing indexed")."""
+    if settings.database_url or (settings.data_dir / "vidsearch.db").exists():
+        return
+    err.print(
+        f"[red]error:[/] no library in {escape(str(settings.data_dir))}: index videos with `vidsearch index FOLDER`, "
+        "or point at a library with --data DIR or VIDSEARCH_DATA_DIR (the quick start keeps its library in "
+        "./vidsearch-data/library and the demo in ./vidsearch-data/demo)",
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
 
 
 def _fail(exc: VidsearchError) -> typer.Exit:
@@ -319,13 +342,13 @@ def search(
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find the moments that match a query (or look like a picture, or like a result), optionally narrowed
-    by folder, tags, kind, date or duration."""
+    """Find the moments that match a query, a picture (--image) or a result (--like), narrowed at will."""
     from vidsearch.search import Searcher
     from vidsearch.storage import Database
     from vidsearch.storage.filters import SearchFilters
 
     settings = _settings(data)
+    _require_library(settings)
     if sum(x is not None for x in (query, image, like)) != 1:
         err.print("[red]error:[/] give one of: a QUERY, --image FILE or --like WINDOW_ID")
         raise typer.Exit(2)
@@ -414,6 +437,7 @@ def suggest(
     from vidsearch.storage import Database
 
     settings = _settings(data)
+    _require_library(settings)
     try:
         suggestions = suggest_queries(Database(settings.resolved_database_url), count)
     except VidsearchError as exc:
@@ -462,6 +486,7 @@ def ask(
     from vidsearch.storage import Database
 
     settings = _settings(data)
+    _require_library(settings)
     try:
         models = ModelSet(settings)
         db = Database(settings.resolved_database_url)
@@ -499,7 +524,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Run the HTTP API (OpenAPI docs at /docs)."""
+    """Serve the web page and the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
     from vidsearch.api import create_app
@@ -540,10 +565,12 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
     from vidsearch.storage.vectors import read_manifest
 
     settings = _settings(data)
+    _require_library(settings)
     try:
         db = Database(settings.resolved_database_url)
         counts, failed = db.status_counts(), db.failed_videos()
         missing = [v.path for v in db.videos_with_status(VideoStatus.MISSING)]
+        external = [v.path for v in db.videos_with_status(VideoStatus.EXTERNAL)]
         manifest = read_manifest(settings.vector_dir)
     except VidsearchError as exc:
         raise _fail(exc) from exc
@@ -553,6 +580,7 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
         "videos": counts,
         "failed": [{"path": p, "reason": r} for p, r in failed],
         "missing": missing,
+        "known_only_by_key": external,
         "index": None
         if manifest is None
         else {
@@ -580,9 +608,11 @@ def status(data: DataOption = None, as_json: JsonOption = False) -> None:
         out.print(f"[red]failed[/] {escape(path)}: {escape(reason)}", soft_wrap=True)
     for path in missing:
         out.print(f"[yellow]missing[/] {escape(path)} (out of search until it is back)", soft_wrap=True)
-    if counts.get(VideoStatus.EXTERNAL):
+    if external:
+        shown = ", ".join(external[:10]) + (f" and {len(external) - 10} more" if len(external) > 10 else "")
         out.print(
-            f"{counts[VideoStatus.EXTERNAL]} known only by key (imported descriptions of videos that are no file here)"
+            f"known only by key (imported descriptions of videos that are no file here): {escape(shown)}",
+            soft_wrap=True,
         )
 
 
@@ -593,6 +623,7 @@ def reindex(data: DataOption = None) -> None:
     from vidsearch.storage import Database
 
     settings = _settings(data)
+    _require_library(settings)
     try:
         with writer_lock(settings.data_dir):
             manifest = _publish(settings, Database(settings.resolved_database_url))
@@ -704,13 +735,13 @@ def remove(
     missing: Annotated[bool, typer.Option("--missing", help="Remove every video whose file is gone.")] = False,
     data: DataOption = None,
 ) -> None:
-    """Remove videos from the library: their windows, texts (imported ones too), vectors and thumbnails.
-    The files themselves are never touched."""
+    """Remove videos from the library (windows, texts, imported ones too, vectors); never the files."""
     from vidsearch.indexer.pipeline import writer_lock
     from vidsearch.storage import Database
     from vidsearch.storage.schema import VideoStatus
 
     settings = _settings(data)
+    _require_library(settings)
     if not targets and not missing:
         err.print("[red]error:[/] name the videos to remove (path, folder or id), or give --missing")
         raise typer.Exit(2)
@@ -731,9 +762,12 @@ def remove(
             for target in unknown:
                 err.print(f"[red]not in the library:[/] {escape(target)}", soft_wrap=True)
             if chosen:
+                imported = db.imported_rows(list(chosen))
                 db.remove_videos(list(chosen))
                 for path in sorted(chosen.values()):
                     out.print(f"removed {escape(path)}", soft_wrap=True)
+                if imported:
+                    out.print(f"with {imported} imported description{'' if imported == 1 else 's'} of them")
                 manifest = _publish(settings, db)
                 out.print(f"index generation {manifest.generation}")
             elif not unknown:

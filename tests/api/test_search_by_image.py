@@ -60,7 +60,7 @@ def test_a_photo_finds_the_scene_that_shows_it(labelled_client, silent_library):
     body = response.json()
     assert SearchOut.model_validate(body).model_dump(mode="json") == body
     top = body["results"][0]
-    assert body["query"] == "cat.png" and top["path"] == str(silent_library / "three things.mp4")
+    assert body["query"] == "cat.png (seen as: cat)" and top["path"] == str(silent_library / "three things.mp4")
     assert (top["start"], top["matched"]) == (0.0, ["objects"])
     like = labelled_client.get("/search/similar", params={"window_id": top["window_id"], "limit": 3}).json()
     assert like["query"] == f"like window {top['window_id']}"

@@ -177,7 +177,7 @@ def test_a_filter_that_cannot_match_is_refused_before_the_search(db, library, re
             "each filter matches something, but no text matches them all together",
         ),
         (SearchFilters(min_duration=60, max_duration=30), 0, "the minimum duration (60 s) is more than the maximum"),
-        (SearchFilters(), 900, "no more results after the first 900"),
+        (SearchFilters(), 900, "the results end before 900: try a smaller offset"),
     ],
 )
 def test_an_empty_search_says_which_filter_emptied_it(db, library, real_models, filters, offset, why):

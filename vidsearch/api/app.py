@@ -37,6 +37,7 @@ from vidsearch.api.security import (
     MAX_ID,
     ApiKeyStore,
     BodyLimitMiddleware,
+    DocsPolicyMiddleware,
     RateLimitMiddleware,
     resolve_media,
     token_from,
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(web_router)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
+    app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -122,6 +122,7 @@ def _search_context(q: str = "", path: str = "", kind: list[str] | None = None, 
         "like": None,
         "image_name": None,
         "image_types": ",".join(IMAGE_TYPES),
+        "no_file": set(),
     }
 
 
@@ -207,6 +208,9 @@ async def _results(
         context["error"] = str(exc)
         return
     context["results"] = response.results
+    db: Database = request.app.state.db
+    statuses = db.statuses(list({m.video_id for m in response.results}))
+    context["no_file"] = {video for video, status in statuses.items() if status in NO_FILE_STATUSES}
     if pages and offset > 0:
         context["prev_url"] = str(request.url.include_query_params(offset=max(0, offset - PAGE_SIZE)))
     if pages and len(response.results) == PAGE_SIZE and offset + PAGE_SIZE <= MAX_OFFSET:

@@ -194,7 +194,6 @@ def import_annotations(
     report = ImportReport()
     per_source: dict[str, list[Annotation]] = defaultdict(list)
     for path in files:
-        report.files += 1
         try:
             if not path.exists():
                 raise ConfigError(f"{path}: no such file")
@@ -210,6 +209,7 @@ def import_annotations(
         except OSError as exc:
             report.failed_files.append(f"{path}: cannot read: {exc.strerror or exc}")
             continue
+        report.files += 1  # read: the summary counts the files descriptions came from
         per_source[source or import_source(path)].extend(rows)
     videos: set[int] = set()
     resolved: dict[str, int] = {}

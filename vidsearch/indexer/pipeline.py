@@ -179,7 +179,13 @@ class Indexer:
         roots = [str(root.resolve()) for root in paths if root.exists()]
         for root in roots:  # media is served only from inside the roots the library was indexed from
             self.db.add_library_root(root)
-        job = index_progress.start(self.settings.data_dir, len(files))
+        # A run that finds no video file (a folder of notes, say) leaves the last real run's record alone.
+        recorded = bool(files)
+        job = (
+            index_progress.start(self.settings.data_dir, len(files))
+            if recorded
+            else index_progress.IndexProgress(os.getpid(), "", 0)
+        )
         try:
             self._index_files(files, report, job, progress)
             self._find_missing(roots, files, report)
@@ -187,13 +193,15 @@ class Indexer:
             changed = report.indexed or report.moved or report.restored or report.missing or report.reembedded or names
             if changed or self._index_is_stale():
                 job.current = "building the vector index"
-                index_progress.save(self.settings.data_dir, job)
+                if recorded:
+                    index_progress.save(self.settings.data_dir, job)
                 with self.clock("vector_index"):
                     manifest = publish_generations(self.db, self.models, self.settings, thumbnails=self.thumbnails)
                 report.generation = manifest.generation
                 self._describe_query_encoder()
         finally:
-            index_progress.finish(self.settings.data_dir, job)
+            if recorded:
+                index_progress.finish(self.settings.data_dir, job)
         report.stage_seconds = dict(self.clock.seconds)
         report.ocr_calls = self.ocr_calls
         report.label_calls = self.label_calls

@@ -149,8 +149,9 @@ class FrameLabeler(Protocol):
 
     spec: ModelSpec
 
-    def label(self, images: Sequence[np.ndarray]) -> list[list[FrameLabel]]:
-        """For each RGB frame (H, W, 3 uint8), its confident labels, best first (possibly none)."""
+    def label(self, images: Sequence[np.ndarray], *, min_score: float | None = None) -> list[list[FrameLabel]]:
+        """For each RGB frame (H, W, 3 uint8), its confident labels, best first (possibly none). `min_score`
+        lowers or raises the configured bar (a picture a person searches by is worth a guess)."""
         ...
 
 

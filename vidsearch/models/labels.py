@@ -194,12 +194,13 @@ class EfficientNetLabeler:
         # Lite models use ReLU6, which exports as is (set_swish() would swap in swish and break them).
         return network.eval()
 
-    def label(self, images: Sequence[np.ndarray]) -> list[list[FrameLabel]]:
+    def label(self, images: Sequence[np.ndarray], *, min_score: float | None = None) -> list[list[FrameLabel]]:
+        bar = self.min_score if min_score is None else min_score
         out: list[list[FrameLabel]] = []
         for start in range(0, len(images), self.batch_size):
             batch = np.stack([_pixels(image) for image in images[start : start + self.batch_size]])
             probabilities = _softmax(self._logits(batch))
-            out += [self.vocabulary.labels(p, self.min_score, self.top_k) for p in probabilities]
+            out += [self.vocabulary.labels(p, bar, self.top_k) for p in probabilities]
         return out
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:

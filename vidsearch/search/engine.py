@@ -35,6 +35,8 @@ MAX_LIMIT = 100
 MAX_OFFSET = 900  # deep pages cost candidates on every query; past this, narrow the search instead
 MAX_QUERY_CHARS = 1000
 SNIPPETS_PER_MOMENT = 3
+# A picture a person searches by: its labels down to this probability count (a frame's need 0.3).
+QUERY_LABEL_MIN_SCORE = 0.1
 
 
 @dataclass
@@ -303,10 +305,12 @@ class Searcher:
                 "searching by image needs an image-text model (VIDSEARCH_VISUAL_EMBEDDER) or the frame labels "
                 "(VIDSEARCH_VISUAL_LABELS), and both are off"
             )
-        words = [w for label_ in labeler.label([image])[0] for w in (label_.name, *label_.synonyms[:2])]
+        seen = labeler.label([image], min_score=QUERY_LABEL_MIN_SCORE)[0]
+        words = ", ".join(dict.fromkeys(w for found in seen for w in (found.name, *found.synonyms[:2])))
+        shown = f"{label} (seen as: {', '.join(found.name for found in seen) or 'nothing the labeler knows'})"
         if not words:
-            return SearchResponse(label, [], offset, limit, filters.describe())
-        return self._by_objects(", ".join(dict.fromkeys(words)), label, limit, offset, filters)
+            return SearchResponse(shown, [], offset, limit, filters.describe())
+        return self._by_objects(words, shown, limit, offset, filters)
 
     def similar(
         self, window_id: int, limit: int = 10, *, offset: int = 0, filters: SearchFilters | None = None
@@ -319,16 +323,22 @@ class Searcher:
         place = self.db.window_places([window_id]).get(window_id)
         if place is None:
             raise NotFoundError(f"window {window_id} not found")
+        if place.imported:  # an imported span has no picture of its own: the indexer's window under it has
+            source = self.db.indexer_window_over(place.video_id, place.start, place.end)
+            if source is not None:
+                window_id = source
         visual = self.visual.serving()
         stored = self.db.window_vector(window_id, self.db.model_record(self.visual.embedder.spec)) if visual else None
         if visual is not None and stored is not None:
-            return self._similar_to(stored[0][None, :], label, limit, offset, filters, visual, {window_id})
+            return self._similar_to(
+                stored[0][None, :], label, limit, offset, filters, visual, {place.window_id, window_id}
+            )
         objects = [body for _, kind, body in self.db.window_texts([window_id])[window_id] if kind == "objects"]
         if not objects:
             raise InvalidQueryError(
                 f"window {window_id} has no picture to compare: no frame vector and no labels of what it shows"
             )
-        return self._by_objects(objects[0], label, limit, offset, filters, {window_id})
+        return self._by_objects(objects[0], label, limit, offset, filters, {place.window_id, window_id})
 
     def _similar_to(
         self,
@@ -367,6 +377,11 @@ class Searcher:
         narrowed = dataclasses.replace(filters, kinds=(TextKind.OBJECTS,))
         response = self.search(words, limit, offset=offset, filters=narrowed, exclude=frozenset(exclude or ()))
         response.query, response.filters = label, filters.describe()
+        # Only windows that show one of the same things: a near neighbour in the sentence embedder's
+        # space whose words share nothing with the picture's is a guess, not a match.
+        response.results = [
+            m for m in response.results if any(s.kind == TextKind.OBJECTS and s.marks for s in m.snippets)
+        ]
         return response
 
     def why_empty(self, filters: SearchFilters, offset: int = 0) -> str:
@@ -384,7 +399,7 @@ class Searcher:
             if not self.db.any_text(filters):
                 return "each filter matches something, but no text matches them all together"
         if offset > 0:
-            return f"no more results after the first {offset}"
+            return f"the results end before {offset}: try a smaller offset"
         return "no results"
 
     def _keyword_max_documents(self, corpus_size: int) -> int:

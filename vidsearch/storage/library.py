@@ -107,6 +107,11 @@ class LibraryMixin(StoreBase):
             ).all()
             return [LibraryVideo(*row) for row in under]
 
+    def statuses(self, video_ids: Sequence[int]) -> dict[int, str]:
+        with self.session() as s:
+            rows = s.execute(select(VideoRecord.id, VideoRecord.status).where(VideoRecord.id.in_(list(video_ids))))
+            return {int(i): str(status) for i, status in rows}
+
     def videos_with_status(self, status: str) -> list[LibraryVideo]:
         with self.session() as s:
             rows = s.execute(
@@ -116,6 +121,16 @@ class LibraryMixin(StoreBase):
             )
             return [LibraryVideo(*row) for row in rows]
 
+    def imported_rows(self, video_ids: Sequence[int]) -> int:
+        """How many imported descriptions these videos hold (what removing them takes with them)."""
+        with self.session() as s:
+            stmt = select(func.count()).where(
+                WindowRecord.video_id.in_(list(video_ids)),
+                WindowRecord.retired.is_(False),
+                WindowRecord.import_key.is_not(None),
+            )
+            return int(s.scalar(stmt) or 0)
+
     def remove_videos(self, video_ids: Sequence[int]) -> None:
         """Out of search at once; their rows are deleted once a generation without them is published."""
         ids = list(video_ids)
@@ -124,14 +139,14 @@ class LibraryMixin(StoreBase):
             s.execute(update(VideoRecord).where(VideoRecord.id.in_(ids)).values(status=VideoStatus.REMOVED, error=None))
 
     def purge_removed_videos(self) -> int:
-        """Delete removed videos whose windows are gone (call after `purge_retired`)."""
+        """Delete removed videos whose windows are gone, and videos that existed only for imported texts
+        (known by key, or a file not indexed) once none is left (call after `purge_retired`)."""
+        emptied = (VideoStatus.REMOVED, VideoStatus.EXTERNAL, VideoStatus.PENDING)
         with self.session() as s:
             has_windows = select(WindowRecord.video_id).distinct()
             gone = list(
                 s.scalars(
-                    select(VideoRecord.id).where(
-                        VideoRecord.status == VideoStatus.REMOVED, VideoRecord.id.not_in(has_windows)
-                    )
+                    select(VideoRecord.id).where(VideoRecord.status.in_(emptied), VideoRecord.id.not_in(has_windows))
                 )
             )
             if gone:

@@ -186,6 +186,22 @@ class RetrievalMixin(StoreBase):
         with self.reading() as s:
             return {int(row[0]): WindowPlace(*row) for row in s.execute(stmt)}
 
+    def indexer_window_over(self, video_id: int, start: float, end: float) -> int | None:
+        """The live window the indexer cut that overlaps this span of a video the most, if any."""
+        stmt = select(WindowRecord.id, WindowRecord.start, WindowRecord.end).where(
+            WindowRecord.video_id == video_id,
+            WindowRecord.retired.is_(False),
+            WindowRecord.import_key.is_(None),
+            WindowRecord.start < end,
+            WindowRecord.end > start,
+        )
+        with self.reading() as s:
+            rows = s.execute(stmt).all()
+        if not rows:
+            return None
+        best = max(rows, key=lambda r: (min(r[2], end) - max(r[1], start), -r[1]))
+        return int(best[0])
+
     def any_text(self, filters: SearchFilters) -> bool:
         """Whether any live text passes the filters (without listing them all)."""
         stmt = (

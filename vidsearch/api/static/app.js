@@ -32,6 +32,11 @@ function play(videoId, start, end, label) {
 
 function playFrom(element) {
   const name = element.querySelector(".name");
+  if (element.dataset.playable === "false") {
+    // known only by a key, or its file is gone: say so instead of a blank player
+    document.getElementById("now-playing").textContent = `${name ? name.textContent : ""}: no file to play`;
+    return;
+  }
   play(element.dataset.videoId, Number(element.dataset.start), Number(element.dataset.end), name && name.textContent);
   document.querySelectorAll(".moment.playing, .citation.playing").forEach((e) => e.classList.remove("playing"));
   element.classList.add("playing");
