@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
 # Set up vidsearch on this machine: system packages (ffmpeg, espeak-ng, fonts), a virtual
-# environment in .venv, torch first (a CPU build unless told otherwise), then vidsearch itself.
+# environment, torch first (a CPU build unless told otherwise), then vidsearch itself.
 # Safe to run again: every step checks whether it is already done.
-#   scripts/setup.sh          the application
-#   scripts/setup.sh --dev    the application and the test tools
+#   scripts/setup.sh                 the application, in .venv
+#   scripts/setup.sh --dev           the application and the test tools
+#   scripts/setup.sh --apollo        Apollo's own environment, .venv-apollo: Apollo's published model
+#                                    code loads only on transformers 4.43-4.44 (the main one has 5.x)
+#   scripts/setup.sh --apollo --dev  the same with the test tools (the test command makes it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+venv=".venv"
+dev=false
+apollo=false
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=true ;;
+    --apollo) apollo=true ;;
+    *) echo "usage: scripts/setup.sh [--dev] [--apollo]" >&2; exit 2 ;;
+  esac
+done
 extras=""
-[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+$dev && extras="[dev]"
+if $apollo; then
+  venv=".venv-apollo"
+  extras="[apollo]"  # its tests need only pytest besides (below), not the whole dev toolset
+fi
 # The torch requirement installed before anything that depends on torch. 2.13.0 resolves to a local
 # CPU build on our machines; elsewhere set VIDSEARCH_TORCH_SPEC, e.g. to a CUDA or CPU build of your choice.
 torch_spec="${VIDSEARCH_TORCH_SPEC:-torch==2.13.0}"
@@ -42,24 +59,25 @@ for candidate in python3.11 python3.12 python3; do
   fi
 done
 [[ -n "$python" ]] || { echo "error: vidsearch needs Python 3.11 or newer" >&2; exit 1; }
-if [[ ! -x .venv/bin/python ]]; then
-  say "creating .venv with $($python --version)"
-  "$python" -m venv .venv
+if [[ ! -x $venv/bin/python ]]; then
+  say "creating $venv with $($python --version)"
+  "$python" -m venv "$venv"
 fi
-pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 
 # 3. torch first: a looser requirement pulled in by a dependency would fetch a multi-GB CUDA build.
-if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
   say "installing $torch_spec"
   # shellcheck disable=SC2086  # the spec may carry pip options on purpose
   "${pip[@]}" install $torch_spec
 fi
 
 # 4. vidsearch, re-installed only when pyproject.toml changed.
-stamp=".venv/.vidsearch-installed${extras}"
+stamp="$venv/.vidsearch-installed${extras}$($dev && echo -dev || true)"
 if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   say "installing vidsearch${extras}"
   "${pip[@]}" install -e ".${extras}"
+  if $apollo && $dev; then "${pip[@]}" install "pytest>=8"; fi
   touch "$stamp"
 fi
-say "ready: .venv/bin/vidsearch"
+say "ready: $venv/bin/vidsearch"

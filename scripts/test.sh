@@ -36,3 +36,9 @@ export HF_HUB_OFFLINE=1  # the tests never reach a model hub
 .venv/bin/ruff check vidsearch tests benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
+
+# Apollo's published model code loads only on transformers 4.43-4.44, so its adapter is also tested in
+# Apollo's own environment (the one `scripts/setup.sh --apollo` makes for users), against a tiny
+# random-weight model behind real remote code.
+scripts/setup.sh --apollo --dev
+.venv-apollo/bin/python -m pytest tests/apollo_env tests/models/test_apollo.py
