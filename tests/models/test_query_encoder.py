@@ -107,13 +107,15 @@ def _edit(settings: Settings, **changes) -> None:
         {"libraries__torch": "1.0.0"},  # another torch exported it: the full loader exports again
         {"libraries__transformers": "1.0.0"},  # the tokenizer and pooling are set up by these
         {"libraries__sentence-transformers": "1.0.0"},
-        {"reduce_range": True},  # quantized for a CPU without VNNI
+        {"reduce_range": "flipped"},  # quantized for a CPU with(out) VNNI, unlike this one
         {"format": 99},
         {"made_for": {"embedder_model": "other", "query_precision": "int8"}},
     ],
     ids=["package", "location", "torch", "transformers", "sentence-transformers", "cpu", "format", "configuration"],
 )
 def test_a_stale_descriptor_sends_queries_to_the_full_embedder(described, change, caplog):
+    if change.get("reduce_range") == "flipped":
+        change = {"reduce_range": not json.loads(_descriptor(described).read_text())["reduce_range"]}
     _edit(described, **change)
     with caplog.at_level(logging.INFO, logger="vidsearch.models.query_encoder"):
         assert load_query_encoder(described, _full_loader_not_called) is None
