@@ -1,6 +1,10 @@
 """The transformers-native adapter on a tiny RANDOM-WEIGHT Idefics3 (tests/models/tiny_vlm.py): the
 real model class, processor, chat template and loading code; the captions themselves are noise."""
 
+import importlib.util
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -40,8 +44,10 @@ def test_loads_from_a_folder_and_records_its_identity(tiny_vlm):
     model = load_transformers_video_lm(str(tiny_vlm), cpu_settings())
     spec = model.spec
     assert (spec.kind, spec.name, spec.model_id) == ("captioner", "hf-video", "tiny-idefics3")
-    assert spec.revision.startswith("local:") and spec.settings["prompt_version"] == "hf-video-v1"
+    assert spec.revision.startswith("local:") and spec.settings["prompt_version"] == "hf-video-v1.2"
     assert model.model.__class__.__name__ == "Idefics3ForConditionalGeneration"
+    # An image-text model without a video processor: a window's frames go in as timestamped images.
+    assert spec.settings["frames_as"] == "images" and model.video_input is None
 
 
 def test_captions_a_batch_of_windows(tiny_vlm):
@@ -52,6 +58,16 @@ def test_captions_a_batch_of_windows(tiny_vlm):
     ]
     captions = model.caption(clips)
     assert len(captions) == 3 and all(isinstance(c.text, str) and c.error is None for c in captions)
+
+
+def test_a_window_goes_in_as_timestamped_images(tiny_vlm):
+    model = load_transformers_video_lm(str(tiny_vlm), cpu_settings(caption_max_frames=2))
+    clip = WindowClip(tiny_vlm / "x.mp4", Window(5, 60.0, 64.0), frames([60.5, 61.5, 62.5, 63.5]))
+    prompt = model.caption_prompt(clip)
+    assert len(prompt.images) == 2 and prompt.videos == []
+    rendered = model.render(prompt)
+    assert rendered.startswith("<|im_start|>User:You are provided the following series of two frames")
+    assert "\nFrame from 00:00:<image>\nFrame from 00:03:<image>\n\nDescribe this video" in rendered
 
 
 def test_prompt_content_times_each_frame():
@@ -95,6 +111,20 @@ def test_loading_errors(tmp_path):
         load_transformers_video_lm(str(tmp_path / "junk"), cpu_settings())
     with pytest.raises(ModelError, match="need a CUDA GPU"):
         load_transformers_video_lm(str(tmp_path / "junk"), Settings(device="cpu"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed here")
+def test_a_processor_that_needs_torchvision_is_refused_with_the_fix_named(tiny_vlm, tmp_path):
+    """SmolVLM2's processor (as Qwen2.5-VL's and LLaVA-OneVision's) has a video processor that only
+    torchvision runs; tests/torchvision_env runs those models where it is installed."""
+    folder = tmp_path / "needs-torchvision"
+    shutil.copytree(tiny_vlm, folder)
+    config = json.loads((folder / "processor_config.json").read_text())
+    config["processor_class"] = "SmolVLMProcessor"
+    config["video_processor"] = {"video_processor_type": "SmolVLMVideoProcessor"}
+    (folder / "processor_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=r"SmolVLMVideoProcessor requires the Torchvision library.*pip install"):
+        load_transformers_video_lm(str(folder), cpu_settings())
 
 
 @pytest.mark.models
