@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/caption_benchmark.py --model tiny            # CPU, tiny random weights
     .venv/bin/python benchmarks/caption_benchmark.py --model idefics3-2.2b   # GPU, SmolVLM-2.2B size, random weights
     .venv/bin/python benchmarks/caption_benchmark.py --model apollo --snapshot /models/Apollo-3B-t32   # GPU
+    .venv-apollo/bin/python benchmarks/caption_benchmark.py --model tiny-apollo   # Apollo's code path, tiny random
+    .venv-apollo/bin/python benchmarks/caption_benchmark.py --model apollo-1.5b-shape   # GPU, Apollo-1.5B size
+(the Apollo ones run in Apollo's own environment: scripts/setup.sh --apollo)
 
 Random-weight models generate a fixed number of tokens (end-of-turn disabled), so the figure is the
 cost of the architecture at that size, not of what a trained model chooses to say. Reports windows per
@@ -25,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.models
 
 import torch
 
-from tests.models.tiny_vlm import build_tiny_vlm
 from vidsearch.config import Settings
 from vidsearch.media.frames import iter_window_frames, open_frames, sample_grid
 from vidsearch.media.probe import probe
@@ -41,6 +43,8 @@ PHOTOS = ["rocket", "astronaut", "coffee", "chelsea", "camera", "coins", "hubble
 def build_real_size_idefics3(folder: Path) -> Path:
     """SmolVLM-Instruct (2.2B) dimensions with random weights: Llama 2048x24 text, SigLIP-SO400M vision."""
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
+
+    from tests.models.tiny_vlm import build_tiny_vlm
 
     build_tiny_vlm(folder)  # tokenizer, processor and chat template
     processor = Idefics3Processor.from_pretrained(folder)
@@ -78,7 +82,9 @@ def build_real_size_idefics3(folder: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=["tiny", "idefics3-2.2b", "apollo"], default="tiny")
+    parser.add_argument(
+        "--model", choices=["tiny", "idefics3-2.2b", "apollo", "tiny-apollo", "apollo-1.5b-shape"], default="tiny"
+    )
     parser.add_argument("--snapshot", help="Apollo snapshot folder (for --model apollo)")
     parser.add_argument("--windows", type=int, default=12)
     parser.add_argument("--window-seconds", type=float, default=10.0)
@@ -100,7 +106,17 @@ def main() -> None:
         if not args.snapshot:
             sys.exit("--model apollo needs --snapshot PATH (Apollo's code and weights exist only as snapshots)")
         model = load_apollo(args.snapshot, settings)
+    elif args.model in ("tiny-apollo", "apollo-1.5b-shape"):
+        from tests.models.tiny_apollo import APOLLO_1_5B_SHAPE, TINY_SHAPE, build_tiny_apollo
+
+        shape = TINY_SHAPE if args.model == "tiny-apollo" else APOLLO_1_5B_SHAPE
+        model = load_apollo(str(build_tiny_apollo(work / args.model, shape=shape)), settings)
+        llm = model.model.llm
+        llm.generation_config.eos_token_id = None  # random weights: always generate new_tokens
+        llm.generation_config.min_new_tokens = args.new_tokens
     else:
+        from tests.models.tiny_vlm import build_tiny_vlm
+
         folder = build_tiny_vlm(work / "tiny") if args.model == "tiny" else build_real_size_idefics3(work / "real")
         model = load_transformers_video_lm(str(folder), settings)
         model.model.generation_config.eos_token_id = None  # random weights: always generate new_tokens
@@ -132,6 +148,7 @@ def main() -> None:
         "model": args.model,
         "model_id": model.spec.model_id,
         "random_weights": args.model != "apollo",
+        "transformers": __import__("transformers").__version__,
         "device": torch.cuda.get_device_name(0) if cuda else f"CPU x{os.cpu_count()} ({platform.machine()})",
         "windows": len(clips),
         "window_seconds": args.window_seconds,

@@ -41,7 +41,46 @@ def _tokenizer(folder: Path) -> Qwen2Tokenizer:
     return tokenizer
 
 
-def build_tiny_apollo(folder: Path, *, seed: int = 0) -> Path:
+# Apollo-1.5B's dimensions (Qwen2.5-1.5B LLM, SigLIP-SO400M at 384 px, 32 tokens per clip), for benchmarks.
+APOLLO_1_5B_SHAPE = {
+    "llm": {
+        "hidden_size": 1536,
+        "intermediate_size": 8960,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+    },
+    "siglip": {
+        "hidden_size": 1152,
+        "intermediate_size": 4304,
+        "num_hidden_layers": 27,
+        "num_attention_heads": 16,
+        "patch_size": 14,
+    },
+    "num_output_tokens": 32,
+}
+TINY_SHAPE = {
+    "llm": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    "siglip": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "patch_size": 48,
+    },
+    "num_output_tokens": NUM_OUTPUT_TOKENS,
+}
+
+
+def build_tiny_apollo(folder: Path, *, seed: int = 0, shape: dict | None = None) -> Path:
+    shape = shape or TINY_SHAPE
+    llm_dims, siglip_dims, num_tokens = shape["llm"], shape["siglip"], shape["num_output_tokens"]
     torch.manual_seed(seed)
     llm_dir = folder / "llm"
     llm_dir.mkdir(parents=True, exist_ok=True)
@@ -50,11 +89,7 @@ def build_tiny_apollo(folder: Path, *, seed: int = 0) -> Path:
     llm = Qwen2ForCausalLM(
         Qwen2Config(
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            **llm_dims,
             max_position_embeddings=4096,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
@@ -87,13 +122,13 @@ def build_tiny_apollo(folder: Path, *, seed: int = 0) -> Path:
 
     connector_dir = folder / "mm_connector"
     connector_dir.mkdir(parents=True, exist_ok=True)
-    proj = torch.nn.Linear(32 + 16, NUM_OUTPUT_TOKENS * 64)
+    proj = torch.nn.Linear(siglip_dims["hidden_size"] + 16, num_tokens * llm_dims["hidden_size"])
     torch.save({"proj.weight": proj.weight.detach(), "proj.bias": proj.bias.detach()}, connector_dir / "weights.pt")
 
     for name in ("configuration_apollo.py", "modeling_apollo.py"):
         shutil.copy(REMOTE_CODE / name, folder / name)
     config = {
-        "_name_or_path": "tiny-random-apollo",
+        "_name_or_path": folder.name,
         "architectures": ["ApolloForCausalLM"],
         "auto_map": {
             "AutoConfig": "configuration_apollo.ApolloConfig",
@@ -103,7 +138,7 @@ def build_tiny_apollo(folder: Path, *, seed: int = 0) -> Path:
         "clip_duration": 2,
         "frames_per_clip": 4,
         "model_max_length": 2048,
-        "mm_connector_cfg": {"num_output_tokens": NUM_OUTPUT_TOKENS},
+        "mm_connector_cfg": {"num_output_tokens": num_tokens},
         "encode_batch_size": 15,
         "use_mm_start_end": False,
     }
