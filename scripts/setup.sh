@@ -7,17 +7,22 @@
 #   scripts/setup.sh --apollo        Apollo's own environment, .venv-apollo: Apollo's published model
 #                                    code loads only on transformers 4.43-4.44 (the main one has 5.x)
 #   scripts/setup.sh --apollo --dev  the same with the test tools (the test command makes it)
+#   scripts/setup.sh --torchvision --dev   a test-only environment, .venv-torchvision, with torch 2.14.1 +
+#                                    torchvision 0.29.1 (~5.5 GB, a CUDA build that runs on the CPU) for the
+#                                    torchvision processors of Qwen2.5-VL, SmolVLM2, LLaVA-OneVision
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=".venv"
 dev=false
 apollo=false
+torchvision=false
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=true ;;
     --apollo) apollo=true ;;
-    *) echo "usage: scripts/setup.sh [--dev] [--apollo]" >&2; exit 2 ;;
+    --torchvision) torchvision=true ;;
+    *) echo "usage: scripts/setup.sh [--dev] [--apollo | --torchvision]" >&2; exit 2 ;;
   esac
 done
 extras=""
@@ -29,6 +34,11 @@ fi
 # The torch requirement installed before anything that depends on torch. 2.13.0 resolves to a local
 # CPU build on our machines; elsewhere set VIDSEARCH_TORCH_SPEC, e.g. to a CUDA or CPU build of your choice.
 torch_spec="${VIDSEARCH_TORCH_SPEC:-torch==2.13.0}"
+if $torchvision; then
+  venv=".venv-torchvision"
+  # On our machines pip on Python 3.11 takes this pair from local files; elsewhere it downloads them.
+  torch_spec="torch==2.14.1 torchvision==0.29.1"
+fi
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -66,7 +76,10 @@ fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 
 # 3. torch first: a looser requirement pulled in by a dependency would fetch a multi-GB CUDA build.
-if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+# torchvision comes as a pair with its torch: one built for another torch fails to import.
+probe_torch='import torch'
+$torchvision && probe_torch='import torch, torchvision'
+if ! "$venv/bin/python" -c "$probe_torch" 2>/dev/null; then
   say "installing $torch_spec"
   # shellcheck disable=SC2086  # the spec may carry pip options on purpose
   "${pip[@]}" install $torch_spec
@@ -75,8 +88,17 @@ fi
 # 4. vidsearch, re-installed only when pyproject.toml changed.
 stamp="$venv/.vidsearch-installed${extras}$($dev && echo -dev || true)"
 if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
-  say "installing vidsearch${extras}"
-  "${pip[@]}" install -e ".${extras}"
+  say "installing vidsearch${extras} into $venv"
+  pins=$(mktemp)
+  trap 'rm -f "$pins"' EXIT
+  # Held to the torch build installed above, so no dependency swaps it.
+  "$venv/bin/python" -c 'import importlib.metadata as m
+for name in ("torch", "torchvision"):
+    try:
+        print(f"{name}=={m.version(name)}")
+    except m.PackageNotFoundError:
+        pass' >"$pins"
+  "${pip[@]}" install -c "$pins" -e ".${extras}"
   if $apollo && $dev; then "${pip[@]}" install "pytest>=8"; fi
   touch "$stamp"
 fi

@@ -42,3 +42,9 @@ export HF_HUB_OFFLINE=1  # the tests never reach a model hub
 # random-weight model behind real remote code.
 scripts/setup.sh --apollo --dev
 .venv-apollo/bin/python -m pytest tests/apollo_env tests/models/test_apollo.py
+
+# The processors of Qwen2.5-VL, SmolVLM2 and LLaVA-OneVision need torchvision, which the default install
+# must not depend on: the hf-video adapter runs on tiny random-weight models of those classes in a
+# test-only environment with a torch/torchvision pair (about 5.5 GB).
+scripts/setup.sh --torchvision --dev
+.venv-torchvision/bin/python -m pytest tests/torchvision_env

@@ -1,5 +1,5 @@
 """Tests that need torchvision: transformers' image and video processors of Qwen2.5-VL, SmolVLM2 and
-LLaVA-OneVision. They run in the separate environment scripts/setup-torchvision-env.sh makes
+LLaVA-OneVision. They run in the separate environment `scripts/setup.sh --torchvision --dev` makes
 (.venv-torchvision: torch 2.14.1 + torchvision 0.29.1):
 
     HF_HUB_OFFLINE=1 .venv-torchvision/bin/python -m pytest tests/torchvision_env
