@@ -289,7 +289,7 @@ def test_the_version_check_accepts_only_what_apollos_code_loads_on(version, supp
     if supported:
         check_apollo_environment(version, accelerate=True)
     else:
-        with pytest.raises(ModelError, match=r"only on transformers 4\.43\.x-4\.44\.x.*scripts/setup-apollo\.sh"):
+        with pytest.raises(ModelError, match=r"only on transformers 4\.43\.x-4\.44\.x.*scripts/setup\.sh --apollo"):
             check_apollo_environment(version, accelerate=True)
 
 

@@ -317,7 +317,7 @@ class ApolloVideoLM:
 # class at load, 4.50-4.57 fail inside loading, 5.x lacks the internals it imports.
 SUPPORTED_TRANSFORMERS = ((4, 43), (4, 44))
 APOLLO_ENVIRONMENT_FIX = (
-    "run Apollo from its own environment: scripts/setup-apollo.sh makes one (.venv-apollo), or "
+    "run Apollo from its own environment: scripts/setup.sh --apollo makes one (.venv-apollo), or "
     "pip install 'vidsearch[apollo]' into a separate virtualenv"
 )
 
