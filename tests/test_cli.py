@@ -295,10 +295,21 @@ def test_a_relative_path_is_taken_from_the_current_folder(indexed_demo, monkeypa
 def test_an_empty_filtered_search_says_which_filter_emptied_it(indexed_demo):
     data = ["--data", str(indexed_demo.settings.data_dir)]
     nowhere = runner.invoke(app, ["search", "rocket", "--path", "/no/such/folder/", *data])
-    assert nowhere.exit_code == 0 and nowhere.stdout.strip() == "no results: no video path starts with /no/such/folder/"
+    # Exit 1 when nothing is found, as grep does: a script can tell "no match" from a match and an error.
+    assert nowhere.exit_code == 1 and nowhere.stdout.strip() == "no results: no video path starts with /no/such/folder/"
     untagged = runner.invoke(app, ["search", "rocket", "--tag", "holiday", "--json", *data])
-    assert untagged.exit_code == 0 and json.loads(untagged.stdout)["results"] == []  # stdout stays JSON
+    assert untagged.exit_code == 1  # stdout stays JSON, with the reason in it
+    assert json.loads(untagged.stdout)["results"] == []
+    assert json.loads(untagged.stdout)["note"] == "no window is tagged 'holiday'"
     assert "no results: no window is tagged 'holiday'" in untagged.stderr
+
+
+def test_a_query_with_nothing_close_enough_answers_no_results(indexed_demo):
+    data = ["--data", str(indexed_demo.settings.data_dir)]
+    strict = runner.invoke(app, ["search", "the rocket on the launch pad", *data], env={"VIDSEARCH_MIN_RELEVANCE": "9"})
+    assert strict.exit_code == 1
+    assert strict.stdout.startswith("no results: nothing in the library is close to this query (the closest scored")
+    assert "below the minimum relevance 9; VIDSEARCH_MIN_RELEVANCE sets it" in " ".join(strict.stdout.split())
 
 
 def test_suggest_prints_searches_that_find_their_videos(indexed_demo):

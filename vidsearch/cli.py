@@ -384,17 +384,18 @@ def search(
         else:
             assert query is not None
             response = searcher.search(query, limit, offset=offset, filters=filters)
-        why = searcher.why_empty(filters, offset) if not response.results else None
+        why = (response.note or searcher.why_empty(filters, offset)) if not response.results else None
     except VidsearchError as exc:
         raise _fail(exc) from exc
     if as_json:
         sys.stdout.write(json.dumps(response.to_dict(), ensure_ascii=False, indent=2) + "\n")
         if why:
             err.print(f"no results: {escape(why)}", soft_wrap=True)
+            raise typer.Exit(1)  # like grep: nothing found is a distinct outcome
         return
     if why:
         out.print(f"no results: {escape(why)}" if why != "no results" else why, soft_wrap=True)
-        return
+        raise typer.Exit(1)
     table = Table(title=f"“{escape(response.query)}”", title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("score")
@@ -780,31 +781,71 @@ def remove(
 
 @app.command("eval")
 def eval_(
+    sets: Annotated[
+        Path | None,
+        typer.Option(
+            "--sets",
+            metavar="DIR",
+            help="Score every NAME_segments.jsonl + NAME_queries.jsonl pair in DIR (e.g. ../shared/eval) and "
+            "their mean.",
+        ),
+    ] = None,
     segments: Annotated[
-        Path, typer.Option(metavar="FILE", help="JSONL of {video, start, end, text}: what the index holds.")
-    ],
+        Path | None, typer.Option(metavar="FILE", help="JSONL of {video, start, end, text}: what the index holds.")
+    ] = None,
     queries: Annotated[
-        Path, typer.Option(metavar="FILE", help="JSONL of {query, video, start, end}: what should be found.")
-    ],
-    limit: Annotated[int | None, typer.Option(metavar="N", help="Only the first N queries.")] = None,
+        Path | None, typer.Option(metavar="FILE", help="JSONL of {query, video, start, end}: what should be found.")
+    ] = None,
+    variants: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help='JSON of variants to compare, {"name": {"setting": value}}, over the same imported sets.',
+        ),
+    ] = None,
+    nonsense: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Queries with no right answer, one a line: report the share that comes back empty.",
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(metavar="N", help="Only the first N queries of each set.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Score retrieval on a labelled set in a throwaway data folder: recall at IoU 0.5/0.7, mIoU, latency."""
+    """Score retrieval on labelled sets in throwaway data folders: recall at IoU 0.5/0.7, mIoU, latency."""
     from vidsearch.models.loader import ModelSet
-    from vidsearch.search.evaluation import evaluate
+    from vidsearch.search.evaluation import EvalSet, evaluate_sets, find_sets, read_variants
 
     settings = _settings(None)
     try:
-        metrics = evaluate(segments, queries, settings, ModelSet(settings).embedder, limit)
+        chosen: list[EvalSet] = find_sets(sets) if sets is not None else []
+        if segments is not None or queries is not None:
+            if segments is None or queries is None:
+                raise ConfigError("--segments and --queries go together")
+            chosen.append(EvalSet(segments.stem.removesuffix("_segments"), segments, queries))
+        if not chosen:
+            raise ConfigError("give --sets DIR, or --segments FILE with --queries FILE")
+        missing = [str(p) for s in chosen for p in (s.segments, s.queries) if not p.is_file()]
+        if missing:
+            raise ConfigError(f"no such file: {', '.join(missing)}")
+        wanted = read_variants(variants) if variants is not None else None
+        odd = [line.strip() for line in nonsense.read_text().splitlines() if line.strip()] if nonsense else []
+        result = evaluate_sets(chosen, settings, ModelSet(settings).embedder, limit, wanted, odd)
+    except OSError as exc:
+        raise _fail(ConfigError(f"{exc.filename}: {exc.strerror}")) from exc
     except VidsearchError as exc:
         raise _fail(exc) from exc
     if as_json:
-        sys.stdout.write(json.dumps(metrics) + "\n")
+        sys.stdout.write(json.dumps(result) + "\n")
         return
-    table = Table("metric", "value", title=f"{metrics['queries']} queries over {metrics['segments']} segments")
-    for key, value in metrics.items():
-        table.add_row(key, str(value))
-    out.print(table)
+    for name, run in result.items() if wanted else [("", result)]:
+        rows = {**run["sets"], "mean": run["mean"]}
+        keys = list(next(iter(run["sets"].values())))
+        table = Table("metric", *rows, title=f"variant {name}" if name else None)
+        for key in keys:
+            table.add_row(key, *(str(r.get(key, "")) for r in rows.values()))
+        out.print(table)
 
 
 @app.command()

@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # similarity plus keyword_weight times its full-text score relative to the query's best keyword hit,
     # times the weight of its kind (caption, speech, ocr, subtitle, annotation; 1.0 when not listed).
     keyword_weight: float = Field(default=0.3, ge=0.0)
+    # "additive": + keyword_weight x relative keyword score; "scaled": that bonus times the text's own
+    # cosine, so words matching lift what is semantically close and the score keeps an absolute scale.
+    keyword_fusion: Literal["additive", "scaled"] = "additive"
     # Query words found in more than this share of all texts are left out of the keyword query: they
     # carry almost no BM25 weight, and an OR over them makes the engine rank most of the library.
     keyword_max_df: float = Field(default=0.05, gt=0.0, le=1.0)
@@ -154,6 +157,10 @@ class Settings(BaseSettings):
     moment_support: float = Field(default=0.1, ge=0.0)
     # Windows the indexer cut that touch a moment and score at least this share of it extend it.
     moment_join_ratio: float = Field(default=0.85, gt=0.0, le=1.0)
+    # Moments scoring below this are not results: a query with nothing this close answers "no results"
+    # instead of a page of noise. The score's scale and how this default was measured on both dev sets
+    # and on nonsense queries: docs/evaluation.md ("Scores and the minimum relevance"). 0 keeps everything.
+    min_relevance: float = Field(default=0.0, ge=0.0)
     # An optional cross-encoder re-ranks the best moments: registry name or dotted path, and its model.
     reranker: str | None = None
     reranker_model: str = ""

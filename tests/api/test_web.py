@@ -199,7 +199,10 @@ def test_results_say_which_moments_are_shown(page, server):
     assert page.locator("p.count").inner_text() == f"Moments 3–{shown}"
     assert page.locator("ol.results").get_attribute("start") == "3"
     page.goto(server + "/?q=the rocket on the launch pad&path=/nowhere/")
-    assert page.locator("p.empty").inner_text() == "No moment matches." and page.locator("p.count").count() == 0
+    empty = page.locator("div.empty")
+    assert empty.locator("p").first.inner_text() == "No moment matches “the rocket on the launch pad”."
+    assert empty.locator("p.why").inner_text() == "No video path starts with /nowhere/."
+    assert page.locator("p.count").count() == 0
 
 
 def test_library_rows_are_readable_and_open_each_video(page, grown_server, grown_demo):

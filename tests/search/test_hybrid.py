@@ -250,3 +250,18 @@ def test_repeated_searches_are_answered_from_the_cache_until_a_new_generation(db
     off = _searcher(library, db, real_models, result_cache_size=0)
     off.search("storm tonight", 3)
     assert "cached" not in off.search("storm tonight", 3).timings_ms
+
+
+def test_a_query_with_nothing_close_answers_no_results_and_says_why(db, library, real_models):
+    searcher = _searcher(library, db, real_models, min_relevance=0.45)
+    found = searcher.search("heavy rain expected tonight", 10)
+    assert found.results and found.note is None
+    assert all(m.score >= 0.45 for m in found.results)  # the weakest moments fall below the minimum
+    nonsense = searcher.search("quantum entanglement between two photons", 10)
+    assert nonsense.results == []
+    assert nonsense.note.startswith("nothing in the library is close to this query (the closest scored 0.")
+    assert "below the minimum relevance 0.45" in nonsense.note
+    gibberish = searcher.search("qzx vlorp trindle", 10)
+    assert gibberish.results == [] and gibberish.note is not None
+    # Without a minimum the same query gets the library's nearest texts, however far.
+    assert _searcher(library, db, real_models, min_relevance=0.0).search("qzx vlorp trindle", 10).results

@@ -33,6 +33,9 @@ class SearchOut(BaseModel):
     limit: int
     filters: dict[str, Any] = Field(description="the filters applied, as given")
     results: list[MomentOut]
+    note: str | None = Field(
+        default=None, description="why there are no results, when there are none (e.g. nothing close enough)"
+    )
 
 
 class VideoOut(BaseModel):

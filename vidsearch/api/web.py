@@ -208,6 +208,7 @@ async def _results(
         context["error"] = str(exc)
         return
     context["results"] = response.results
+    context["note"] = response.note
     db: Database = request.app.state.db
     statuses = db.statuses(list({m.video_id for m in response.results}))
     context["no_file"] = {video for video, status in statuses.items() if status in NO_FILE_STATUSES}

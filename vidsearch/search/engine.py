@@ -47,6 +47,7 @@ class SearchResponse:
     limit: int = 10
     filters: dict[str, Any] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    note: str | None = None  # why there are no results, when there are none
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape, shared by `vidsearch search --json` and GET /search."""
@@ -56,6 +57,7 @@ class SearchResponse:
             "limit": self.limit,
             "filters": self.filters,
             "results": [m.to_dict() for m in self.results],
+            "note": self.note,
         }
 
 
@@ -155,9 +157,10 @@ class Searcher:
         offset: int = 0,
         filters: SearchFilters | None = None,
         exclude: frozenset[int] = frozenset(),
+        min_relevance: float | None = None,
     ) -> SearchResponse:
         """The moments that match a query; windows in `exclude` are left out ("more like this" leaves
-        out the window it starts from)."""
+        out the window it starts from). `min_relevance`: instead of the setting's."""
         query = " ".join(query.split())
         filters = filters or SearchFilters()
         _check(query, limit, offset)
@@ -228,6 +231,10 @@ class Searcher:
             join_ratio=self.settings.moment_join_ratio,
             keep=offset + limit if reranker is None else max(offset + limit, self.settings.rerank_depth),
         )
+        # Before any re-ranking: the minimum is on this score's scale (a re-ranker's is its own).
+        floor = self.settings.min_relevance if min_relevance is None else min_relevance
+        closest = next((m.score for m in moments if m.score < floor), None)
+        moments = [m for m in moments if m.score >= floor]
         t4 = time.perf_counter()
         if reranker is not None:
             moments = self._rerank(reranker, query, moments)
@@ -235,7 +242,8 @@ class Searcher:
         self._describe(query, page, hits, text_scores, served.tagged)
         t5 = time.perf_counter()
         timings.update(embed=(t1 - t0) * 1e3, moments=(t4 - t3) * 1e3, rerank_and_texts=(t5 - t4) * 1e3)
-        response = SearchResponse(query, page, offset, limit, filters.describe(), timings)
+        note = None if page else self.why_empty(filters, offset, closest if not moments else None, floor)
+        response = SearchResponse(query, page, offset, limit, filters.describe(), timings, note)
         if self.settings.result_cache_size:
             with self._responses_lock:
                 self._responses[key] = copy.deepcopy(response)
@@ -375,7 +383,10 @@ class Searcher:
     ) -> SearchResponse:
         """Offline similarity: the labels' words searched among what windows show."""
         narrowed = dataclasses.replace(filters, kinds=(TextKind.OBJECTS,))
-        response = self.search(words, limit, offset=offset, filters=narrowed, exclude=frozenset(exclude or ()))
+        # Labels' words are not a sentence: the marks below decide what matches, not the minimum relevance.
+        response = self.search(
+            words, limit, offset=offset, filters=narrowed, exclude=frozenset(exclude or ()), min_relevance=0.0
+        )
         response.query, response.filters = label, filters.describe()
         # Only windows that show one of the same things: a near neighbour in the sentence embedder's
         # space whose words share nothing with the picture's is a guess, not a match.
@@ -384,9 +395,18 @@ class Searcher:
         ]
         return response
 
-    def why_empty(self, filters: SearchFilters, offset: int = 0) -> str:
+    def why_empty(
+        self, filters: SearchFilters, offset: int = 0, closest: float | None = None, floor: float | None = None
+    ) -> str:
         """Why a search found nothing, as far as the library can tell: a filter that matches nothing by
-        itself, filters that match only apart, or a page past the last result."""
+        itself, filters that match only apart, a page past the last result, or nothing as close to the
+        query as the minimum relevance asks (`closest`: the best score it cut)."""
+        if closest is not None and offset == 0:
+            return (
+                f"nothing in the library is close to this query (the closest scored {closest:.2f}, below the "
+                f"minimum relevance {self.settings.min_relevance if floor is None else floor:g}; "
+                "VIDSEARCH_MIN_RELEVANCE sets it)"
+            )
         if not self.db.any_text(SearchFilters()):
             return "nothing is indexed yet"
         contradiction = filters.contradiction()
@@ -421,8 +441,11 @@ class Searcher:
         best = max((score for _, score in keyword), default=0.0)
         if best > 0:
             weight = self.settings.keyword_weight
+            scaled = self.settings.keyword_fusion == "scaled"
             for text_id, score in keyword:
-                fused[text_id] = fused.get(text_id, floor) + weight * max(score, 0.0) / best
+                cosine = dense.get(text_id, floor)
+                bonus = weight * max(score, 0.0) / best
+                fused[text_id] = cosine + bonus * max(cosine, 0.0) if scaled else cosine + bonus
         return fused
 
     def _rerank(self, reranker: Reranker, query: str, moments: list[Moment]) -> list[Moment]:

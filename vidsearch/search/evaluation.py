@@ -1,5 +1,9 @@
 """The evaluation harness: import timestamped segments into a throwaway data folder, run every query,
-and score the moments found against the query's span (temporal IoU), with latency percentiles."""
+and score the moments found against the query's span (temporal IoU), with latency percentiles.
+
+Several labelled sets are scored in one run (and their mean reported), because a ranking default must
+hold on every kind of material, not on one set; variants of the search settings are scored over the
+same imported sets, so comparing them costs one import and one embedding of each query."""
 
 from __future__ import annotations
 
@@ -8,19 +12,28 @@ import logging
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vidsearch.config import Settings
+from vidsearch.errors import ConfigError
 from vidsearch.indexer.annotations import import_annotations
 from vidsearch.indexer.generations import rebuild_vector_index
-from vidsearch.models.base import Embedder
+from vidsearch.models.base import Embedder, ModelSpec
 from vidsearch.search.engine import Searcher
 from vidsearch.search.moments import temporal_iou
 from vidsearch.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+RECALL_KEYS = ("r1_iou50", "r5_iou50", "r10_iou50", "r1_iou70", "r5_iou70", "video_r1")
+# The figures a mean over sets is taken of (latency and counts are per set).
+MEAN_KEYS = (*RECALL_KEYS, "miou")
 
 
 @dataclass(frozen=True)
@@ -31,51 +44,151 @@ class EvalQuery:
     end: float
 
 
+@dataclass(frozen=True)
+class EvalSet:
+    name: str
+    segments: Path
+    queries: Path
+
+
 def read_queries(path: Path) -> list[EvalQuery]:
     with path.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     return [EvalQuery(r["query"], str(r["video"]), float(r["start"]), float(r["end"])) for r in rows]
 
 
-def evaluate(
-    segments: Path, queries: Path, settings: Settings, embedder: Embedder, limit: int | None = None
-) -> dict[str, Any]:
-    """Metrics over every query (or the first `limit`): R@{1,5,10} at IoU>=0.5, R@{1,5} at IoU>=0.7,
-    video R@1, mean IoU of the top moment, latency p50/p95 in ms."""
+def find_sets(folder: Path) -> list[EvalSet]:
+    """Every `NAME_segments.jsonl` with its `NAME_queries.jsonl` in a folder (e.g. ../shared/eval:
+    tacos_dev and anet_dev), by name."""
+    sets = [
+        EvalSet(seg.name.removesuffix("_segments.jsonl"), seg, seg.with_name(seg.name.replace("_segments", "_queries")))
+        for seg in sorted(folder.glob("*_segments.jsonl"))
+    ]
+    sets = [s for s in sets if s.queries.exists()]
+    if not sets:
+        raise ConfigError(f"{folder} holds no NAME_segments.jsonl with a NAME_queries.jsonl beside it")
+    return sets
+
+
+class _CachedEmbedder:
+    """The same query text embedded once across variants (only queries repeat; segments are embedded
+    once per set anyway)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.spec: ModelSpec = inner.spec
+        self._cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) != 1:
+            return self.inner.embed(texts)
+        vector = self._cache.get(texts[0])
+        if vector is None:
+            vector = self._cache[texts[0]] = self.inner.embed(texts)
+        return vector
+
+
+@contextmanager
+def imported(eval_set: EvalSet, settings: Settings, embedder: Embedder) -> Iterator[tuple[Settings, Database, int]]:
+    """A throwaway data folder holding the set's segments, indexed: (its settings, database, segments)."""
     with tempfile.TemporaryDirectory(prefix="vidsearch-eval-") as tmp:
         local = settings.model_copy(update={"data_dir": Path(tmp), "database_url": ""})
         db = Database(local.resolved_database_url)
-        report = import_annotations(db, [segments])
-        rebuild_vector_index(db, embedder, local.vector_dir, family=local.vector_index)
-        searcher = Searcher(local, db, embedder)
-        wanted = read_queries(queries)[:limit]
-        hits = {key: 0 for key in ("r1_iou50", "r5_iou50", "r10_iou50", "r1_iou70", "r5_iou70", "video_r1")}
-        ious, latencies = [], []
-        searcher.search("warm up", 10)
-        for q in wanted:
-            started = time.perf_counter()
-            results = searcher.search(q.query, 10).results
-            latencies.append((time.perf_counter() - started) * 1000)
-            overlaps = [temporal_iou(m.start, m.end, q.start, q.end) if m.path == q.video else 0.0 for m in results]
-            for n, threshold, key in (
-                (1, 0.5, "r1_iou50"),
-                (5, 0.5, "r5_iou50"),
-                (10, 0.5, "r10_iou50"),
-                (1, 0.7, "r1_iou70"),
-                (5, 0.7, "r5_iou70"),
-            ):
-                hits[key] += any(iou >= threshold for iou in overlaps[:n])
-            hits["video_r1"] += bool(results) and results[0].path == q.video
-            ious.append(overlaps[0] if overlaps else 0.0)
-        db.close()
-    count = len(wanted)
+        try:
+            report = import_annotations(db, [eval_set.segments])
+            rebuild_vector_index(db, embedder, local.vector_dir, family=local.vector_index)
+            yield local, db, report.annotations
+        finally:
+            db.close()
+
+
+def score_queries(searcher: Searcher, wanted: Sequence[EvalQuery]) -> dict[str, Any]:
+    """R@{1,5,10} at IoU>=0.5, R@{1,5} at IoU>=0.7, video R@1, mean IoU of the top moment, latency
+    p50/p95 in ms, and how many queries came back with no result at all."""
+    hits = dict.fromkeys(RECALL_KEYS, 0)
+    ious, latencies = [], []
+    empty = 0
+    searcher.search("warm up", 10)
+    for q in wanted:
+        started = time.perf_counter()
+        results = searcher.search(q.query, 10).results
+        latencies.append((time.perf_counter() - started) * 1000)
+        empty += not results
+        overlaps = [temporal_iou(m.start, m.end, q.start, q.end) if m.path == q.video else 0.0 for m in results]
+        for n, threshold, key in (
+            (1, 0.5, "r1_iou50"),
+            (5, 0.5, "r5_iou50"),
+            (10, 0.5, "r10_iou50"),
+            (1, 0.7, "r1_iou70"),
+            (5, 0.7, "r5_iou70"),
+        ):
+            hits[key] += any(iou >= threshold for iou in overlaps[:n])
+        hits["video_r1"] += bool(results) and results[0].path == q.video
+        ious.append(overlaps[0] if overlaps else 0.0)
+    count = max(1, len(wanted))
     latencies.sort()
     metrics: dict[str, Any] = {key: round(value / count, 4) for key, value in hits.items()}
-    metrics |= {
-        "miou": round(statistics.fmean(ious), 4),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p95_ms": round(latencies[min(count - 1, round(0.95 * (count - 1)))], 2),
-        "queries": count,
-        "segments": report.annotations,
+    return metrics | {
+        "miou": round(statistics.fmean(ious), 4) if ious else 0.0,
+        "p50_ms": round(statistics.median(latencies), 2) if latencies else 0.0,
+        "p95_ms": round(latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))], 2)
+        if latencies
+        else 0.0,
+        "empty": round(empty / count, 4),
+        "queries": len(wanted),
     }
-    return metrics
+
+
+def evaluate(
+    segments: Path, queries: Path, settings: Settings, embedder: Embedder, limit: int | None = None
+) -> dict[str, Any]:
+    """One set's metrics over every query (or the first `limit`)."""
+    eval_set = EvalSet(segments.stem, segments, queries)
+    return evaluate_sets([eval_set], settings, embedder, limit)["sets"][eval_set.name]
+
+
+def evaluate_sets(
+    sets: Sequence[EvalSet],
+    settings: Settings,
+    embedder: Embedder,
+    limit: int | None = None,
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
+    nonsense: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Every set's metrics and their mean, for the settings as given or, with `variants` (a name and
+    the settings it changes), for each variant: {"sets": {set: metrics}, "mean": metrics} or
+    {variant: that}. With `nonsense` queries (no right answer in any set), the share of them that came
+    back empty is reported beside each set's figures."""
+    cached = _CachedEmbedder(embedder)
+    runs = variants or {"": {}}
+    out: dict[str, dict[str, Any]] = {name: {"sets": {}} for name in runs}
+    for eval_set in sets:
+        wanted = read_queries(eval_set.queries)[:limit]
+        with imported(eval_set, settings, cached) as (local, db, count):
+            for name, changes in runs.items():
+                searcher = Searcher(local.model_copy(update=dict(changes)), db, cached)
+                metrics = score_queries(searcher, wanted) | {"segments": count}
+                if nonsense:
+                    answered = [bool(searcher.search(q, 10).results) for q in nonsense]
+                    metrics["nonsense_empty"] = round(1 - statistics.fmean(answered), 4)
+                out[name]["sets"][eval_set.name] = metrics
+                log.info("%s %s: %s", eval_set.name, name or "as configured", metrics)
+    for result in out.values():
+        per_set = list(result["sets"].values())
+        keys = [*MEAN_KEYS, *(["nonsense_empty"] if nonsense else [])]
+        result["mean"] = {key: round(statistics.fmean(m[key] for m in per_set), 4) for key in keys}
+    return out if variants else out[""]
+
+
+def read_variants(path: Path) -> dict[str, dict[str, Any]]:
+    """A JSON object of variant name -> the settings it changes (e.g. {"dense": {"keyword_weight": 0}})."""
+    try:
+        variants = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a JSON object of variants ({exc})") from exc
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+        raise ConfigError(f'{path}: expected {{"name": {{"setting": value}}}}')
+    unknown = sorted({key for v in variants.values() for key in v} - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}")
+    return variants
