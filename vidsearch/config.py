@@ -52,8 +52,15 @@ class Settings(BaseSettings):
     ocr_dedup_threshold: float = Field(default=6.0, ge=0)
     ocr_min_score: float = Field(default=0.6, ge=0, le=1)
     # Text is detected on the frame scaled down to this side (recognition still reads the full frame):
-    # 3x faster than RapidOCR's default, which scales the short side *up* to 736 px.
-    ocr_detect_side: int = Field(default=640, ge=64)
+    # at 480 px detection costs a third of RapidOCR's default (which scales the short side *up* to 736 px)
+    # and half of 640 px, with the same texts found on the moving-text set (docs/benchmarks.md).
+    ocr_detect_side: int = Field(default=480, ge=64)
+    # A line detected where the last frame read had one keeps that reading unless its letters changed:
+    # it is read again when, in any block of the line (about a character), this share of its stroke
+    # pixels changed (signals.region_change). 0 reads every line of every frame read.
+    ocr_reread_threshold: float = Field(default=0.2, ge=0, le=1)
+    # PP-OCR's angle classifier turns lines found upside down; text burnt into video is upright.
+    ocr_angle_classifier: bool = False
     # A JPEG of each window's middle frame for the web page's results (320 px, ~10-20 KB each).
     thumbnails: bool = True
 
@@ -130,13 +137,12 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(default=4096, ge=0)  # query vectors kept per process (0: none)
     result_cache_size: int = Field(default=1024, ge=0)  # search answers kept per process (0: none)
     result_cache_seconds: float = Field(default=60.0, gt=0)
-    # Hybrid retrieval (docs/evaluation.md has the variants measured): a text's score is its cosine
-    # similarity plus keyword_weight times its full-text score relative to the query's best keyword hit,
-    # times the weight of its kind (caption, speech, ocr, subtitle, annotation; 1.0 when not listed).
-    keyword_weight: float = Field(default=0.3, ge=0.0)
-    # "additive": + keyword_weight x relative keyword score; "scaled": that bonus times the text's own
-    # cosine, so words matching lift what is semantically close and the score keeps an absolute scale.
-    keyword_fusion: Literal["additive", "scaled"] = "additive"
+    # Hybrid retrieval (docs/evaluation.md has the variants measured on both dev sets): a text's score is
+    # its cosine similarity c raised by keyword_weight times its full-text score relative to the query's
+    # best keyword hit, times c itself (c x (1 + w x bm25/best)), times the weight of its kind (caption,
+    # speech, ocr, subtitle, annotation; 1.0 when not listed). Scaling the keyword bonus by the cosine
+    # lifts what is semantically close, and keeps scores on the cosine's absolute scale across queries.
+    keyword_weight: float = Field(default=0.5, ge=0.0)
     # Query words found in more than this share of all texts are left out of the keyword query: they
     # carry almost no BM25 weight, and an OR over them makes the engine rank most of the library.
     keyword_max_df: float = Field(default=0.05, gt=0.0, le=1.0)
@@ -160,7 +166,7 @@ class Settings(BaseSettings):
     # Moments scoring below this are not results: a query with nothing this close answers "no results"
     # instead of a page of noise. The score's scale and how this default was measured on both dev sets
     # and on nonsense queries: docs/evaluation.md ("Scores and the minimum relevance"). 0 keeps everything.
-    min_relevance: float = Field(default=0.0, ge=0.0)
+    min_relevance: float = Field(default=0.45, ge=0.0)
     # An optional cross-encoder re-ranks the best moments: registry name or dotted path, and its model.
     reranker: str | None = None
     reranker_model: str = ""
@@ -242,6 +248,8 @@ class Settings(BaseSettings):
             "ocr_dedup_threshold": self.ocr_dedup_threshold,
             "ocr_min_score": self.ocr_min_score,
             "ocr_detect_side": self.ocr_detect_side,
+            "ocr_reread_threshold": self.ocr_reread_threshold,
+            "ocr_angle_classifier": self.ocr_angle_classifier,
             "embedder": self.embedder,
             "embedder_model": self.embedder_model,
             "speech": self.speech,

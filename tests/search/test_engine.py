@@ -80,7 +80,7 @@ def test_json_shape(searcher):
     data = searcher.search("frying onions", 1).to_dict()
     assert data["query"] == "frying onions"
     [result] = data["results"]
-    assert set(data) == {"query", "offset", "limit", "filters", "results"}
+    assert set(data) == {"query", "offset", "limit", "filters", "results", "note"} and data["note"] is None
     assert set(result) == {
         "video_id",
         "path",

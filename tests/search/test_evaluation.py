@@ -54,14 +54,16 @@ def test_cli_eval_json(tiny_set):
 def test_cli_eval_compares_variants_and_counts_nonsense_answered_empty(tiny_set, tmp_path):
     seg, qry = tiny_set
     variants = tmp_path / "variants.json"
-    variants.write_text(json.dumps({"default": {}, "strict": {"min_relevance": 5.0}}))
+    variants.write_text(json.dumps({"default": {}, "lenient": {"min_relevance": 0}, "strict": {"min_relevance": 5.0}}))
     nonsense = tmp_path / "nonsense.txt"
     nonsense.write_text("qzx vlorp trindle\nthe orbit of jupiter's moons\n")
     args = ["eval", "--segments", str(seg), "--queries", str(qry), "--variants", str(variants)]
     result = CliRunner().invoke(app, [*args, "--nonsense", str(nonsense), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["default"]["sets"]["seg"]["r1_iou50"] == 1.0 and report["default"]["mean"]["nonsense_empty"] == 0.0
+    # The default minimum relevance answers both nonsense queries empty and keeps every right answer.
+    assert report["default"]["sets"]["seg"]["r1_iou50"] == 1.0 and report["default"]["mean"]["nonsense_empty"] == 1.0
+    assert report["lenient"]["mean"]["nonsense_empty"] == 0.0
     strict = report["strict"]["sets"]["seg"]
     assert strict["empty"] == 1.0 and strict["r1_iou50"] == 0.0 and strict["nonsense_empty"] == 1.0
 

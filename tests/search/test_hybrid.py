@@ -100,6 +100,9 @@ def library(db, tmp_path, real_models):
 
 
 def _searcher(library, db, real_models, **overrides):
+    # These tests are about retrieval's mechanics on a library of a dozen texts, where most matches are
+    # weak: nothing is cut by the minimum relevance unless a test asks (test_a_query_with_nothing_close...).
+    overrides = {"min_relevance": 0.0, **overrides}
     return Searcher(library.model_copy(update=overrides), db, real_models.embedder)
 
 
@@ -231,9 +234,13 @@ def test_the_search_bounds_keyword_work_by_the_share_of_the_library(db, library,
     bounded = _searcher(library, db, real_models, keyword_max_df=0.1, keyword_always_kept=1)
     unbounded = _searcher(library, db, real_models)
     # 11 texts: at most 1 document a word, so "storm" is left out and "okonkwo" decides.
-    for searcher in (bounded, unbounded):
-        top = searcher.search("okonkwo storm", 1).results[0]
-        assert (top.path, top.start) == ("/lib/news/evening.mp4", 0)
+    top = bounded.search("okonkwo storm", 1).results[0]
+    assert (top.path, top.start) == ("/lib/news/evening.mp4", 0)
+    # Unbounded, both words count, and the order depends on the engine: FTS5's BM25 weighs the rare name
+    # (the Okonkwo window first), PostgreSQL's ts_rank has no word rarity, so the storm window beside it
+    # leads and the Okonkwo window, touching it, collapses into that moment. Either way the evening news
+    # answers first.
+    assert unbounded.search("okonkwo storm", 1).results[0].path == "/lib/news/evening.mp4"
 
 
 def test_repeated_searches_are_answered_from_the_cache_until_a_new_generation(db, library, real_models):

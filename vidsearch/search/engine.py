@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from vidsearch.models.base import Embedder, Reranker
 from vidsearch.models.loader import ModelSet
 from vidsearch.search.moments import Moment, Snippet, WindowHit, merge_into_moments, moment_texts
 from vidsearch.search.visual import Background, ServedVisual, VisualSpace, background_of, nearest_windows, on_text_scale
+from vidsearch.storage import keywords
 from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.locations import TextHit, TextLocations
@@ -209,7 +211,7 @@ class Searcher:
                     )
                 timings["vector_search"] = (t2 - t1) * 1e3
                 timings["keyword_search"] = (time.perf_counter() - t2) * 1e3
-                text_scores = self._fuse(dense, keyword)
+                text_scores = self._fuse(dense, keyword, lambda ids: self._cosines(index, vector, ids))
                 found = self._locate(served, list(text_scores))
         hits = _window_hits(found, text_scores, self.settings.kind_weights)
         t3 = time.perf_counter()
@@ -234,7 +236,8 @@ class Searcher:
         # Before any re-ranking: the minimum is on this score's scale (a re-ranker's is its own).
         floor = self.settings.min_relevance if min_relevance is None else min_relevance
         closest = next((m.score for m in moments if m.score < floor), None)
-        moments = [m for m in moments if m.score >= floor]
+        named = self._naming_every_word(query, [m for m in moments if m.score < floor])
+        moments = [m for m in moments if m.score >= floor or id(m) in named]
         t4 = time.perf_counter()
         if reranker is not None:
             moments = self._rerank(reranker, query, moments)
@@ -248,6 +251,27 @@ class Searcher:
             with self._responses_lock:
                 self._responses[key] = copy.deepcopy(response)
         return response
+
+    def _naming_every_word(self, query: str, moments: list[Moment]) -> set[int]:
+        """ids of the moments one of whose matched texts holds every word of the query. A short query
+        ("zanzibar") lies far from a sentence in the embedder's space however exactly the sentence
+        names it: such a moment is a result whatever its score."""
+        terms = keywords.content_terms(query)
+        if not moments or not terms:
+            return set()
+        wanted = {text_id for m in moments for text_id in m.text_ids}
+        bodies = {
+            text_id: body
+            for texts in self.db.window_texts([w for m in moments for w in m.window_ids]).values()
+            for text_id, _, body in texts
+            if text_id in wanted
+        }
+        covering = {
+            text_id
+            for text_id, found in self.db.highlights(query, bodies).items()
+            if keywords.covers(terms, [found.text[a:b] for a, b in found.spans])
+        }
+        return {id(m) for m in moments if m.text_ids & covering}
 
     def _locate(self, served: _Served, text_ids: list[int]) -> dict[int, TextHit]:
         """Where each text lives: from the generation's table, or SQL (one-shot searchers, and texts
@@ -432,20 +456,41 @@ class Searcher:
         vector.setflags(write=False)  # shared by every search for these words
         return vector
 
-    def _fuse(self, dense: dict[int, float], keyword: list[tuple[int, float]]) -> dict[int, float]:
-        """Cosine similarity plus keyword_weight times the keyword score relative to the query's best.
-        A keyword hit outside the dense candidates gets the weakest candidate's similarity: an upper
-        bound of its own, so it is never ranked above what it would have scored."""
+    def _cosines(self, index: VectorIndex, vector: np.ndarray, text_ids: list[int]) -> dict[int, float]:
+        """The query's cosine with texts outside the dense candidates: from the served generation, else
+        (stored since it was built) from their stored vectors."""
+        found = index.similarities(vector, text_ids)
+        missing = [t for t in text_ids if t not in found]
+        if missing:
+            spec = self.embedder.spec
+            stored = self.db.text_vectors(self.db.model_record(spec), missing, index.manifest.dimension)
+            query = np.asarray(vector, dtype=np.float32).reshape(-1)
+            found |= {t: float(v @ query) for t, v in stored.items()}
+        return found
+
+    def _fuse(
+        self,
+        dense: dict[int, float],
+        keyword: list[tuple[int, float]],
+        cosines: Callable[[list[int]], dict[int, float]] | None = None,
+    ) -> dict[int, float]:
+        """Cosine similarity c raised by keyword_weight times the keyword score relative to the query's
+        best, in proportion to c: c x (1 + w x kw / best). The keyword engines' scores (FTS5 BM25,
+        PostgreSQL ts_rank) have no common scale, so only their order within a query is used; scaling the
+        bonus by c keeps the result on the cosine's absolute scale, which the minimum relevance needs (an
+        additive bonus gave a nonsense query's chance keyword match +w). A keyword hit outside the dense
+        candidates gets the weakest candidate's similarity: an upper bound of its own, so it is never
+        ranked above what it would have scored; with `cosines`, such hits get their own cosine."""
         floor = min(dense.values(), default=0.0)
         fused = dict(dense)
         best = max((score for _, score in keyword), default=0.0)
         if best > 0:
             weight = self.settings.keyword_weight
-            scaled = self.settings.keyword_fusion == "scaled"
+            outside = [text_id for text_id, _ in keyword if text_id not in dense]
+            own = cosines(outside) if cosines is not None and outside else {}
             for text_id, score in keyword:
-                cosine = dense.get(text_id, floor)
-                bonus = weight * max(score, 0.0) / best
-                fused[text_id] = cosine + bonus * max(cosine, 0.0) if scaled else cosine + bonus
+                cosine = dense.get(text_id, own.get(text_id, floor))
+                fused[text_id] = cosine * (1.0 + weight * max(score, 0.0) / best) if cosine > 0 else cosine
         return fused
 
     def _rerank(self, reranker: Reranker, query: str, moments: list[Moment]) -> list[Moment]:

@@ -102,6 +102,17 @@ class EmbeddingsMixin(StoreBase):
             )
             return int(s.scalar(stmt) or 0)
 
+    def text_vectors(self, embedder_id: int, text_ids: Sequence[int], dimension: int) -> dict[int, np.ndarray]:
+        """The stored vectors of these texts under this embedder (those it has)."""
+        if not text_ids:
+            return {}
+        stmt = select(TextEmbedding.text_id, TextEmbedding.vector).where(
+            TextEmbedding.embedder_id == embedder_id, TextEmbedding.text_id.in_([int(t) for t in text_ids])
+        )
+        with self.reading() as conn:
+            rows = conn.execute(stmt).all()
+        return {int(t): np.frombuffer(v, dtype="<f4").reshape(dimension) for t, v in rows}
+
     def iter_embeddings(
         self, embedder_id: int, dimension: int, batch: int = 20_000
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -173,6 +173,23 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(t.lower() for t in re.findall(r"\w+", query)))[:MAX_TERMS]
 
 
+def content_terms(query: str) -> list[str]:
+    """The query words a person means (function words left out): what "every word matched" counts."""
+    return [t for t in query_terms(query) if t not in _UNMARKED]
+
+
+def covers(terms: Sequence[str], marked_words: Sequence[str]) -> bool:
+    """Whether words the keyword engine marked in a text account for every term. The engine stems
+    (fried, frying: fry), so a marked word counts for a term when they share a stem-length prefix."""
+
+    def same(a: str, b: str) -> bool:
+        n = max(3, min(len(a), len(b)) - 2)
+        return a[:n] == b[:n]
+
+    words = [w.lower() for w in marked_words]
+    return bool(terms) and all(any(same(t, w) for w in words) for t in terms)
+
+
 def match_expression(dialect: str, terms: Sequence[str]) -> str:
     """The engine's query for texts holding any of the terms (the "match" parameter of keyword_select)."""
     if dialect == "postgresql":

@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,6 +164,14 @@ class VectorIndex:
             scores, positions = self._inner.search(query, k, params=params)
             return scores, np.where(positions >= 0, self._positions[positions], -1)
         return self.index.search(query, k, params=params)
+
+    def similarities(self, query: np.ndarray, ids: Sequence[int]) -> dict[int, float]:
+        """The query's exact similarity with each of these texts that this generation holds."""
+        if not ids:
+            return {}
+        vector = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
+        scores, found = self._search_among(vector, len(ids), np.asarray(ids, dtype=np.int64))
+        return {int(i): float(score) for score, i in zip(scores[0], found[0], strict=True) if i >= 0}
 
     def _search_among(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over the allowed ids alone."""
