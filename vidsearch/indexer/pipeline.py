@@ -62,7 +62,11 @@ class IndexReport:
     media_seconds: float = 0.0
     wall_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    ocr_calls: int = 0
+    # CPU time of the thread that ran each stage (the local runner; see StageClock).
+    stage_cpu_seconds: dict[str, float] = field(default_factory=dict)
+    ocr_calls: int = 0  # frames searched for text
+    ocr_lines_read: int = 0  # text lines recognised
+    ocr_lines_kept: int = 0  # text lines found again unchanged, their last reading kept
     label_calls: int = 0  # frames the labeler looked at
     generation: int | None = None
     # Paths given that do not exist: nothing under them is touched, and the command fails.
@@ -89,7 +93,10 @@ class IndexReport:
             "media_seconds": round(self.media_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in sorted(self.stage_seconds.items())},
+            "stage_cpu_seconds": {k: round(v, 3) for k, v in sorted(self.stage_cpu_seconds.items())},
             "ocr_calls": self.ocr_calls,
+            "ocr_lines_read": self.ocr_lines_read,
+            "ocr_lines_kept": self.ocr_lines_kept,
             "label_calls": self.label_calls,
             "generation": self.generation,
         }
@@ -144,6 +151,8 @@ class Indexer:
         self.models = models or ModelSet(settings)
         self.clock = StageClock()
         self.ocr_calls = 0
+        self.ocr_lines_read = 0
+        self.ocr_lines_kept = 0
         self.label_calls = 0
         pipeline = settings.pipeline_settings()
         pipeline["packages"] = {name: _version(name) for name in _VERSIONED_PACKAGES}
@@ -203,7 +212,10 @@ class Indexer:
             if recorded:
                 index_progress.finish(self.settings.data_dir, job)
         report.stage_seconds = dict(self.clock.seconds)
+        report.stage_cpu_seconds = dict(self.clock.cpu_seconds)
         report.ocr_calls = self.ocr_calls
+        report.ocr_lines_read = self.ocr_lines_read
+        report.ocr_lines_kept = self.ocr_lines_kept
         report.label_calls = self.label_calls
         report.wall_seconds = time.perf_counter() - started
         log.info(
@@ -388,6 +400,8 @@ class Indexer:
         for index, jpeg in extracted.thumbnails.items():
             self.thumbnails.save(window_ids[index], jpeg)
         self.ocr_calls += extracted.ocr_calls
+        self.ocr_lines_read += extracted.ocr_lines_read
+        self.ocr_lines_kept += extracted.ocr_lines_kept
         self.label_calls += extracted.label_calls
         report.indexed.append(job.state.path)
         report.windows += len(extracted.windows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -12,7 +13,15 @@ from PIL import Image
 from vidsearch.media.frames import SampledFrame
 from vidsearch.media.subtitles import Cue
 from vidsearch.media.windows import Window
-from vidsearch.models.base import FrameLabel, FrameLabeler, ImageTextEmbedder, SpokenWord, TextReader
+from vidsearch.models.base import (
+    FrameLabel,
+    FrameLabeler,
+    ImageTextEmbedder,
+    RegionTextReader,
+    SpokenWord,
+    TextLine,
+    TextReader,
+)
 
 T = TypeVar("T")
 
@@ -49,23 +58,153 @@ class FrameText:
 
 class ScreenTextReader:
     """Reads on-screen text frame by frame, skipping frames that look like the last one read:
-    a static title costs one OCR call, and its text is still credited to every frame showing it."""
+    a static title costs one OCR call, and its text is still credited to every frame showing it.
 
-    def __init__(self, reader: TextReader, dedup_threshold: float) -> None:
+    With a reader whose detector and recogniser can be called apart (RegionTextReader), a frame that
+    moved is only searched for text (the cheap half on a frame without text, which is most footage),
+    and a line found where the last frame read had one keeps that line's reading unless its pixels
+    changed (`reread_threshold`): only new or changed lines are recognised, in one batch a frame. A
+    title over moving footage is recognised once, not once a second; a number that changes in place,
+    a title that slides and a new shot behind bare text are read again."""
+
+    def __init__(
+        self,
+        reader: TextReader,
+        dedup_threshold: float,
+        reread_threshold: float = 0.0,
+        clock: Callable[[str], AbstractContextManager[object]] | None = None,
+    ) -> None:
         self.reader = reader
         self.threshold = dedup_threshold
+        self.reread_threshold = reread_threshold
+        self._clock = clock or (lambda _stage: nullcontext())
+        self._regions = isinstance(reader, RegionTextReader) and reread_threshold > 0
         self._last_thumb: np.ndarray | None = None
         self._last_lines: tuple[str, ...] = ()
-        self.calls = 0
+        self._last_grey: np.ndarray | None = None
+        self._last_read: list[_ReadLine] = []
+        self.calls = 0  # frames searched for text
+        self.lines_read = 0  # lines given to the recogniser (RegionTextReader)
+        self.lines_kept = 0  # lines whose last reading was kept
 
     def read(self, frame: SampledFrame, thumb: np.ndarray | None = None) -> FrameText:
         """`thumb`: the frame's `thumbnail()`, when the caller has it already."""
         thumb = thumbnail(frame.image) if thumb is None else thumb
         if _differs(thumb, self._last_thumb, self.threshold):
-            self._last_lines = tuple(line.text for line in self.reader.read(frame.image))
+            if self._regions:
+                self._last_lines = self._read_regions(frame.image)
+            else:
+                self._last_lines = tuple(line.text for line in self.reader.read(frame.image))
             self._last_thumb = thumb
             self.calls += 1
         return FrameText(frame.time, self._last_lines)
+
+    def _read_regions(self, image: np.ndarray) -> tuple[str, ...]:
+        reader = self.reader
+        assert isinstance(reader, RegionTextReader)
+        with self._clock("ocr_detect"):
+            regions = reader.detect(image)
+        grey = np.asarray(Image.fromarray(image).convert("L"))
+        lines: list[TextLine | None] = []
+        rects = [_rect(region.quad, grey.shape) for region in regions]
+        for rect in rects:
+            kept = _same_line(rect, self._last_read, self._last_grey, grey, self.reread_threshold)
+            lines.append(kept)
+        new = [i for i, line in enumerate(lines) if line is None]
+        if new:
+            with self._clock("ocr_recognise"):
+                read = reader.recognise([regions[i] for i in new])
+            if len(read) != len(new):
+                raise ValueError(f"{len(read)} lines read for {len(new)} regions")
+            for i, line in zip(new, read, strict=True):
+                lines[i] = line
+        self.lines_read += len(new)
+        self.lines_kept += len(regions) - len(new)
+        done = [line for line in lines if line is not None]
+        self._last_read = [_ReadLine(rect, line) for rect, line in zip(rects, done, strict=True)]
+        self._last_grey = grey
+        return tuple(line.text for line in done if line.text)
+
+
+@dataclass(frozen=True)
+class _ReadLine:
+    rect: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), frame pixels
+    line: TextLine
+
+
+def _rect(quad: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    height, width = shape[:2]
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    return max(0, int(x0)), max(0, int(y0)), min(width, int(x1) + 1), min(height, int(y1) + 1)
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two rectangles."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+# A line found again overlaps the last reading's box by at least this much (intersection over union).
+SAME_BOX = 0.5
+
+
+def _same_line(
+    rect: tuple[int, int, int, int],
+    last: Sequence[_ReadLine],
+    last_grey: np.ndarray | None,
+    grey: np.ndarray,
+    threshold: float,
+) -> TextLine | None:
+    """The last reading of the line at `rect` if that line is still there unchanged, else None."""
+    if last_grey is None or last_grey.shape != grey.shape or not last:
+        return None
+    best = max(last, key=lambda read: _overlap(rect, read.rect))
+    if _overlap(rect, best.rect) < SAME_BOX:
+        return None
+    # Compare both boxes' area in both frames: a jittering box around the same pixels is the same line.
+    x0, y0 = min(rect[0], best.rect[0]), min(rect[1], best.rect[1])
+    x1, y1 = max(rect[2], best.rect[2]), max(rect[3], best.rect[3])
+    return best.line if region_change(last_grey[y0:y1, x0:x1], grey[y0:y1, x0:x1]) < threshold else None
+
+
+# What counts as a stroke of a text line and as a changed one (grey levels, 0-255): a pixel this far from
+# the patch's median (the box behind the text, or the picture around bare text) in either frame, and a
+# change of a stroke pixel by this much between the frames.
+STROKE_CONTRAST = 70
+STROKE_CHANGE = 60
+
+
+def region_change(before: np.ndarray, after: np.ndarray) -> float:
+    """How much a text line's patch changed between two grey frames, 0 (the same strokes) to 1: the
+    largest share of stroke pixels that changed, over blocks along the line. Only the middle half of
+    the patch's height is compared (the detector's box adds a margin of picture above and below the
+    letters) and only stroke pixels (far from the patch's median in either frame), so the picture
+    moving behind a title or around bare text counts little, while one changed digit changes most of
+    its block (a block is 0.7 of the patch's height wide: about a character). A patch with no
+    strokes to compare counts as changed."""
+    height, width = before.shape[:2]
+    top, bottom = height // 4, height - height // 4
+    a = before[top:bottom].astype(np.int16)
+    b = after[top:bottom].astype(np.int16)
+    if not a.size:
+        return 1.0
+    strokes = (np.abs(a - np.median(a)) > STROKE_CONTRAST) | (np.abs(b - np.median(b)) > STROKE_CONTRAST)
+    changed = strokes & (np.abs(a - b) > STROKE_CHANGE)
+    block = max(1, round(0.7 * height))
+    starts = np.arange(0, width, block)
+    stroke_counts = np.add.reduceat(strokes.sum(axis=0), starts)
+    changed_counts = np.add.reduceat(changed.sum(axis=0), starts)
+    areas = np.diff(np.append(starts, width)) * a.shape[0]
+    judged = stroke_counts >= 0.05 * areas  # blocks with strokes in them (not the gaps between words)
+    if not judged.any():
+        return 1.0
+    return float((changed_counts[judged] / stroke_counts[judged]).max())
 
 
 def screen_text_by_window(texts: Sequence[FrameText], windows: Sequence[Window]) -> dict[int, str]:

@@ -5,10 +5,11 @@ the Ray runner calls the same methods on its workers, so both produce the same t
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,25 +37,32 @@ LABEL_FRAME_SIDE = 448
 
 
 class StageClock:
-    """Seconds spent per stage. Stages that run in parallel threads each count their own time."""
+    """Seconds spent per stage. Stages that run in parallel threads each count their own time: wall
+    seconds in `seconds`, and in `cpu_seconds` the CPU time of the thread that ran the stage (its share
+    of a core: a stage whose cpu is well below its wall time waited for a core or for input). Work a
+    stage hands to threads of its own (a decoder's or a model's thread pool) is not in its cpu figure."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
         self._lock = threading.Lock()
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             with self._lock:
                 self.seconds[stage] += time.perf_counter() - start
+                self.cpu_seconds[stage] += time.thread_time() - cpu
 
-    def add(self, other: dict[str, float]) -> None:
+    def add(self, other: dict[str, float], cpu: dict[str, float] | None = None) -> None:
         with self._lock:
             for stage, seconds in other.items():
                 self.seconds[stage] += seconds
+            for stage, seconds in (cpu or {}).items():
+                self.cpu_seconds[stage] += seconds
 
 
 @dataclass
@@ -81,6 +89,8 @@ class Extracted:
     # Each window's pooled frame vector under the image-text model, and that model (None: none configured).
     frame_vectors: dict[int, signals.PooledVector] = field(default_factory=dict)
     visual_spec: ModelSpec | None = None
+    ocr_lines_read: int = 0  # text lines recognised
+    ocr_lines_kept: int = 0  # text lines found again unchanged, their last reading kept
 
     def add_captions(self, captions: dict[int, str], errors: dict[int, str], spec: ModelSpec | None) -> None:
         self.texts += [WindowText(i, TextKind.CAPTION, text) for i, text in captions.items()]
@@ -110,7 +120,7 @@ class VideoWork:
         # The audio and the picture are independent: transcribe while frames are decoded and read.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech") as pool:
             words_future = pool.submit(self._transcribe, path) if speech is not None else None
-            seen = self._frame_signals(path, info, windows, progress)
+            seen = self._frame_signals(path, info, windows, progress, thumbnails=self.settings.thumbnails)
             caption_texts: dict[int, str] = {}
             window_errors: dict[int, str] = {}
             if captions and models.captioner is not None:
@@ -118,7 +128,7 @@ class VideoWork:
                     batch_captions, batch_errors = self.caption(clips)
                     caption_texts.update(batch_captions)
                     window_errors.update(batch_errors)
-            thumbnails = self._thumbnails(path, info, windows)
+            thumbnails = seen.thumbnails
             words = words_future.result() if words_future is not None else []
         with self.clock("subtitles"):
             cues = subtitles.read_all(path, info)
@@ -143,6 +153,7 @@ class VideoWork:
         extracted = Extracted(
             info, windows, texts, window_errors, thumbnails, specs, seen.ocr_calls, seen.label_calls, seen.vectors
         )
+        extracted.ocr_lines_read, extracted.ocr_lines_kept = seen.ocr_lines_read, seen.ocr_lines_kept
         if models.visual_embedder is not None:
             extracted.visual_spec = models.visual_embedder.spec
         captioner = models.captioner if captions else None
@@ -196,21 +207,7 @@ class VideoWork:
         windows = [Window(i, start, end) for i, (start, end) in enumerate(spans)]
         return self._frame_signals(path, info, windows, None, only_visual=True).vectors
 
-    # --- signals ------------------------------------------------------------------------------
-    def _thumbnails(self, path: Path, info: MediaInfo, windows: list[Window]) -> dict[int, bytes]:
-        """A JPEG of each window's middle frame, by window index."""
-        if not self.settings.thumbnails or not windows:
-            return {}
-        with self.clock("thumbnails"):
-            source = open_frames(path, info, THUMBNAIL_SIDE, self.settings.frame_decoder)
-            middles = [(w.start + w.end) / 2 for w in windows]
-            try:  # one frame per time asked, in order
-                pictures = [encode_thumbnail(frame.image) for frame in source.iter_frames(middles)]
-            except MediaError as exc:  # pictures are a nicety: the frames readers report damage
-                log.info("%s: no thumbnails: %s", path, exc.reason)
-                return {}
-        return dict(enumerate(pictures))
-
+    # --- signals ---------------------------------------------------------------------------------
     def _transcribe(self, path: Path) -> list[SpokenWord]:
         speech = self.models.speech
         assert speech is not None
@@ -225,17 +222,26 @@ class VideoWork:
         progress: Progress | None,
         *,
         only_visual: bool = False,
+        thumbnails: bool = False,
     ) -> FrameSignals:
-        """On-screen text, what the frames show (labels) and the windows' frame vectors, from one pass over
-        the frames sampled at `ocr_fps`; no decoding when every such signal is off."""
+        """On-screen text, what the frames show (labels), the windows' frame vectors and thumbnails, from
+        one decoding pass: frames sampled at `ocr_fps`, plus each window's middle frame for its thumbnail,
+        decoded once at the size the most demanding reader needs. Each reader runs in a thread of its own
+        fed from that pass, so decoding, text, labels and vectors (and speech, in the caller's thread)
+        keep the cores busy together. No decoding when every such signal is off."""
         visual = self.models.visual_embedder
         reader = None if only_visual else self.models.ocr
         labeler = None if only_visual else self.models.labeler
-        if reader is None and labeler is None and visual is None:
+        thumbnails = thumbnails and not only_visual and bool(windows)
+        reading = reader is not None or labeler is not None or visual is not None
+        if not reading and not thumbnails:
             return FrameSignals()
-        task: TaskID | None = progress.add_task(f"  windows · {path.name}", total=len(windows)) if progress else None
         threshold = self.settings.ocr_dedup_threshold
-        screen = signals.ScreenTextReader(reader, threshold) if reader is not None else None
+        screen = (
+            signals.ScreenTextReader(reader, threshold, self.settings.ocr_reread_threshold, self.clock)
+            if reader is not None
+            else None
+        )
         shows = signals.FrameLabelReader(labeler, threshold) if labeler is not None else None
         pictures = (
             signals.FrameVectorReader(visual, threshold, self.settings.visual_embed_batch_size)
@@ -243,22 +249,59 @@ class VideoWork:
             else None
         )
         texts: list[signals.FrameText] = []
-        side = self.settings.ocr_max_side if reader is not None else min(self.settings.ocr_max_side, LABEL_FRAME_SIDE)
-        source = open_frames(path, info, side, self.settings.frame_decoder)
-        frames = _timed(self.clock, "decode", source.iter_frames(sample_grid(info.duration, self.settings.ocr_fps)))
-        for frame in frames:
-            thumb = signals.thumbnail(frame.image)  # one near-duplicate test picture for every reader
-            if screen is not None:
-                with self.clock("ocr"):
-                    texts.append(screen.read(frame, thumb))
-            if shows is not None:
-                with self.clock("labels"):
-                    shows.add(frame, thumb)
-            if pictures is not None:
-                with self.clock("visual"):
-                    pictures.add(frame, thumb)
+        pictures_by_window: dict[int, bytes] = {}
+        readers: list[_FrameConsumer] = []
+        if screen is not None:
+            readers.append(_FrameConsumer("ocr", self.clock, lambda f, t: texts.append(screen.read(f, t))))
+        if shows is not None:
+            readers.append(_FrameConsumer("labels", self.clock, shows.add))
+        if pictures is not None:
+            readers.append(_FrameConsumer("visual", self.clock, pictures.add))
+
+        grid = sample_grid(info.duration, self.settings.ocr_fps) if reading else []
+        middles: dict[float, list[int]] = defaultdict(list)
+        for window in windows if thumbnails else []:
+            middles[(window.start + window.end) / 2].append(window.index)
+        on_grid = set(grid)
+        times = sorted(on_grid | set(middles))
+        if reader is not None:
+            side = self.settings.ocr_max_side
+        elif reading:
+            side = min(self.settings.ocr_max_side, LABEL_FRAME_SIDE)
+        else:
+            side = THUMBNAIL_SIDE
+        task: TaskID | None = progress.add_task(f"  windows · {path.name}", total=len(windows)) if progress else None
+        # Frames a second apart: reference frames only, decoded in this thread (the readers and speech
+        # have the other cores).
+        source = open_frames(path, info, side, self.settings.frame_decoder, sparse=True, threads=False)
+        try:
+            for consumer in readers:
+                consumer.start()
+            # Decoding for thumbnails alone is charged to them, as when they had a pass of their own.
+            frames = _timed(self.clock, "decode" if reading else "thumbnails", source.iter_frames(times))
+            for asked, frame in zip(times, frames, strict=False):
+                if asked in middles:
+                    with self.clock("thumbnails"):
+                        picture = encode_thumbnail(frame.image)
+                    pictures_by_window.update(dict.fromkeys(middles[asked], picture))
+                if asked in on_grid and readers:
+                    thumb = signals.thumbnail(frame.image)  # one near-duplicate test picture for every reader
+                    for consumer in readers:
+                        consumer.put(frame, thumb)
+                if progress and task is not None:
+                    progress.update(task, completed=sum(1 for w in windows if w.end <= frame.time))
+        except MediaError as exc:
+            if reading:
+                raise
+            log.info("%s: no thumbnails: %s", path, exc.reason)  # pictures are a nicety
+            pictures_by_window = {}
+        finally:
+            for consumer in readers:
+                consumer.finish()
             if progress and task is not None:
-                progress.update(task, completed=sum(1 for w in windows if w.end <= frame.time))
+                progress.remove_task(task)
+        for consumer in readers:
+            consumer.raise_error()
         labelled: list[signals.FrameLabels] = []
         if shows is not None:
             with self.clock("labels"):
@@ -267,15 +310,57 @@ class VideoWork:
         if pictures is not None:
             with self.clock("visual"):
                 vectors = pictures.finish(windows)
-        if progress and task is not None:
-            progress.remove_task(task)
         return FrameSignals(
             signals.screen_text_by_window(texts, windows),
             signals.labels_by_window(labelled, windows),
             vectors,
             screen.calls if screen is not None else 0,
             shows.calls if shows is not None else 0,
+            pictures_by_window,
+            screen.lines_read if screen is not None else 0,
+            screen.lines_kept if screen is not None else 0,
         )
+
+
+class _FrameConsumer:
+    """One reader of the decoded frames, in a thread of its own, fed through a short queue (decoding
+    never runs more than a few frames ahead of the slowest reader: memory stays bounded)."""
+
+    def __init__(
+        self, stage: str, clock: StageClock, read: Callable[[SampledFrame, np.ndarray], object], depth: int = 4
+    ) -> None:
+        self.stage, self.clock, self.read = stage, clock, read
+        self._queue: queue.Queue[tuple[SampledFrame, np.ndarray] | None] = queue.Queue(depth)
+        self._thread = threading.Thread(target=self._run, name=f"frames-{stage}", daemon=True)
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, frame: SampledFrame, thumb: np.ndarray) -> None:
+        if self._error is not None:  # the reader failed: stop decoding for it
+            raise self._error
+        self._queue.put((frame, thumb))
+
+    def finish(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)  # the end of the frames
+            self._thread.join()
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the producer is told on its next put
+            frame, thumb = item
+            try:
+                with self.clock(self.stage):
+                    self.read(frame, thumb)
+            except BaseException as exc:
+                self._error = exc
 
 
 @dataclass
@@ -287,6 +372,9 @@ class FrameSignals:
     vectors: dict[int, signals.PooledVector] = field(default_factory=dict)
     ocr_calls: int = 0
     label_calls: int = 0
+    thumbnails: dict[int, bytes] = field(default_factory=dict)  # window index -> JPEG
+    ocr_lines_read: int = 0  # lines given to the recogniser
+    ocr_lines_kept: int = 0  # lines whose last reading was kept
 
 
 def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:

@@ -113,6 +113,33 @@ class TextReader(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class TextRegion:
+    """Where a detector found a line of text in a frame: its corners (4 x 2, frame pixels, clockwise
+    from the top left) and what the recogniser reads (the line's crop, in the reader's own format)."""
+
+    quad: np.ndarray
+    crop: np.ndarray
+
+
+@runtime_checkable
+class RegionTextReader(Protocol):
+    """A TextReader whose detector and recogniser can be called apart, so a video reader recognises
+    only the lines that are new since the last frame it read (signals.ScreenTextReader)."""
+
+    spec: ModelSpec
+
+    def read(self, image: np.ndarray) -> list[TextLine]: ...
+
+    def detect(self, image: np.ndarray) -> list[TextRegion]:
+        """The text lines' regions in one RGB frame, top to bottom, left to right."""
+        ...
+
+    def recognise(self, regions: Sequence[TextRegion]) -> list[TextLine]:
+        """One line per region, in order; an empty text where nothing was read well enough."""
+        ...
+
+
 @runtime_checkable
 class Captioner(Protocol):
     spec: ModelSpec
