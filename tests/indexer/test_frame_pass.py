@@ -142,3 +142,15 @@ def test_stage_clock_counts_the_threads_cpu_apart_from_waiting():
         time.sleep(0.2)
     assert clock.cpu_seconds["busy"] > 0.1 and clock.cpu_seconds["waiting"] < 0.05
     assert clock.seconds["waiting"] >= 0.19
+
+
+def test_models_running_beside_each_other_split_the_cores(monkeypatch):
+    from vidsearch.models import device
+
+    monkeypatch.setattr(device.os, "cpu_count", lambda: 2)
+    assert device.shared_threads(0) == 1  # speech beside the frames' readers: a core each
+    monkeypatch.setattr(device.os, "cpu_count", lambda: 16)
+    assert device.shared_threads(0) == 8
+    assert device.shared_threads(3) == 3  # VIDSEARCH_THREADS wins
+    monkeypatch.setattr(device.os, "cpu_count", lambda: None)
+    assert device.shared_threads(0) == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 from vidsearch.config import Settings
 from vidsearch.errors import DecodeError, ModelNotFoundError
 from vidsearch.models.base import ModelSpec, SpokenWord, speech_recognizers
-from vidsearch.models.device import cpu_threads, resolve_device
+from vidsearch.models.device import cpu_threads, resolve_device, shared_threads
 from vidsearch.models.resolve import PACKAGED_WHISPER, resolve
 
 log = logging.getLogger(__name__)
@@ -84,5 +84,6 @@ def _faster_whisper(settings: Settings) -> FasterWhisperRecognizer:
         device=settings.device,
         compute_type=settings.speech_compute_type,
         beam_size=settings.speech_beam_size,
-        threads=settings.threads,
+        # Speech runs beside the frames' readers while indexing: half the cores (one thread on 2).
+        threads=shared_threads(settings.threads),
     )
