@@ -46,7 +46,7 @@ def test_search_returns_moments_in_the_public_shape(client, indexed_demo):
     response = client.get("/search", params={"q": "harbor bridge closed", "limit": 2})
     assert response.status_code == 200
     body = response.json()
-    assert body["query"] == "harbor bridge closed" and len(body["results"]) == 2
+    assert body["query"] == "harbor bridge closed" and 1 <= len(body["results"]) <= 2 and body["note"] is None
     assert (body["offset"], body["limit"], body["filters"]) == (0, 2, {})
     # The route writes the engine's shape straight out: it must be exactly the documented one.
     assert SearchOut.model_validate(body).model_dump(mode="json") == body
@@ -64,7 +64,7 @@ def test_search_pages_and_filters(client, indexed_demo):
     assert [(m["path"], m["start"]) for m in second] == [(m["path"], m["start"]) for m in both[1:2]]
 
     space = indexed_demo.path("space") + "/"
-    body = client.get("/search", params={"q": "a cat on a sofa", "path": space, "limit": 20}).json()
+    body = client.get("/search", params={"q": "the rocket on the launch pad", "path": space, "limit": 20}).json()
     assert body["filters"] == {"path_prefix": space}
     assert body["results"] and all(m["path"].startswith(space) for m in body["results"])
 

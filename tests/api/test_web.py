@@ -25,8 +25,28 @@ pytestmark = pytest.mark.models
 
 @pytest.fixture(scope="module")
 def server(indexed_demo, real_models):
+    # The page's mechanics (paging, filters, playing) over every moment, however weak; the default
+    # minimum relevance has its own server below.
+    with serving(indexed_demo.settings.model_copy(update={"min_relevance": 0.0}), real_models.embedder) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def default_server(indexed_demo, real_models):
     with serving(indexed_demo.settings, real_models.embedder) as url:
         yield url
+
+
+def test_a_query_with_nothing_close_shows_a_friendly_empty_state(page, default_server):
+    page.goto(default_server + "/?q=quantum entanglement between two photons")
+    empty = page.locator("div.empty")
+    empty.wait_for()
+    assert empty.locator("p").first.inner_text() == "No moment matches “quantum entanglement between two photons”."
+    why = empty.locator("p.why").inner_text()
+    assert why.startswith("Nothing in the library is close to this query (the closest scored 0.")
+    assert page.locator("li.moment").count() == 0
+    page.goto(default_server + "/?q=the rocket on the launch pad")
+    page.locator("li.moment").first.wait_for()  # a real match still answers
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +115,7 @@ def test_ask_and_follow_a_citation(page, server):
 
 def test_filters_narrow_the_results_on_the_page(page, server, indexed_demo):
     page.goto(server + "/")
-    page.fill("#q", "a cat on a sofa")
+    page.fill("#q", "the rocket on the launch pad")
     page.click("details summary")
     page.fill("input[name=path]", indexed_demo.path("space") + "/")
     page.click("form.search button[type=submit]")

@@ -146,6 +146,6 @@ def test_indexes_a_synthesised_video_end_to_end(tiny_vlm, tmp_path, real_models)
     from vidsearch.search import Searcher
 
     searcher = Searcher(settings, db, real_models.embedder)
-    answer = Asker(settings, searcher, models.answerer).ask("what is the title?", k=2)
+    answer = Asker(settings, searcher, models.answerer).ask("what is the title?", k=2)  # ask keeps every moment
     assert answer.mode == "generative" and answer.model.startswith("tiny-idefics3@local:")
     assert {c.number for c in answer.citations} <= {1, 2}
