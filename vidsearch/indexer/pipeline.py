@@ -67,6 +67,7 @@ class IndexReport:
     ocr_calls: int = 0  # frames searched for text
     ocr_lines_read: int = 0  # text lines recognised
     ocr_lines_kept: int = 0  # text lines found again unchanged, their last reading kept
+    ocr_glanced: int = 0  # frames a low-resolution glance found no text in (not searched in full)
     label_calls: int = 0  # frames the labeler looked at
     generation: int | None = None
     # Paths given that do not exist: nothing under them is touched, and the command fails.
@@ -97,6 +98,7 @@ class IndexReport:
             "ocr_calls": self.ocr_calls,
             "ocr_lines_read": self.ocr_lines_read,
             "ocr_lines_kept": self.ocr_lines_kept,
+            "ocr_glanced": self.ocr_glanced,
             "label_calls": self.label_calls,
             "generation": self.generation,
         }
@@ -153,6 +155,7 @@ class Indexer:
         self.ocr_calls = 0
         self.ocr_lines_read = 0
         self.ocr_lines_kept = 0
+        self.ocr_glanced = 0
         self.label_calls = 0
         pipeline = settings.pipeline_settings()
         pipeline["packages"] = {name: _version(name) for name in _VERSIONED_PACKAGES}
@@ -216,6 +219,7 @@ class Indexer:
         report.ocr_calls = self.ocr_calls
         report.ocr_lines_read = self.ocr_lines_read
         report.ocr_lines_kept = self.ocr_lines_kept
+        report.ocr_glanced = self.ocr_glanced
         report.label_calls = self.label_calls
         report.wall_seconds = time.perf_counter() - started
         log.info(
@@ -402,6 +406,7 @@ class Indexer:
         self.ocr_calls += extracted.ocr_calls
         self.ocr_lines_read += extracted.ocr_lines_read
         self.ocr_lines_kept += extracted.ocr_lines_kept
+        self.ocr_glanced += extracted.ocr_glanced
         self.label_calls += extracted.label_calls
         report.indexed.append(job.state.path)
         report.windows += len(extracted.windows)

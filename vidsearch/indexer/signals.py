@@ -65,7 +65,10 @@ class ScreenTextReader:
     and a line found where the last frame read had one keeps that line's reading unless its pixels
     changed (`reread_threshold`): only new or changed lines are recognised, in one batch a frame. A
     title over moving footage is recognised once, not once a second; a number that changes in place,
-    a title that slides and a new shot behind bare text are read again."""
+    a title that slides and a new shot behind bare text are read again. Where the last frame read had
+    no text, the reader first glances at the frame (`may_hold_text`, the detector at low resolution) and
+    searches it in full only if it sees text, or when `glance_every` frames have passed since the last
+    full search (text too small for the glance is still found, that many frames late at most)."""
 
     def __init__(
         self,
@@ -73,17 +76,21 @@ class ScreenTextReader:
         dedup_threshold: float,
         reread_threshold: float = 0.0,
         clock: Callable[[str], AbstractContextManager[object]] | None = None,
+        glance_every: int = 1,
     ) -> None:
         self.reader = reader
         self.threshold = dedup_threshold
         self.reread_threshold = reread_threshold
+        self.glance_every = glance_every
+        self._since_search = 0  # frames read since the last full search
         self._clock = clock or (lambda _stage: nullcontext())
         self._regions = isinstance(reader, RegionTextReader) and reread_threshold > 0
         self._last_thumb: np.ndarray | None = None
         self._last_lines: tuple[str, ...] = ()
         self._last_grey: np.ndarray | None = None
         self._last_read: list[_ReadLine] = []
-        self.calls = 0  # frames searched for text
+        self.calls = 0  # frames read (glanced at or searched for text)
+        self.glanced = 0  # frames a glance found no text in (not searched in full)
         self.lines_read = 0  # lines given to the recogniser (RegionTextReader)
         self.lines_kept = 0  # lines whose last reading was kept
 
@@ -102,6 +109,14 @@ class ScreenTextReader:
     def _read_regions(self, image: np.ndarray) -> tuple[str, ...]:
         reader = self.reader
         assert isinstance(reader, RegionTextReader)
+        if not self._last_read and self._since_search + 1 < self.glance_every:
+            with self._clock("ocr_glance"):
+                seen = reader.may_hold_text(image)
+            if not seen:
+                self._since_search += 1
+                self.glanced += 1
+                return ()
+        self._since_search = 0
         with self._clock("ocr_detect"):
             regions = reader.detect(image)
         grey = np.asarray(Image.fromarray(image).convert("L"))

@@ -91,6 +91,7 @@ class Extracted:
     visual_spec: ModelSpec | None = None
     ocr_lines_read: int = 0  # text lines recognised
     ocr_lines_kept: int = 0  # text lines found again unchanged, their last reading kept
+    ocr_glanced: int = 0  # frames a glance at low resolution found no text in (not searched in full)
 
     def add_captions(self, captions: dict[int, str], errors: dict[int, str], spec: ModelSpec | None) -> None:
         self.texts += [WindowText(i, TextKind.CAPTION, text) for i, text in captions.items()]
@@ -154,6 +155,7 @@ class VideoWork:
             info, windows, texts, window_errors, thumbnails, specs, seen.ocr_calls, seen.label_calls, seen.vectors
         )
         extracted.ocr_lines_read, extracted.ocr_lines_kept = seen.ocr_lines_read, seen.ocr_lines_kept
+        extracted.ocr_glanced = seen.ocr_glanced
         if models.visual_embedder is not None:
             extracted.visual_spec = models.visual_embedder.spec
         captioner = models.captioner if captions else None
@@ -238,7 +240,13 @@ class VideoWork:
             return FrameSignals()
         threshold = self.settings.ocr_dedup_threshold
         screen = (
-            signals.ScreenTextReader(reader, threshold, self.settings.ocr_reread_threshold, self.clock)
+            signals.ScreenTextReader(
+                reader,
+                threshold,
+                self.settings.ocr_reread_threshold,
+                self.clock,
+                self.settings.ocr_glance_every if self.settings.ocr_glance_side else 1,
+            )
             if reader is not None
             else None
         )
@@ -319,6 +327,7 @@ class VideoWork:
             pictures_by_window,
             screen.lines_read if screen is not None else 0,
             screen.lines_kept if screen is not None else 0,
+            screen.glanced if screen is not None else 0,
         )
 
 
@@ -375,6 +384,7 @@ class FrameSignals:
     thumbnails: dict[int, bytes] = field(default_factory=dict)  # window index -> JPEG
     ocr_lines_read: int = 0  # lines given to the recogniser
     ocr_lines_kept: int = 0  # lines whose last reading was kept
+    ocr_glanced: int = 0  # frames a glance found no text in
 
 
 def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:

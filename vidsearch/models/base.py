@@ -131,6 +131,11 @@ class RegionTextReader(Protocol):
 
     def read(self, image: np.ndarray) -> list[TextLine]: ...
 
+    def may_hold_text(self, image: np.ndarray) -> bool:
+        """A cheap glance (e.g. the detector at low resolution): False only when the frame surely holds
+        no text worth a full search."""
+        ...
+
     def detect(self, image: np.ndarray) -> list[TextRegion]:
         """The text lines' regions in one RGB frame, top to bottom, left to right."""
         ...

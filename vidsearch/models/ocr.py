@@ -3,8 +3,10 @@
 The detector and the recogniser can be called apart (`detect`, `recognise`), so a video reader spends the
 recogniser only on lines that are new (vidsearch/indexer/signals.py). The detector sees the frame scaled
 to `detect_side` on its long side; the recogniser reads each line from the frame as given (960 px by
-default), so smaller detection costs little accuracy. PP-OCR's angle classifier (which turns lines read
-upside down) is off by default: text burnt into video is upright."""
+default), so smaller detection costs little accuracy. `may_hold_text` is a glance: the same detector on the
+frame scaled to `glance_side` (320 px: under half the cost), saying whether any pixel looks like text at
+all. PP-OCR's angle classifier (which turns lines read upside down) is off by default: text burnt into
+video is upright."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class RapidOCRReader:
         detect_side: int = 480,
         threads: int = 1,
         angle_classifier: bool = False,
+        glance_side: int = 320,
     ) -> None:
         from rapidocr import RapidOCR
 
@@ -45,6 +48,7 @@ class RapidOCRReader:
         )
         self.min_score = min_score
         self.angle_classifier = angle_classifier
+        self.glance_side = glance_side
         # Load the networks now (RapidOCR loads them on first use) and let their threads sleep when idle:
         # ONNX Runtime's spinning threads take CPU from the other signals running beside OCR.
         for load in (self._engine._load_det_model, self._engine._load_rec_model):
@@ -62,12 +66,28 @@ class RapidOCRReader:
                 "detect_side": detect_side,
                 "lang": str(rec.lang_type.value),
                 "angle_classifier": angle_classifier,
+                "glance_side": glance_side,
             },
         )
 
     def read(self, image: np.ndarray) -> list[TextLine]:
         """Every line read in one RGB frame (detection, then recognition of every line found)."""
         return [line for line in self.recognise(self.detect(image)) if line.text]
+
+    def may_hold_text(self, image: np.ndarray) -> bool:
+        """False when the detector, on the frame scaled to `glance_side`, sees no pixel of text (its
+        probability map stays below the threshold it draws text regions at); True otherwise, or when
+        glancing is off (`glance_side` 0)."""
+        if not self.glance_side:
+            return True
+        from rapidocr.ch_ppocr_det.utils import DetPreProcess
+
+        detector = self._engine._load_det_model()
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        prepared = DetPreProcess(self.glance_side, "max", detector.mean, detector.std)(bgr)
+        if prepared is None:
+            return True
+        return float(np.max(detector.session(prepared))) >= float(detector.postprocess_op.thresh)
 
     def detect(self, image: np.ndarray) -> list[TextRegion]:
         from rapidocr.main import RapidOCRError
@@ -130,4 +150,5 @@ def _rapidocr(settings: Settings) -> RapidOCRReader:
         detect_side=settings.ocr_detect_side,
         threads=shared_threads(settings.threads),
         angle_classifier=settings.ocr_angle_classifier,
+        glance_side=settings.ocr_glance_side,
     )
