@@ -102,18 +102,18 @@ def imported(eval_set: EvalSet, settings: Settings, embedder: Embedder) -> Itera
             db.close()
 
 
-def score_queries(searcher: Searcher, wanted: Sequence[EvalQuery]) -> dict[str, Any]:
-    """R@{1,5,10} at IoU>=0.5, R@{1,5} at IoU>=0.7, video R@1, mean IoU of the top moment, latency
-    p50/p95 in ms, and how many queries came back with no result at all."""
-    hits = dict.fromkeys(RECALL_KEYS, 0)
-    ious, latencies = [], []
-    empty = 0
-    searcher.search("warm up", 10)
-    for q in wanted:
-        started = time.perf_counter()
-        results = searcher.search(q.query, 10).results
-        latencies.append((time.perf_counter() - started) * 1000)
-        empty += not results
+class _Scores:
+    """One variant's running figures over a set's queries."""
+
+    def __init__(self) -> None:
+        self.hits = dict.fromkeys(RECALL_KEYS, 0)
+        self.ious: list[float] = []
+        self.latencies: list[float] = []
+        self.empty = 0
+
+    def add(self, q: EvalQuery, results: Sequence[Any], ms: float) -> None:
+        self.latencies.append(ms)
+        self.empty += not results
         overlaps = [temporal_iou(m.start, m.end, q.start, q.end) if m.path == q.video else 0.0 for m in results]
         for n, threshold, key in (
             (1, 0.5, "r1_iou50"),
@@ -122,21 +122,42 @@ def score_queries(searcher: Searcher, wanted: Sequence[EvalQuery]) -> dict[str, 
             (1, 0.7, "r1_iou70"),
             (5, 0.7, "r5_iou70"),
         ):
-            hits[key] += any(iou >= threshold for iou in overlaps[:n])
-        hits["video_r1"] += bool(results) and results[0].path == q.video
-        ious.append(overlaps[0] if overlaps else 0.0)
-    count = max(1, len(wanted))
-    latencies.sort()
-    metrics: dict[str, Any] = {key: round(value / count, 4) for key, value in hits.items()}
-    return metrics | {
-        "miou": round(statistics.fmean(ious), 4) if ious else 0.0,
-        "p50_ms": round(statistics.median(latencies), 2) if latencies else 0.0,
-        "p95_ms": round(latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))], 2)
-        if latencies
-        else 0.0,
-        "empty": round(empty / count, 4),
-        "queries": len(wanted),
-    }
+            self.hits[key] += any(iou >= threshold for iou in overlaps[:n])
+        self.hits["video_r1"] += bool(results) and results[0].path == q.video
+        self.ious.append(overlaps[0] if overlaps else 0.0)
+
+    def metrics(self) -> dict[str, Any]:
+        count = max(1, len(self.ious))
+        latencies = sorted(self.latencies)
+        metrics: dict[str, Any] = {key: round(value / count, 4) for key, value in self.hits.items()}
+        return metrics | {
+            "miou": round(statistics.fmean(self.ious), 4) if self.ious else 0.0,
+            "p50_ms": round(statistics.median(latencies), 2) if latencies else 0.0,
+            "p95_ms": round(latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))], 2)
+            if latencies
+            else 0.0,
+            "empty": round(self.empty / count, 4),
+            "queries": len(self.ious),
+        }
+
+
+def score_queries(searchers: Mapping[str, Searcher], wanted: Sequence[EvalQuery]) -> dict[str, dict[str, Any]]:
+    """Each searcher's R@{1,5,10} at IoU>=0.5, R@{1,5} at IoU>=0.7, video R@1, mean IoU of the top
+    moment, latency p50/p95 in ms, and how many queries came back with no result at all.
+
+    The searchers take each query in turn (their order rotating from query to query), so their
+    latencies are measured at the same moments of a machine whose speed drifts, and a ratio of their
+    p50s holds on a shared machine where a pass per searcher would not."""
+    scores = {name: _Scores() for name in searchers}
+    names = list(searchers)
+    for searcher in searchers.values():
+        searcher.search("warm up", 10)
+    for i, q in enumerate(wanted):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            started = time.perf_counter()
+            results = searchers[name].search(q.query, 10).results
+            scores[name].add(q, results, (time.perf_counter() - started) * 1000)
+    return {name: score.metrics() for name, score in scores.items()}
 
 
 def evaluate(
@@ -165,11 +186,17 @@ def evaluate_sets(
     for eval_set in sets:
         wanted = read_queries(eval_set.queries)[:limit]
         with imported(eval_set, settings, cached) as (local, db, count):
-            for name, changes in runs.items():
-                searcher = Searcher(local.model_copy(update=dict(changes)), db, cached)
-                metrics = score_queries(searcher, wanted) | {"segments": count}
+            # Every query is embedded before any is timed, so no variant pays for the embedding that
+            # the others then take from the cache.
+            for q in wanted:
+                cached.embed([q.query])
+            searchers = {
+                name: Searcher(local.model_copy(update=dict(changes)), db, cached) for name, changes in runs.items()
+            }
+            for name, metrics in score_queries(searchers, wanted).items():
+                metrics["segments"] = count
                 if nonsense:
-                    answered = [bool(searcher.search(q, 10).results) for q in nonsense]
+                    answered = [bool(searchers[name].search(q, 10).results) for q in nonsense]
                     metrics["nonsense_empty"] = round(1 - statistics.fmean(answered), 4)
                 out[name]["sets"][eval_set.name] = metrics
                 log.info("%s %s: %s", eval_set.name, name or "as configured", metrics)
