@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from vidsearch.config import Settings
 from vidsearch.errors import DecodeError, ModelNotFoundError
 from vidsearch.models.base import ModelSpec, SpokenWord, speech_recognizers
@@ -30,12 +32,13 @@ class FasterWhisperRecognizer:
 
         resolved = resolve(model, PACKAGED_WHISPER)
         device = resolve_device(device)
+        self._threads = cpu_threads(threads)
         try:
             self._model = WhisperModel(
                 resolved.location,
                 device=device,
                 compute_type=compute_type,
-                cpu_threads=cpu_threads(threads),
+                cpu_threads=self._threads,
                 local_files_only=resolved.is_local,
             )
         except (OSError, ValueError, RuntimeError) as exc:
@@ -51,6 +54,14 @@ class FasterWhisperRecognizer:
         )
 
     def transcribe(self, path: Path) -> list[SpokenWord]:
+        # The audio features are computed with numpy, whose BLAS and OpenMP pools would otherwise take
+        # every core (or one, under Ray, which sets OMP_NUM_THREADS): held to the model's own thread
+        # count, a file's words are the same whichever runner or process indexes it, and speech keeps
+        # to its share of the cores.
+        with threadpool_limits(self._threads):
+            return self._transcribe(path)
+
+    def _transcribe(self, path: Path) -> list[SpokenWord]:
         try:
             # VAD skips silence, which is most of the time saved on real footage.
             segments, _ = self._model.transcribe(
