@@ -547,6 +547,10 @@ def serve(
     # and split the cores between them rather than have each use them all.
     os.environ.update(settings.as_environment())
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // settings.api_workers)))
+    # The workers' request metrics add up through files in a fresh folder (prometheus-client's multiprocess mode).
+    from vidsearch.api.metrics import MULTIPROCESS_ENV, fresh_multiprocess_dir
+
+    os.environ[MULTIPROCESS_ENV] = str(fresh_multiprocess_dir(settings.data_dir))
     uvicorn.run(
         "vidsearch.api.app:create_app",
         factory=True,
