@@ -524,6 +524,14 @@ def serve(
             help="Server processes, each with its own models and index (about one per core). Default: 1.",
         ),
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Keep the library current: a watcher process indexes files as they land in the library's "
+            "folders and takes deleted ones out of search.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the web page and the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -540,6 +548,11 @@ def serve(
         f"vidsearch API on http://{settings.host}:{settings.port}  (docs: /docs, data: {settings.data_dir}, "
         f"{settings.api_workers} process{'es' if settings.api_workers > 1 else ''})"
     )
+    if watch:
+        from vidsearch.indexer.watch import start_watcher_process
+
+        watcher = start_watcher_process(settings)
+        atexit.register(_stop_process, watcher)
     if settings.api_workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
         return
@@ -559,6 +572,53 @@ def serve(
         workers=settings.api_workers,
         log_level="info",
     )
+
+
+def _stop_process(process: Any) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except Exception:
+            process.kill()
+
+
+@app.command()
+def watch(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="FOLDER",
+            help="Folders to watch (recursively). Default: the library's folders, and any registered later.",
+            show_default=False,
+        ),
+    ] = None,
+    data: DataOption = None,
+    polling: Annotated[
+        bool, typer.Option("--polling", help="Poll instead of inotify (network mounts: NFS, SMB).")
+    ] = False,
+    parent: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Index video files as they land in the folders and take deleted ones out of search, until stopped.
+
+    A file is taken once it has stopped growing; files landing together are indexed as one run. What
+    changed while nobody watched is caught up first."""
+    from vidsearch.indexer.watch import watch_until_stopped
+
+    settings = _settings(data, watch_polling=True if polling else None)
+    logging.getLogger("vidsearch.indexer.watch").setLevel(logging.INFO)
+    folders = [p.expanduser() for p in paths] if paths else None
+    for folder in folders or []:
+        if not folder.is_dir():
+            err.print(f"[red]error:[/] {escape(str(folder))}: not a folder")
+            raise typer.Exit(2)
+    out.print(
+        f"watching {', '.join(map(str, folders)) if folders else 'the library folders'} (data: {settings.data_dir})"
+    )
+    try:
+        watch_until_stopped(settings, folders, parent_pid=parent)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
 
 
 @app.command()
