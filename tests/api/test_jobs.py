@@ -143,7 +143,7 @@ def test_the_routes_need_an_admin_key_once_keys_exist(setup):
 
 
 def test_a_scan_started_over_http_indexes_the_folder_and_reports_progress(setup, videos, tmp_path):
-    client, settings = setup
+    client, _ = setup
     folder = tmp_path / "allowed" / "launches"
     folder.mkdir()
     (folder / "launch.mp4").write_bytes(videos["short"].read_bytes())
