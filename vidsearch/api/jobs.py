@@ -106,7 +106,7 @@ def registrable_folder(settings: Settings, requested: str) -> Path:
     return real
 
 
-def _folders(db: Database) -> list[FolderOut]:
+def folders(db: Database) -> list[FolderOut]:
     roots = db.library_roots()
     return [FolderOut(path=root, videos=len(db.videos_under([root]))) for root in roots]
 
@@ -115,7 +115,7 @@ def _folders(db: Database) -> list[FolderOut]:
 def list_folders(request: Request) -> FoldersOut:
     """The roots folders may be registered under, and the library's folders."""
     settings: Settings = request.app.state.settings
-    return FoldersOut(allowed_roots=[str(r) for r in allowed_roots(settings)], folders=_folders(request.app.state.db))
+    return FoldersOut(allowed_roots=[str(r) for r in allowed_roots(settings)], folders=folders(request.app.state.db))
 
 
 @router.post("/folders", response_model=FolderOut, status_code=201, responses=_RESPONSES)
