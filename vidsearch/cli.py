@@ -597,7 +597,10 @@ def watch(
     polling: Annotated[
         bool, typer.Option("--polling", help="Poll instead of inotify (network mounts: NFS, SMB).")
     ] = False,
-    parent: Annotated[int | None, typer.Option(hidden=True)] = None,
+    parent: Annotated[
+        int | None,
+        typer.Option(hidden=True, metavar="PID", help="Stop when this process (the server that started it) ends."),
+    ] = None,
 ) -> None:
     """Index video files as they land in the folders and take deleted ones out of search, until stopped.
 
@@ -933,12 +936,17 @@ app.add_typer(api_key_app, name="api-key")
 def api_key_create(
     name: Annotated[str, typer.Argument(metavar="NAME", help="A name for the key, e.g. the client.")],
     data: DataOption = None,
+    admin: Annotated[
+        bool,
+        typer.Option("--admin", help="May also register library folders and start and cancel index jobs."),
+    ] = False,
 ) -> None:
-    """Create a key; it is printed once and only its hash is kept."""
+    """Create a key; it is printed once and only its hash is kept. A key searches and reads the library;
+    an --admin key also manages folders and index jobs."""
     from vidsearch.api.security import ApiKeyStore
 
     try:
-        token = ApiKeyStore(_settings(data).data_dir).create(name)
+        token = ApiKeyStore(_settings(data).data_dir).create(name, admin=admin)
     except VidsearchError as exc:
         raise _fail(exc) from exc
     out.print(token)
@@ -947,11 +955,11 @@ def api_key_create(
 
 @api_key_app.command("list")
 def api_key_list(data: DataOption = None) -> None:
-    """Names of the keys that exist."""
-    from vidsearch.api.security import ApiKeyStore
+    """Names of the keys that exist (an admin key's with "(admin)")."""
+    from vidsearch.api.security import ADMIN_ROLE, ApiKeyStore
 
-    for name in ApiKeyStore(_settings(data).data_dir).names():
-        out.print(name)
+    for name, role in ApiKeyStore(_settings(data).data_dir).roles().items():
+        out.print(f"{name} (admin)" if role == ADMIN_ROLE else name)
 
 
 @api_key_app.command("revoke")
