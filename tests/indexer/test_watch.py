@@ -160,3 +160,94 @@ def test_the_polling_observer_for_network_mounts(tmp_path, clip, real_models):
         (folder / "later.mp4").unlink()
         wait_for(lambda: status(db, folder / "later.mp4") == "missing", 20)
     assert times_indexed(watcher, folder / "later.mp4") == 1
+
+
+def test_serve_watch_with_two_workers_keeps_the_library_current_and_counts_every_worker(tmp_path, clip):
+    """The whole thing as a user runs it: `vidsearch serve --watch --workers 2` in its own process, a file
+    copied into a library folder, searchable with no command typed; /metrics adds up both workers
+    (prometheus-client's multiprocess mode); stopping the server stops its watcher."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.api.conftest import free_port
+
+    library, data = tmp_path / "library", tmp_path / "data"
+    library.mkdir()
+    env = os.environ | {
+        "VIDSEARCH_SPEECH": "none",
+        "VIDSEARCH_OCR": "none",
+        "VIDSEARCH_VISUAL_LABELS": "none",
+        "VIDSEARCH_WATCH_SETTLE_SECONDS": "1",
+    }
+    cli = [sys.executable, "-m", "vidsearch"]
+    # An empty folder indexed: the library's folder, which serve --watch follows.
+    subprocess.run([*cli, "index", str(library), "--data", str(data)], env=env, check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen(
+        [*cli, "serve", "--watch", "--workers", "2", "--port", str(port), "--data", str(data)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{base}/healthz"), 180)
+        (library / "landed.mp4").write_bytes(clip)
+        path = str((library / "landed.mp4").resolve())
+
+        def searchable() -> bool:
+            response = httpx.get(f"{base}/search", params={"q": SUBTITLE}, timeout=30)
+            return response.status_code == 200 and any(m["path"] == path for m in response.json()["results"])
+
+        wait_for(searchable, 180)
+        searches = 12  # spread over both workers by the kernel
+        for _ in range(searches):
+            assert httpx.get(f"{base}/search", params={"q": "rocket at dawn"}, timeout=30).status_code == 200
+        for _ in range(3):  # whichever worker answers the scrape, it counts both
+            text = httpx.get(f"{base}/metrics", timeout=30).text
+            counted = sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "vidsearch_http_requests_total"
+                and sample.labels["route"] == "/search"
+                and sample.labels["status"] == "200"
+            )
+            assert counted >= searches + 1
+        assert len(list((data / "metrics-multiprocess").glob("*.db"))) >= 2  # both workers wrote
+        watcher = [line for line in _children(server.pid) if " watch " in line]
+        assert len(watcher) == 1, watcher
+    finally:
+        server.send_signal(signal.SIGTERM)  # the server alone: it stops its workers and its watcher
+        try:
+            server.wait(timeout=60)
+            wait_for(lambda: not any(f"--parent {server.pid}" in line for line in _process_table()), 30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)  # whatever is left of the group, on failure
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _process_table() -> list[str]:
+    import subprocess
+
+    return subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()
+
+
+def _children(pid: int) -> list[str]:
+    return [line for line in _process_table() if line.split()[1] == str(pid)]

@@ -97,7 +97,7 @@ async function refresh() {
   }
   document.getElementById("jobs").replaceChildren(...jobs.slice(0, 10).map(jobItem));
   const active = jobs.some((job) => ACTIVE.has(job.state));
-  if (active && polling === null) polling = setInterval(refresh, 1000);
+  if (active && polling === null) polling = setInterval(refresh, 2000);
   if (!active && polling !== null) {
     clearInterval(polling);
     polling = null;
