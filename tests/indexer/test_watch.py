@@ -111,6 +111,7 @@ def test_a_slowly_copied_file_is_indexed_once_complete_and_leaves_search_when_de
         waited = wait_for(lambda: times_indexed(watcher, target) == 1)
         assert waited < BOUND_SECONDS and status(db, target) == "done"
         assert not any(report.failed for report in watcher.reports)
+        assert db.library_roots() == [str(folder.resolve())]  # the folder is the library's, not each file
         wait_for(lambda: found(searcher, target))
 
         target.unlink()

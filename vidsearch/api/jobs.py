@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from vidsearch.api.schemas import ErrorOut
 from vidsearch.api.security import require_admin
 from vidsearch.config import Settings
 from vidsearch.errors import ForbiddenError, InvalidQueryError, NotFoundError
@@ -23,10 +24,14 @@ from vidsearch.storage.database import Database
 router = APIRouter(tags=["index jobs"], dependencies=[Depends(require_admin)])
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "A missing or wrong API key."},
-    403: {"description": "A reading key where an admin key is needed, or a folder outside the allowed roots."},
-    404: {"description": "No such folder or job."},
-    422: {"description": "An invalid parameter; the detail names it."},
+    code: {"model": ErrorOut, "description": meaning}
+    for code, meaning in {
+        401: "A missing or wrong API key.",
+        403: "A reading key where an admin key is needed, or a folder outside the allowed roots.",
+        404: "No such folder or job.",
+        422: "An invalid parameter; the detail names it.",
+        429: "Too many requests from this address: wait for the seconds in Retry-After.",
+    }.items()
 }
 
 

@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vidsearch.api.schemas import ErrorOut
 from vidsearch.api.security import require_key
 from vidsearch.config import Settings
 from vidsearch.indexer import progress as index_progress
@@ -189,7 +190,11 @@ router = APIRouter(tags=["service"])
     "/metrics",
     dependencies=[Depends(require_key)],
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."},
+        401: {"model": ErrorOut, "description": "A missing or wrong API key."},
+        429: {"model": ErrorOut, "description": "Too many requests from this address."},
+    },
 )
 def metrics(request: Request) -> Response:
     """The server's and the library's numbers in the Prometheus text format (with API keys configured, a

@@ -172,18 +172,28 @@ class Indexer:
         self.pipeline_settings = {**pipeline, "visual": self.visual_settings}
 
     # --- the run ------------------------------------------------------------------------------
-    def run(self, paths: Sequence[Path], progress: Progress | None = None, *, gone: Sequence[Path] = ()) -> IndexReport:
+    def run(
+        self,
+        paths: Sequence[Path],
+        progress: Progress | None = None,
+        *,
+        gone: Sequence[Path] = (),
+        roots: Sequence[Path] | None = None,
+    ) -> IndexReport:
         """Index the paths. Only one indexer writes to a data folder at a time: a second one fails fast.
         A path that does not exist is reported (`not_found`); when none exists, nothing is done.
         `gone`: files or folders known to have been deleted or moved away (a watcher saw them go): their
-        videos leave search as a scan's missing files do."""
+        videos leave search as a scan's missing files do. `roots`: the library folders to record (media
+        is served from inside them, names are read below them); by default the paths given."""
         absent = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
         if absent and len(absent) == len(paths):
             raise ConfigError(f"no such file or folder: {', '.join(absent)}")
         with writer_lock(self.settings.data_dir):
-            return self._run(paths, progress, gone)
+            return self._run(paths, progress, gone, paths if roots is None else roots)
 
-    def _run(self, paths: Sequence[Path], progress: Progress | None, gone: Sequence[Path]) -> IndexReport:
+    def _run(
+        self, paths: Sequence[Path], progress: Progress | None, gone: Sequence[Path], library: Sequence[Path]
+    ) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
         self.new_failures = []
@@ -194,8 +204,9 @@ class Indexer:
             else:
                 report.failed.append((problem.path, problem.reason))
         roots = [str(root.resolve()) for root in paths if root.exists()]
-        for root in roots:  # media is served only from inside the roots the library was indexed from
-            self.db.add_library_root(root)
+        for root in library:  # media is served only from inside the roots the library was indexed from
+            if root.exists():
+                self.db.add_library_root(str(root.resolve()))
         # A run that finds no video file (a folder of notes, say) leaves the last real run's record alone.
         recorded = bool(files)
         job = (

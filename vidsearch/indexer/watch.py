@@ -233,7 +233,9 @@ class FolderWatcher:
     def _index(self, paths: Sequence[Path], gone: Iterable[Path]) -> None:
         gone = list(gone)
         try:
-            report = Indexer(self.settings, self.db, self.models).run(list(paths), gone=gone)
+            # The watched folders are the library's roots (not each file that lands in them).
+            folders = sorted(self._watched)
+            report = Indexer(self.settings, self.db, self.models).run(list(paths), gone=gone, roots=folders)
         except IndexerBusyError:
             log.info("another indexer is writing; %d files wait", len(paths))
             time.sleep(_BUSY_RETRY_SECONDS)
