@@ -214,3 +214,23 @@ def test_a_job_cancelled_mid_file_loses_nothing(setup, videos, tmp_path):
     assert len(db.video_detail(short.id).windows) == windows_before
     found = client.get("/search", params={"q": "scene 3 chelsea"}).json()["results"]
     assert found and found[0]["path"] == long_one
+
+
+def test_old_job_records_are_pruned_but_never_an_active_one(tmp_path, monkeypatch):
+    from vidsearch.indexer import jobs
+
+    monkeypatch.setattr(jobs, "JOBS_KEPT", 3)
+    store = jobs.JobStore(tmp_path)
+    active = store.create(["/media"])  # queued: kept however old
+    finished = []
+    for _ in range(4):
+        job = store.create(["/media"])
+        job.state = jobs.DONE
+        store.save(job)
+        (store.folder / f"{job.id}.log").write_text("a log")
+        finished.append(job.id)
+        time.sleep(0.02)  # distinct modification times
+    store.create(["/media"])
+    kept = {p.stem for p in store.folder.glob("*.json")}
+    assert active.id in kept and finished[-1] in kept and finished[0] not in kept
+    assert not (store.folder / f"{finished[0]}.log").exists()

@@ -40,6 +40,7 @@ JOBS_DIR = "jobs"
 JOB_ID_PATTERN = r"^[0-9a-f]{12}$"
 FAILURES_KEPT = 200
 JOBS_LISTED = 50
+JOBS_KEPT = 200  # finished jobs' records (and logs) beyond this many, oldest first, are deleted
 _NEVER_STARTED_SECONDS = 120.0  # a queued job whose process never wrote its pid by then did not start
 
 QUEUED, WAITING, RUNNING = "queued", "waiting", "running"
@@ -78,7 +79,19 @@ class JobStore:
     def create(self, folders: list[str]) -> IndexJob:
         job = IndexJob(secrets.token_hex(6), folders, _now())
         self.save(job)
+        self._prune()
         return job
+
+    def _prune(self) -> None:
+        records = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in records[JOBS_KEPT:]:
+            try:
+                if IndexJob(**json.loads(path.read_text())).state in ACTIVE:
+                    continue
+            except (ValueError, TypeError):
+                pass
+            for leftover in (path, path.with_suffix(".log"), path.with_suffix(".cancel")):
+                leftover.unlink(missing_ok=True)
 
     def save(self, job: IndexJob) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
