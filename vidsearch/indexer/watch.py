@@ -66,8 +66,9 @@ class _Pending:
 class _Events(FileSystemEventHandler):
     """Collects what the observer reports, from its thread; the watcher's loop takes it."""
 
-    def __init__(self, wanted: Callable[[str], bool]) -> None:
+    def __init__(self, wanted: Callable[[str], bool], ignored: Path) -> None:
         self.wanted = wanted
+        self.ignored = ignored  # the data folder, should it lie inside a watched one
         self.lock = threading.Lock()
         self.changed: set[str] = set()
         self.gone: set[str] = set()
@@ -97,6 +98,8 @@ class _Events(FileSystemEventHandler):
             self.last_event = time.monotonic()
 
     def _gone(self, path: str) -> None:
+        if Path(path).is_relative_to(self.ignored):
+            return
         self.gone.add(path)
         self.changed.discard(path)
         self.last_event = time.monotonic()
@@ -132,7 +135,7 @@ class FolderWatcher:
         self.initial_scan = initial_scan
         self.extensions = {e.lower() for e in VIDEO_EXTENSIONS}
         self.data_dir = settings.data_dir.resolve()
-        self.events = _Events(self._wanted)
+        self.events = _Events(self._wanted, self.data_dir)
         self.pending: dict[str, _Pending] = {}
         self.gone: set[str] = set()
         self.reports: list[IndexReport] = []  # every run's report, in order (for the log, and tests)
@@ -161,7 +164,16 @@ class FolderWatcher:
             if not folder.is_dir():
                 log.warning("%s: not a folder; not watched", folder)
                 continue
-            self._observer.schedule(self.events, str(folder), recursive=True)
+            try:
+                self._observer.schedule(self.events, str(folder), recursive=True)
+            except OSError as exc:  # inotify's watch limit, most often, on a very large tree
+                log.error(
+                    "%s: cannot be watched (%s): raise fs.inotify.max_user_watches, or watch it by polling "
+                    "(--polling, VIDSEARCH_WATCH_POLLING=true)",
+                    folder,
+                    exc.strerror or exc,
+                )
+                continue
             self._watched.add(folder)
             added.append(folder)
             log.info("watching %s%s", folder, " (polling)" if self.settings.watch_polling else "")
