@@ -275,6 +275,9 @@ def test_api_key_commands(tmp_path):
     assert created.exit_code == 0 and created.stdout.strip().startswith("vs_")
     assert runner.invoke(app, ["api-key", "list", *data]).stdout.split() == ["desk"]
     assert runner.invoke(app, ["api-key", "create", "desk", *data]).exit_code == 1
+    admin = runner.invoke(app, ["api-key", "create", "ops", "--admin", *data])
+    assert admin.exit_code == 0 and admin.stdout.strip().startswith("vs_")
+    assert runner.invoke(app, ["api-key", "list", *data]).stdout.splitlines() == ["desk", "ops (admin)"]
     assert runner.invoke(app, ["api-key", "revoke", "desk", *data]).exit_code == 0
     assert runner.invoke(app, ["api-key", "revoke", "desk", *data]).exit_code == 1
 

@@ -23,13 +23,13 @@ def _compose() -> list[str]:
 
 def test_compose_file_validates_and_wires_the_services(tmp_path):
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "VIDSEARCH_LIBRARY": str(tmp_path)}
-    profiles = ["--profile", "index", "--profile", "ray"]
+    profiles = ["--profile", "index", "--profile", "ray", "--profile", "metrics"]
     command = [*_compose(), "--file", str(ROOT / "docker-compose.yml"), *profiles, "config"]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "api", "indexer", "ray-head"}
+    assert set(services) == {"postgres", "api", "indexer", "ray-head", "prometheus"}
     database = "postgresql+psycopg://vidsearch:vidsearch@postgres:5432/vidsearch"
     assert services["api"]["environment"]["VIDSEARCH_DATABASE_URL"] == database
     assert services["indexer"]["environment"]["VIDSEARCH_DATABASE_URL"] == database
@@ -60,3 +60,27 @@ def test_the_image_installs_torch_before_vidsearch():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert dockerfile.index("pip install ${TORCH_SPEC}") < dockerfile.index('pip install ".[${EXTRAS}]"')
     assert "torchvision" not in dockerfile
+
+
+def test_the_prometheus_profile_scrapes_the_api_with_a_key(tmp_path):
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "VIDSEARCH_LIBRARY": str(tmp_path)}
+    command = [*_compose(), "--file", str(ROOT / "docker-compose.yml"), "--profile", "metrics", "config"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    prometheus = yaml.safe_load(result.stdout)["services"]["prometheus"]
+    # Compose v2 writes mounts and ports as mappings, the standalone docker-compose as strings.
+    mounted = {
+        (v["target"] if isinstance(v, dict) else v.split(":")[1]): (
+            v["source"] if isinstance(v, dict) else v.split(":")[0]
+        )
+        for v in prometheus["volumes"]
+    }
+    assert mounted["/etc/prometheus/prometheus.yml"] == str(ROOT / "deploy" / "prometheus.yml")
+    assert "/etc/prometheus/vidsearch.key" in mounted
+    assert all(
+        str(p.get("host_ip", "")) == "127.0.0.1" if isinstance(p, dict) else str(p).startswith("127.0.0.1:")
+        for p in prometheus["ports"]
+    )
+    [job] = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())["scrape_configs"]
+    assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["api:8000"]
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "/etc/prometheus/vidsearch.key"}

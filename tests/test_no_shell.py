@@ -1,5 +1,7 @@
 """User text must never reach a shell or an ffmpeg filter string: the library starts no process except
-the demo/test video synthesiser, which passes arguments as lists and titles through files."""
+the demo/test video synthesiser, which passes arguments as lists and titles through files, and its own
+writers (the watcher child of `serve --watch`, an index job's process), which run this Python on vidsearch
+with no user text on their command lines (a job reads its folders from its record)."""
 
 import ast
 from pathlib import Path
@@ -20,10 +22,22 @@ def process_calls(path: Path) -> list[tuple[int, str, bool]]:
     return found
 
 
+OWN_PROCESSES = {"indexer/watch.py", "indexer/jobs.py"}
+
+
 def test_only_the_synthesiser_starts_processes_and_never_through_a_shell():
     starters = {p.relative_to(PACKAGE).as_posix(): calls for p in PACKAGE.rglob("*.py") if (calls := process_calls(p))}
-    assert set(starters) == {"media/synthesize.py"}
-    assert all(not shell for _, _, shell in starters["media/synthesize.py"])
+    assert set(starters) == {"media/synthesize.py", *OWN_PROCESSES}
+    assert all(not shell for calls in starters.values() for _, _, shell in calls)
+
+
+def test_vidsearch_starts_only_itself_with_a_fixed_command_line():
+    for name in OWN_PROCESSES:
+        source = (PACKAGE / name).read_text()
+        [(_, call, _)] = process_calls(PACKAGE / name)
+        assert call == "subprocess.Popen"
+        # The command: this interpreter, `-m` a vidsearch module, then words of its own and ids it made.
+        assert '[sys.executable, "-m", "vidsearch' in source, name
 
 
 def test_titles_reach_ffmpeg_through_a_file_not_the_filter_string():

@@ -524,6 +524,14 @@ def serve(
             help="Server processes, each with its own models and index (about one per core). Default: 1.",
         ),
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Keep the library current: a watcher process indexes files as they land in the library's "
+            "folders and takes deleted ones out of search.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the web page and the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -540,6 +548,11 @@ def serve(
         f"vidsearch API on http://{settings.host}:{settings.port}  (docs: /docs, data: {settings.data_dir}, "
         f"{settings.api_workers} process{'es' if settings.api_workers > 1 else ''})"
     )
+    if watch:
+        from vidsearch.indexer.watch import start_watcher_process
+
+        watcher = start_watcher_process(settings)
+        atexit.register(_stop_process, watcher)
     if settings.api_workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
         return
@@ -547,6 +560,10 @@ def serve(
     # and split the cores between them rather than have each use them all.
     os.environ.update(settings.as_environment())
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // settings.api_workers)))
+    # The workers' request metrics add up through files in a fresh folder (prometheus-client's multiprocess mode).
+    from vidsearch.api.metrics import MULTIPROCESS_ENV, fresh_multiprocess_dir
+
+    os.environ[MULTIPROCESS_ENV] = str(fresh_multiprocess_dir(settings.data_dir))
     uvicorn.run(
         "vidsearch.api.app:create_app",
         factory=True,
@@ -555,6 +572,56 @@ def serve(
         workers=settings.api_workers,
         log_level="info",
     )
+
+
+def _stop_process(process: Any) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except Exception:
+            process.kill()
+
+
+@app.command()
+def watch(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="FOLDER",
+            help="Folders to watch (recursively). Default: the library's folders, and any registered later.",
+            show_default=False,
+        ),
+    ] = None,
+    data: DataOption = None,
+    polling: Annotated[
+        bool, typer.Option("--polling", help="Poll instead of inotify (network mounts: NFS, SMB).")
+    ] = False,
+    parent: Annotated[
+        int | None,
+        typer.Option(hidden=True, metavar="PID", help="Stop when this process (the server that started it) ends."),
+    ] = None,
+) -> None:
+    """Index video files as they land in the folders and take deleted ones out of search, until stopped.
+
+    A file is taken once it has stopped growing; files landing together are indexed as one run. What
+    changed while nobody watched is caught up first."""
+    from vidsearch.indexer.watch import watch_until_stopped
+
+    settings = _settings(data, watch_polling=True if polling else None)
+    logging.getLogger("vidsearch.indexer.watch").setLevel(logging.INFO)
+    folders = [p.expanduser() for p in paths] if paths else None
+    for folder in folders or []:
+        if not folder.is_dir():
+            err.print(f"[red]error:[/] {escape(str(folder))}: not a folder")
+            raise typer.Exit(2)
+    out.print(
+        f"watching {', '.join(map(str, folders)) if folders else 'the library folders'} (data: {settings.data_dir})"
+    )
+    try:
+        watch_until_stopped(settings, folders, parent_pid=parent)
+    except VidsearchError as exc:
+        raise _fail(exc) from exc
 
 
 @app.command()
@@ -869,12 +936,17 @@ app.add_typer(api_key_app, name="api-key")
 def api_key_create(
     name: Annotated[str, typer.Argument(metavar="NAME", help="A name for the key, e.g. the client.")],
     data: DataOption = None,
+    admin: Annotated[
+        bool,
+        typer.Option("--admin", help="May also register library folders and start and cancel index jobs."),
+    ] = False,
 ) -> None:
-    """Create a key; it is printed once and only its hash is kept."""
+    """Create a key; it is printed once and only its hash is kept. A key searches and reads the library;
+    an --admin key also manages folders and index jobs."""
     from vidsearch.api.security import ApiKeyStore
 
     try:
-        token = ApiKeyStore(_settings(data).data_dir).create(name)
+        token = ApiKeyStore(_settings(data).data_dir).create(name, admin=admin)
     except VidsearchError as exc:
         raise _fail(exc) from exc
     out.print(token)
@@ -883,11 +955,11 @@ def api_key_create(
 
 @api_key_app.command("list")
 def api_key_list(data: DataOption = None) -> None:
-    """Names of the keys that exist."""
-    from vidsearch.api.security import ApiKeyStore
+    """Names of the keys that exist (an admin key's with "(admin)")."""
+    from vidsearch.api.security import ADMIN_ROLE, ApiKeyStore
 
-    for name in ApiKeyStore(_settings(data).data_dir).names():
-        out.print(name)
+    for name, role in ApiKeyStore(_settings(data).data_dir).roles().items():
+        out.print(f"{name} (admin)" if role == ADMIN_ROLE else name)
 
 
 @api_key_app.command("revoke")

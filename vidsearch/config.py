@@ -187,6 +187,19 @@ class Settings(BaseSettings):
     rate_limit: str = "120/minute"  # per client address, on every route but /healthz
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # a picture to search by (POST /search/image)
+    # Folders the API and the web page may register as library folders (POST /folders): a folder must lie
+    # inside one of these once resolved. Empty: no folder can be added over HTTP.
+    library_allowed_roots: list[Path] = Field(default_factory=list)
+
+    # Watched folders (`vidsearch watch`, `vidsearch serve --watch`). A file is indexed once its size and
+    # modification time have held still this long; files ready together are indexed as one run once the
+    # folders have been quiet this long, or once a batch has waited watch_batch_max_seconds.
+    watch_settle_seconds: float = Field(default=2.0, gt=0)
+    watch_batch_max_seconds: float = Field(default=30.0, gt=0)
+    # Poll listings instead of inotify: network mounts (NFS, SMB) never tell inotify of other machines'
+    # writes. Each poll lists every watched folder.
+    watch_polling: bool = False
+    watch_poll_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -348,3 +348,15 @@ def test_records_of_pruned_generations_go_with_them(tmp_path):
         "gen-000003.faiss",
         "gen-000003.faiss.json",
     ]
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_an_empty_generation_finds_nothing(tmp_path, mapped):
+    """Every video gone (deleted from a watched folder, say): the generation published holds no vector,
+    and a search through it finds nothing rather than failing."""
+    write_generation(tmp_path, 1, build_index(8, [], count=0), SPEC)
+    loaded = load_generation(tmp_path, SPEC, mapped=mapped)
+    assert loaded.size == 0
+    query = np.ones((1, 8), dtype=np.float32) / np.sqrt(8)
+    _, ids = loaded.search(query, 5)
+    assert (ids < 0).all()

@@ -22,6 +22,9 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from vidsearch import __version__
+from vidsearch.api.jobs import router as jobs_router
+from vidsearch.api.metrics import MetricsMiddleware
+from vidsearch.api.metrics import router as metrics_router
 from vidsearch.api.schemas import (
     AskIn,
     AskOut,
@@ -165,6 +168,8 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(web_router)
+    app.include_router(metrics_router)
+    app.include_router(jobs_router)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
     app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(
@@ -179,6 +184,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
             allow_methods=["GET", "POST"],
             allow_headers=["authorization", "x-api-key", "content-type", "range"],
         )
+    app.add_middleware(MetricsMiddleware)  # outermost: counts what the others refuse too
 
     @app.exception_handler(VidsearchError)
     async def _domain_error(_request: Request, exc: VidsearchError) -> JSONResponse:

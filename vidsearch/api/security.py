@@ -19,14 +19,16 @@ from typing import Any
 import limits
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidsearch.config import Settings
-from vidsearch.errors import ConfigError, ForbiddenError, NotFoundError
+from vidsearch.errors import AuthenticationError, ConfigError, ForbiddenError, NotFoundError
 from vidsearch.storage.database import Database
 from vidsearch.storage.schema import VideoStatus
 
 KEY_FILE = "api_keys.json"
+ADMIN_ROLE, READ_ROLE = "admin", "read"
 MAX_ID = 2**63 - 1  # ids are 64-bit database integers
 
 
@@ -65,12 +67,16 @@ class ApiKeyStore:
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
 
-    def create(self, name: str) -> str:
+    def create(self, name: str, *, admin: bool = False) -> str:
+        """A new key: a reading key (search, ask, the library's videos), or an admin key, which may also
+        register library folders and start and cancel index jobs."""
         keys = self._read()
         if any(k["name"] == name for k in keys):
             raise ConfigError(f"an API key named {name!r} exists already")
         token = f"vs_{secrets.token_urlsafe(32)}"
-        keys.append({"name": name, "sha256": _digest(token), "created_at": datetime.now(UTC).isoformat()})
+        created = datetime.now(UTC).isoformat()
+        role = ADMIN_ROLE if admin else READ_ROLE
+        keys.append({"name": name, "sha256": _digest(token), "created_at": created, "role": role})
         self._write(keys)
         return token
 
@@ -83,19 +89,53 @@ class ApiKeyStore:
     def names(self) -> list[str]:
         return [k["name"] for k in self._read()]
 
+    def roles(self) -> dict[str, str]:
+        """Each key's name and role (keys made before roles existed read: they never had admin rights)."""
+        return {k["name"]: k.get("role", READ_ROLE) for k in self._read()}
+
     def __bool__(self) -> bool:
         return bool(self._read())
 
     def verify(self, token: str | None) -> str | None:
         """The key's name, or None. Every stored hash is compared, in constant time."""
+        found = self._find(token)
+        return found["name"] if found else None
+
+    def is_admin(self, token: str | None) -> bool:
+        found = self._find(token)
+        return found is not None and found.get("role", READ_ROLE) == ADMIN_ROLE
+
+    def _find(self, token: str | None) -> dict[str, str] | None:
         if not token:
             return None
         offered = _digest(token)
         match = None
         for key in self._read():
             if hmac.compare_digest(offered, key["sha256"]):
-                match = key["name"]
+                match = key
         return match
+
+
+async def require_key(request: Request) -> None:
+    """With API keys configured, a route needs one (Authorization: Bearer KEY, X-API-Key, or the page's
+    sign-in cookie)."""
+    keys: ApiKeyStore = request.app.state.keys
+    if keys and keys.verify(token_from(request.headers, request.cookies)) is None:
+        raise AuthenticationError("a valid API key is required: send Authorization: Bearer KEY or X-API-Key: KEY")
+
+
+async def require_admin(request: Request) -> None:
+    """With API keys configured, a route that changes the library needs an admin key."""
+    keys: ApiKeyStore = request.app.state.keys
+    if not keys:
+        return
+    token = token_from(request.headers, request.cookies)
+    if keys.verify(token) is None:
+        raise AuthenticationError("an admin API key is required: send Authorization: Bearer KEY or X-API-Key: KEY")
+    if not keys.is_admin(token):
+        raise ForbiddenError(
+            "this API key may search but not change the library: use an admin key (api-key create --admin)"
+        )
 
 
 def is_loopback(host: str) -> bool:

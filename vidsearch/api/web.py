@@ -101,6 +101,18 @@ def signed_in(request: Request) -> bool:
     return not keys or keys.verify(token_from(request.headers, request.cookies)) is not None
 
 
+def library_management(request: Request) -> dict[str, Any] | None:
+    """What the library page's folders and scans section shows: for an admin (or a server with no keys)
+    the allowed roots and the library's folders; None for a reading key (the section is left out)."""
+    from vidsearch.api.jobs import allowed_roots, folders
+
+    keys: ApiKeyStore = request.app.state.keys
+    if keys and not keys.is_admin(token_from(request.headers, request.cookies)):
+        return None
+    settings = request.app.state.settings
+    return {"allowed_roots": [str(r) for r in allowed_roots(settings)], "folders": folders(request.app.state.db)}
+
+
 def _login(request: Request, message: str | None = None) -> HTMLResponse:
     return templates.TemplateResponse(request, "login.html", {"message": message}, status_code=401)
 
@@ -227,7 +239,8 @@ def library_page(request: Request) -> Response:
     videos = db.list_videos()
     job = index_progress.read(request.app.state.settings.data_dir)
     counts = db.status_counts()
-    return templates.TemplateResponse(request, "library.html", {"videos": videos, "job": job, "counts": counts})
+    context = {"videos": videos, "job": job, "counts": counts, "manage": library_management(request)}
+    return templates.TemplateResponse(request, "library.html", context)
 
 
 @router.get("/library/{video_id}", response_class=HTMLResponse)

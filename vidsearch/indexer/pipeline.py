@@ -26,6 +26,7 @@ from rich.progress import Progress
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
 from vidsearch.errors import ConfigError, IndexerBusyError, MediaError, ModelLoadError, VidsearchError
 from vidsearch.indexer import progress as index_progress
+from vidsearch.indexer import totals as index_totals
 from vidsearch.indexer.generations import publish_generations
 from vidsearch.indexer.scan import NO_SUCH_PATH, content_hash, find_videos
 from vidsearch.indexer.signals import PooledVector
@@ -157,6 +158,7 @@ class Indexer:
         self.ocr_lines_kept = 0
         self.ocr_glanced = 0
         self.label_calls = 0
+        self.new_failures: list[str] = []  # reasons of the files a run tried and failed (for the totals)
         pipeline = settings.pipeline_settings()
         pipeline["packages"] = {name: _version(name) for name in _VERSIONED_PACKAGES}
         if settings.captioner in CAPTION_PROMPT_VERSIONS:
@@ -170,18 +172,31 @@ class Indexer:
         self.pipeline_settings = {**pipeline, "visual": self.visual_settings}
 
     # --- the run ------------------------------------------------------------------------------
-    def run(self, paths: Sequence[Path], progress: Progress | None = None) -> IndexReport:
+    def run(
+        self,
+        paths: Sequence[Path],
+        progress: Progress | None = None,
+        *,
+        gone: Sequence[Path] = (),
+        roots: Sequence[Path] | None = None,
+    ) -> IndexReport:
         """Index the paths. Only one indexer writes to a data folder at a time: a second one fails fast.
-        A path that does not exist is reported (`not_found`); when none exists, nothing is done."""
+        A path that does not exist is reported (`not_found`); when none exists, nothing is done.
+        `gone`: files or folders known to have been deleted or moved away (a watcher saw them go): their
+        videos leave search as a scan's missing files do. `roots`: the library folders to record (media
+        is served from inside them, names are read below them); by default the paths given."""
         absent = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
         if absent and len(absent) == len(paths):
             raise ConfigError(f"no such file or folder: {', '.join(absent)}")
         with writer_lock(self.settings.data_dir):
-            return self._run(paths, progress)
+            return self._run(paths, progress, gone, paths if roots is None else roots)
 
-    def _run(self, paths: Sequence[Path], progress: Progress | None) -> IndexReport:
+    def _run(
+        self, paths: Sequence[Path], progress: Progress | None, gone: Sequence[Path], library: Sequence[Path]
+    ) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
+        self.new_failures = []
         files, problems = find_videos(paths, VIDEO_EXTENSIONS)
         for problem in problems:
             if problem.reason == NO_SUCH_PATH:
@@ -189,8 +204,9 @@ class Indexer:
             else:
                 report.failed.append((problem.path, problem.reason))
         roots = [str(root.resolve()) for root in paths if root.exists()]
-        for root in roots:  # media is served only from inside the roots the library was indexed from
-            self.db.add_library_root(root)
+        for root in library:  # media is served only from inside the roots the library was indexed from
+            if root.exists():
+                self.db.add_library_root(str(root.resolve()))
         # A run that finds no video file (a folder of notes, say) leaves the last real run's record alone.
         recorded = bool(files)
         job = (
@@ -200,7 +216,7 @@ class Indexer:
         )
         try:
             self._index_files(files, report, job, progress)
-            self._find_missing(roots, files, report)
+            self._find_missing([*roots, *(str(p) for p in gone)], files, report)
             names = self.db.sync_name_texts(functools.partial(name_text, roots=self.db.library_roots()))
             changed = report.indexed or report.moved or report.restored or report.missing or report.reembedded or names
             if changed or self._index_is_stale():
@@ -214,6 +230,15 @@ class Indexer:
         finally:
             if recorded:
                 index_progress.finish(self.settings.data_dir, job)
+            if report.indexed or report.missing or self.new_failures:
+                index_totals.add_run(
+                    self.settings.data_dir,
+                    indexed=len(report.indexed),
+                    video_seconds=report.media_seconds,
+                    wall_seconds=time.perf_counter() - started,
+                    missing=len(report.missing),
+                    failure_reasons=self.new_failures,
+                )
         report.stage_seconds = dict(self.clock.seconds)
         report.stage_cpu_seconds = dict(self.clock.cpu_seconds)
         report.ocr_calls = self.ocr_calls
@@ -255,6 +280,8 @@ class Indexer:
             if planned is not None:
                 self._store(self._work(work, planned, progress), report)
             job.files_done += 1
+            job.media_seconds = report.media_seconds
+            job.failed = [[p, r] for p, r in report.failed[-index_progress.FAILURES_KEPT :]]
             if progress and files_task is not None:
                 progress.advance(files_task)
 
@@ -433,6 +460,7 @@ class Indexer:
         log.warning("%s: failed: %s", state.path, reason)
         self.db.mark_failed(state, reason, digest, self.pipeline_fingerprint)
         report.failed.append((state.path, reason))
+        self.new_failures.append(reason)
 
 
 def failure_reason(path: Path, exc: BaseException) -> str:

@@ -162,6 +162,8 @@ class VectorIndex:
             params.sel = selector  # kept alive by this frame until the search returns
         elif self._inner is not None and self._positions is not None:
             scores, positions = self._inner.search(query, k, params=params)
+            if self._positions.size == 0:  # an empty generation (every video gone): nothing found
+                return scores, np.full_like(positions, -1)
             return scores, np.where(positions >= 0, self._positions[positions], -1)
         return self.index.search(query, k, params=params)
 
