@@ -8,6 +8,7 @@ no writer has to remember it, and `install` adds it to databases created before 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sqlite3
 import threading
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
+    Text,
     bindparam,
     column,
     func,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     table,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.elements import ColumnClause
 
@@ -128,6 +131,23 @@ _POSTGRES_DDL = (
 )
 
 
+def idf(texts: int, holding: int) -> float:
+    """Inverse document frequency of a word held by `holding` of `texts` texts, as BM25 (and FTS5's
+    bm25()) has it, floored just above 0 for words in over half the texts."""
+    return max(1e-6, math.log((texts - holding + 0.5) / (holding + 0.5)))
+
+
+def keyword_parameters(dialect: str, terms: Sequence[str], counts: Mapping[str, int], texts: int) -> dict[str, Any]:
+    """The parameters of keyword_select's statement for these terms: the engine's match expression and,
+    on PostgreSQL, each term with its inverse document frequency (`counts`: texts holding each term, of
+    `texts` in all)."""
+    parameters: dict[str, Any] = {"match": match_expression(dialect, terms)}
+    if dialect == "postgresql":
+        parameters["terms"] = list(terms)
+        parameters["idfs"] = [idf(max(texts, counts.get(t, 0)), counts.get(t, 0)) for t in terms]
+    return parameters
+
+
 def install(conn: Connection) -> bool:
     """Create the keyword index where the database has an engine for it, filling it from existing
     texts when it is new (databases from before it). Returns whether keyword search is available."""
@@ -214,7 +234,16 @@ def keyword_select(
     elif dialect == "postgresql":
         tsv: ColumnClause[Any] = literal_column("window_texts.tsv")
         tsquery = func.to_tsquery("english", bindparam("match"))
-        rank = func.ts_rank_cd(tsv, tsquery, 1).cast(Float)  # 1: divide by 1 + log(length)
+        # ts_rank_cd knows nothing of how rare a word is, so each word's own rank (1: divided by
+        # 1 + log(length)) is weighed by its inverse document frequency (the "terms" and "idfs"
+        # parameters, as BM25 would): a rare name outweighs a common word, as on SQLite.
+        words = (
+            func.unnest(bindparam("terms", type_=ARRAY(Text)), bindparam("idfs", type_=ARRAY(Float)))
+            .table_valued("term", "idf")
+            .render_derived(name="query_words")
+        )
+        weighed = func.ts_rank_cd(tsv, func.to_tsquery("english", words.c.term), 1).cast(Float) * words.c.idf
+        rank = select(func.coalesce(func.sum(weighed), 0.0)).select_from(words).scalar_subquery()
         matches = select(WindowTextRecord.id.label("text_id"), rank.label("score")).where(tsv.op("@@")(tsquery))
     else:
         return None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from vidsearch.storage import keywords
 from vidsearch.storage.filters import SearchFilters
@@ -237,6 +237,7 @@ class RetrievalMixin(StoreBase):
         terms = keywords.query_terms(query)
         dialect = self.engine.dialect.name
         bounds = [b for b in (max_documents, max_postings) if b is not None]
+        counts: dict[str, int] = {}
         with self.reading() as conn:  # one connection for the counts and the query
             if bounds:
                 # Counted only up to the tightest bound: a word past it is left out however common it is.
@@ -262,8 +263,27 @@ class RetrievalMixin(StoreBase):
                 stmt = self._plain_keyword_selects[depth]
             if stmt is None:
                 return []
-            rows = conn.execute(stmt, {"match": keywords.match_expression(dialect, terms)})
+            if dialect == "postgresql" and not bounds:  # its rank weighs words by their counts
+                counts = {t: self._document_count(conn, t, corpus, None) for t in terms}
+            texts = self._text_count(conn, corpus) if dialect == "postgresql" else 0
+            rows = conn.execute(stmt, keywords.keyword_parameters(dialect, terms, counts, texts))
             return [(int(text_id), float(score)) for text_id, score in rows]
+
+    def _text_count(self, conn: Connection, corpus: Any) -> int:
+        """How many texts the keyword engine holds (what a word's rarity is out of), counted once per corpus."""
+        key = ("", None)  # no query word is empty
+        with self._count_lock:
+            if corpus != self._counted_corpus:
+                self._document_counts.clear()
+                self._counted_corpus = corpus
+            known = self._document_counts.get(key)
+        if known is not None:
+            return known
+        count = int(conn.scalar(select(func.count()).select_from(WindowTextRecord)) or 0)
+        with self._count_lock:
+            if corpus == self._counted_corpus:
+                self._document_counts[key] = count
+        return count
 
     def document_count(self, term: str, corpus: Any = None, *, at_most: int | None = None) -> int:
         """How many texts hold the term, per the keyword engine; with `at_most`, counted no further than
