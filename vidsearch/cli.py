@@ -1,4 +1,4 @@
-"""The command line: index, search, suggest, ask, serve, status, reindex, import, remove, eval, demo."""
+"""The command line: index, search, suggest, ask, serve, status, reindex, import, remove, eval, demo, export."""
 
 from __future__ import annotations
 
@@ -923,3 +923,9 @@ def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+# `export` lives in a module of its own (the catalogue's formats, chaptered copies).
+from vidsearch.cli_export import export_command  # noqa: E402
+
+app.command("export")(export_command)
