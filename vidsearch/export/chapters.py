@@ -138,8 +138,10 @@ def shorten(text: str, limit: int) -> str:
     sentence = _SENTENCE_END.split(text, maxsplit=1)[0].rstrip(".")
     if len(sentence) <= limit:
         return sentence
-    cut = sentence[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:")
-    return cut + "…"
+    cut = sentence[: limit - 1]
+    if sentence[limit - 1] != " ":  # cut inside a word: end at the word before
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(",;: ") + "…"
 
 
 def video_chapters(
