@@ -718,6 +718,10 @@ def _publish(settings: Settings, db: Any) -> Any:
     from vidsearch.storage.thumbnails import ThumbnailStore
 
     db.sync_name_texts(lambda path: name_text(path, db.library_roots()))
+    if settings.video_descriptions:
+        from vidsearch.export.description import describe_videos
+
+        describe_videos(db, settings)
     with _progress() as progress:
         return publish_generations(db, ModelSet(settings), settings, progress, ThumbnailStore(settings.thumbnail_dir))
 

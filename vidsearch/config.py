@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     chapter_topic_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
     chapter_min_seconds: float = Field(default=20.0, ge=0.0)
     chapter_title_chars: int = Field(default=60, ge=8, le=500)
+    # Each video gets a description (kind `description`, on its first window) when it is indexed or
+    # imported: extractive, sentences quoted from its texts with their times (export/description.py).
+    video_descriptions: bool = True
 
     # API.
     host: str = "127.0.0.1"

@@ -23,7 +23,7 @@ from vidsearch.export import format_names
 from vidsearch.export.formats import ChapterSettings
 from vidsearch.kinds import TextKind
 from vidsearch.storage import Database
-from vidsearch.storage.catalogue import VideoEntry
+from vidsearch.storage.catalogue import WHOLE_VIDEO_KINDS, VideoEntry
 
 pytestmark = pytest.mark.models
 
@@ -161,9 +161,10 @@ def test_pbcore_records_validate_against_the_published_schema(exported):
         assert root.findtext(f"{PBCORE}pbcoreIdentifier") == str(video.id)
         assert root.findtext(f"{PBCORE}pbcoreTitle") == Path(video.path).stem
         abstract = root.find(f"{PBCORE}pbcoreDescription[@descriptionType='Abstract']")
-        assert abstract is not None and abstract.text.startswith("Extractive description")
+        assert abstract.text == video.description.text and abstract.text.startswith("Extractive description")
+        assert abstract.get("annotation") == video.description.model.label
         timed = root.findall(f"{PBCORE}pbcoreDescription[@startTime]")
-        assert len(timed) == sum(1 for w in video.windows for t in w.texts if t.kind != TextKind.NAME)
+        assert len(timed) == sum(1 for w in video.windows for t in w.texts if t.kind not in WHOLE_VIDEO_KINDS)
         subjects = root.findall(f"{PBCORE}pbcoreSubject[@subjectType='Visual label']")
         assert subjects and all(s.get("startTime") and s.get("endTime") for s in subjects)
         instantiation = root.find(f"{PBCORE}pbcoreInstantiation")

@@ -4,10 +4,20 @@ from), each cited to the time it was said or shown, and it says that it is extra
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vidsearch.export.chapters import TITLE_KINDS, Chapter, central_window
+from vidsearch import __version__
+from vidsearch.export.chapters import TITLE_KINDS, Chapter, central_window, video_chapters
+from vidsearch.models.base import ModelSpec
 from vidsearch.storage.catalogue import VideoEntry
+
+if TYPE_CHECKING:
+    from vidsearch.config import Settings
+    from vidsearch.storage import Database
+
+log = logging.getLogger(__name__)
 
 EXTRACTIVE = "extractive"
 MAX_SENTENCES = 5
@@ -47,6 +57,46 @@ def extractive_description(video: VideoEntry, chapters: list[Chapter]) -> Descri
     return Description(
         f"Extractive description (sentences quoted from the indexed texts): {quoted}", EXTRACTIVE, tuple(spans)
     )
+
+
+def extractive_spec(settings: Settings) -> ModelSpec:
+    """What writes extractive descriptions, recorded like any model (its settings shape its output)."""
+    return ModelSpec(
+        kind="describer",
+        name=EXTRACTIVE,
+        model_id="vidsearch/extractive-description",
+        revision=f"vidsearch=={__version__}",
+        settings={
+            "max_sentences": MAX_SENTENCES,
+            "chapter_topic_threshold": settings.chapter_topic_threshold,
+            "chapter_min_seconds": settings.chapter_min_seconds,
+        },
+    )
+
+
+def describe_videos(db: Database, settings: Settings) -> int:
+    """Describe every video that has windows but no description yet (new, re-indexed or imported
+    since): extractive, from its indexed texts, stored as a text of kind `description` with the model
+    record of what wrote it. Returns how many were described (their vectors come with the next
+    generation)."""
+    pending = db.videos_without_description()
+    if not pending:
+        return 0
+    model_id = db.model_record(extractive_spec(settings))
+    described = 0
+    for video in db.catalogue_entries(pending):
+        chapters = video_chapters(
+            video,
+            threshold=settings.chapter_topic_threshold,
+            min_seconds=settings.chapter_min_seconds,
+            title_chars=settings.chapter_title_chars,
+        )
+        description = extractive_description(video, chapters)
+        if description is not None:
+            db.set_description(video.id, description.text, model_id, EXTRACTIVE)
+            described += 1
+    log.info("described %d videos", described)
+    return described
 
 
 def _spread(chapters: list[Chapter], n: int) -> list[Chapter]:

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import pysubs2
 
 from vidsearch.export.chapters import Chapter, video_chapters
-from vidsearch.indexer.annotations import VIDEO_RECORD, WINDOW_RECORD
 from vidsearch.kinds import TextKind
 from vidsearch.registry import Registry
 from vidsearch.storage.catalogue import VideoEntry, WindowEntry
+from vidsearch.storage.imports import VIDEO_RECORD, WINDOW_RECORD
 
 if TYPE_CHECKING:
     from vidsearch.config import Settings

@@ -15,7 +15,7 @@ from xml.etree import ElementTree as ET
 from vidsearch.export.chapters import Chapter
 from vidsearch.export.description import extractive_description
 from vidsearch.kinds import TextKind
-from vidsearch.storage.catalogue import VideoEntry
+from vidsearch.storage.catalogue import WHOLE_VIDEO_KINDS, VideoEntry
 
 NAMESPACE = "http://www.pbcore.org/PBCore/PBCoreNamespace.html"
 SCHEMA_LOCATION = "http://www.pbcore.org/xsd/pbcore-2.1.xsd"
@@ -57,14 +57,22 @@ def pbcore_record(video: VideoEntry, chapters: list[Chapter], title: str) -> str
         _add(root, "pbcoreIdentifier", video.content_hash, source="SHA-256")
     _add(root, "pbcoreTitle", title, titleType="Main")
     _subjects(root, video)
-    description = extractive_description(video, chapters)
-    if description is not None:
-        _add(root, "pbcoreDescription", description.text, descriptionType="Abstract", annotation=description.method)
+    stored = video.description
+    if stored is not None:  # written when the video was indexed, by the model its record names
+        _add(
+            root,
+            "pbcoreDescription",
+            stored.text,
+            descriptionType="Abstract",
+            annotation=stored.model.label if stored.model else "imported",
+        )
+    elif (made := extractive_description(video, chapters)) is not None:
+        _add(root, "pbcoreDescription", made.text, descriptionType="Abstract", annotation=made.method)
     else:
         _add(root, "pbcoreDescription", "No indexed texts.", descriptionType="Abstract")
     for window in video.windows:
         for text in window.texts:
-            if text.kind == TextKind.NAME:
+            if text.kind in WHOLE_VIDEO_KINDS:
                 continue
             _add(
                 root,

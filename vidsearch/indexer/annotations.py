@@ -31,16 +31,13 @@ from vidsearch.errors import ConfigError, NotFoundError
 from vidsearch.media.subtitles import SIDECAR_EXTENSIONS, read_sidecar
 from vidsearch.models.base import ModelSpec
 from vidsearch.storage.database import Database
-from vidsearch.storage.imports import ImportChanges, ImportRow, ImportText
+from vidsearch.storage.imports import VIDEO_RECORD, WINDOW_RECORD, ImportChanges, ImportRow, ImportText
 from vidsearch.storage.schema import TEXT_KINDS, TextKind
 
 log = logging.getLogger(__name__)
 
 MAX_TAG_CHARS = 128
-# The lines of an exported catalogue (`vidsearch export --format jsonl`): one about each video, then one
-# per window with all its texts. A line without `record` is a description row.
-VIDEO_RECORD = "video"
-WINDOW_RECORD = "window"
+
 MAX_KEY_CHARS = 128
 FORMATS = ".jsonl, .ndjson, .csv, .srt, .vtt, .ass, .ssa"
 # Kinds an import may give: what the indexer derives from the file itself (a video's name) is not one.

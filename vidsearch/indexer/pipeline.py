@@ -25,6 +25,7 @@ from rich.progress import Progress
 
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
 from vidsearch.errors import ConfigError, IndexerBusyError, MediaError, ModelLoadError, VidsearchError
+from vidsearch.export.description import describe_videos
 from vidsearch.indexer import progress as index_progress
 from vidsearch.indexer.generations import publish_generations
 from vidsearch.indexer.scan import NO_SUCH_PATH, content_hash, find_videos
@@ -202,6 +203,7 @@ class Indexer:
             self._index_files(files, report, job, progress)
             self._find_missing(roots, files, report)
             names = self.db.sync_name_texts(functools.partial(name_text, roots=self.db.library_roots()))
+            names += describe_videos(self.db, self.settings) if self.settings.video_descriptions else 0
             changed = report.indexed or report.moved or report.restored or report.missing or report.reembedded or names
             if changed or self._index_is_stale():
                 job.current = "building the vector index"

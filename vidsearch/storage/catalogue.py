@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from vidsearch.errors import NotFoundError
 from vidsearch.kinds import TextKind
@@ -100,13 +100,65 @@ class VideoEntry:
         return self.status != VideoStatus.EXTERNAL
 
     @property
+    def description(self) -> TextEntry | None:
+        return next((t for w in self.windows for t in w.texts if t.kind == TextKind.DESCRIPTION), None)
+
+    @property
     def end(self) -> float:
         """Where the video ends: its duration, else its last window's end."""
         return self.duration or max((w.end for w in self.windows), default=0.0)
 
 
+# Texts about the whole video, kept on its first window: not what happens in that window.
+WHOLE_VIDEO_KINDS = (TextKind.NAME, TextKind.DESCRIPTION)
+
+
 class CatalogueMixin(StoreBase):
-    """The export part of `Database`."""
+    """The export part of `Database`, and the videos' descriptions."""
+
+    def videos_without_description(self) -> list[int]:
+        """Videos with live windows of which none holds a description (new, re-indexed or imported)."""
+        described = (
+            select(WindowRecord.video_id)
+            .join(WindowTextRecord, WindowTextRecord.window_id == WindowRecord.id)
+            .where(WindowRecord.retired.is_(False), WindowTextRecord.kind == TextKind.DESCRIPTION)
+        )
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(WindowRecord.video_id)
+                    .join(VideoRecord, VideoRecord.id == WindowRecord.video_id)
+                    .where(
+                        WindowRecord.retired.is_(False),
+                        VideoRecord.status.not_in((VideoStatus.REMOVED, VideoStatus.MISSING)),
+                        WindowRecord.video_id.not_in(described),
+                    )
+                    .distinct()
+                    .order_by(WindowRecord.video_id)
+                )
+            )
+
+    def set_description(self, video_id: int, text: str, model_id: int | None, source: str) -> None:
+        """The video's description, on its first live window (the indexer's first where it has windows
+        of its own), replacing any it had; it gets a vector with the next generation."""
+        with self.session() as s:
+            live = select(WindowRecord.id).where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
+            first = s.scalar(live.where(WindowRecord.import_key.is_(None)).order_by(WindowRecord.start).limit(1))
+            first = first or s.scalar(live.order_by(WindowRecord.start, WindowRecord.id).limit(1))
+            if first is None:
+                raise NotFoundError(f"video {video_id} has no windows to describe")
+            for old in s.scalars(
+                select(WindowTextRecord).where(
+                    WindowTextRecord.window_id.in_(live), WindowTextRecord.kind == TextKind.DESCRIPTION
+                )
+            ):
+                s.execute(delete(TextEmbedding).where(TextEmbedding.text_id == old.id))
+                s.delete(old)
+            s.add(
+                WindowTextRecord(
+                    window_id=first, kind=TextKind.DESCRIPTION, text=text, model_id=model_id, source=source
+                )
+            )
 
     def catalogue_video_ids(self) -> list[int]:
         """Every video an export takes, by path (not those taken out with `remove`)."""
@@ -187,9 +239,9 @@ class CatalogueMixin(StoreBase):
 
 def _attach_vectors(s: Any, live: Any, windows: dict[int, WindowEntry]) -> None:
     """Each window's mean text vector under the embedder that holds the most of this video's vectors. The
-    video's name (on its first window) says nothing of what happens there and is left out."""
+    video's name and description (on its first window) are about the whole video and are left out."""
     texts = select(WindowTextRecord.id).where(
-        WindowTextRecord.window_id.in_(live), WindowTextRecord.kind != TextKind.NAME
+        WindowTextRecord.window_id.in_(live), WindowTextRecord.kind.not_in(WHOLE_VIDEO_KINDS)
     )
     embedder = s.scalar(
         select(TextEmbedding.embedder_id)

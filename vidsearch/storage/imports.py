@@ -27,6 +27,11 @@ from vidsearch.storage.schema import (
 )
 from vidsearch.storage.store import StoreBase
 
+# The lines of an exported catalogue (`vidsearch export --format jsonl`): one about each video, then one
+# per window with all its texts. A line without `record` is a description row.
+VIDEO_RECORD = "video"
+WINDOW_RECORD = "window"
+
 # Windows imported before imports were keyed: their file is unknown, an import of the same rows adopts them.
 LEGACY_SOURCE = ""
 
