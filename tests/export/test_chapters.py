@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from vidsearch.export.chapters import SHOT, TOPIC, Boundary, build_chapters, shorten, topic_boundaries
+from vidsearch.export.description import EXTRACTIVE, extractive_description
 from vidsearch.storage.catalogue import TextEntry, VideoEntry, WindowEntry
 
 
@@ -61,3 +62,17 @@ def test_no_windows_no_chapters_and_titles_are_cut_at_a_word():
         shorten("Thousands of distant galaxies fill this small patch of the night sky", 30)
         == "Thousands of distant galaxies…"
     )
+
+
+def test_an_extractive_description_quotes_texts_in_time_order_with_their_times():
+    video = _video(WINDOWS, 45.0)
+    chapters = build_chapters(video, topic_boundaries(WINDOWS, 0.5), min_seconds=10, title_chars=60)
+    described = extractive_description(video, chapters)
+    assert described.method == EXTRACTIVE
+    assert described.text == (
+        "Extractive description (sentences quoted from the indexed texts): "
+        "The rocket stands on the pad. Engineers check it. [0:00-0:10] Fuel flows into the tanks. [0:10-0:20] "
+        "cat, tabby, pet; coffee, espresso. [0:20-0:30] A cat sleeps on a sofa in the sun. [0:30-0:40] "
+        "The end. [0:40-0:45]"
+    )
+    assert extractive_description(_video([], 10.0), []) is None

@@ -1,17 +1,17 @@
-"""A video's description for its catalogue record. Without a video language model it is extractive:
-sentences taken as they are from the indexed texts, one per chapter (the sentence its title comes
-from), each cited to the time it was said or shown, and it says that it is extractive."""
+"""A video's description. Without a video language model it is extractive: texts quoted as they are
+from the indexed windows (the most central of each chapter, then others spread over the video), each
+cited to the time it was said or shown, and it says that it is extractive."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from vidsearch import __version__
 from vidsearch.export.chapters import TITLE_KINDS, Chapter, central_window, video_chapters
 from vidsearch.models.base import ModelSpec
-from vidsearch.storage.catalogue import VideoEntry
+from vidsearch.storage.catalogue import VideoEntry, WindowEntry
 
 if TYPE_CHECKING:
     from vidsearch.config import Settings
@@ -31,31 +31,39 @@ class Description:
 
 
 def extractive_description(video: VideoEntry, chapters: list[Chapter]) -> Description | None:
-    """Up to MAX_SENTENCES sentences from the video's texts, one per chapter (spread over the video
-    when there are more chapters), each with its [start-end]; None when the video has no texts."""
-    by_id = {w.id: w for w in video.windows}
-    picked = chapters if len(chapters) <= MAX_SENTENCES else _spread(chapters, MAX_SENTENCES)
-    sentences: list[str] = []
-    spans: list[tuple[float, float]] = []
-    for chapter in picked:
-        windows = [by_id[i] for i in chapter.window_ids if i in by_id]
+    """Up to MAX_SENTENCES of the video's texts, quoted in time order, each with its [start-end]: the
+    most central text of each chapter first, then texts spread evenly over the rest of the video. A
+    window's text is its best kind (TITLE_KINDS' order). None when the video has no texts."""
+    candidates: dict[int, tuple[WindowEntry, str]] = {}
+    seen: set[str] = set()
+    for window in sorted(video.windows, key=lambda w: (w.start, w.index)):
         for kind in TITLE_KINDS:
-            having = [w for w in windows if w.texts_of(kind)]
-            if having:
-                window = central_window(having)
-                sentence = " ".join(" ".join(window.texts_of(kind)).split())
-                if sentence not in sentences:
-                    sentences.append(sentence)
-                    spans.append((window.start, window.end))
+            said = " ".join(" ".join(window.texts_of(kind)).split())
+            if sum(c.isalpha() for c in said) >= 3:
+                if said not in seen:
+                    seen.add(said)
+                    candidates[window.id] = (window, said)
                 break
-    if not sentences:
+    if not candidates:
         return None
+    chosen: list[int] = []
+    for chapter in chapters if len(chapters) <= MAX_SENTENCES else _spread(chapters, MAX_SENTENCES):
+        inside = [candidates[i][0] for i in chapter.window_ids if i in candidates]
+        if inside:
+            chosen.append(central_window(inside).id)
+    rest = [i for i in candidates if i not in chosen]
+    room = MAX_SENTENCES - len(chosen)
+    if room > 0 and rest:
+        chosen += rest if len(rest) <= room else _spread(rest, room)
+    picked = sorted((candidates[i] for i in set(chosen)), key=lambda c: (c[0].start, c[0].index))
     quoted = " ".join(
-        f"{s.rstrip()}{'' if s.rstrip().endswith(('.', '!', '?')) else '.'} [{_clock(a)}-{_clock(b)}]"
-        for s, (a, b) in zip(sentences, spans, strict=True)
+        f"{said}{'' if said.endswith(('.', '!', '?')) else '.'} [{_clock(w.start)}-{_clock(w.end)}]"
+        for w, said in picked
     )
     return Description(
-        f"Extractive description (sentences quoted from the indexed texts): {quoted}", EXTRACTIVE, tuple(spans)
+        f"Extractive description (sentences quoted from the indexed texts): {quoted}",
+        EXTRACTIVE,
+        tuple((w.start, w.end) for w, _ in picked),
     )
 
 
@@ -99,9 +107,15 @@ def describe_videos(db: Database, settings: Settings) -> int:
     return described
 
 
-def _spread(chapters: list[Chapter], n: int) -> list[Chapter]:
-    step = (len(chapters) - 1) / (n - 1)
-    return [chapters[round(i * step)] for i in range(n)]
+T = TypeVar("T")
+
+
+def _spread(items: list[T], n: int) -> list[T]:
+    """n of the items, evenly spaced, the first and the last among them (n >= 1)."""
+    if n == 1:
+        return [items[len(items) // 2]]
+    step = (len(items) - 1) / (n - 1)
+    return [items[round(i * step)] for i in range(n)]
 
 
 def _clock(seconds: float) -> str:
