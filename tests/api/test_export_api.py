@@ -14,7 +14,8 @@ from lxml import etree
 
 from tests.export.test_export import SCHEMA
 from vidsearch.api import create_app
-from vidsearch.export import format_names
+from vidsearch.api.export import MEDIA_TYPES
+from vidsearch.export import exporter, format_names
 from vidsearch.search import Searcher
 from vidsearch.storage import Database
 
@@ -54,6 +55,11 @@ def test_one_video_in_every_format(client, launch_id):
     assert {line["record"] for line in lines[1:]} == {"window"}
 
 
+def test_every_format_answers_with_a_documented_media_type(indexed_demo):
+    for name in format_names():
+        assert exporter(name, indexed_demo.settings).media_type in MEDIA_TYPES
+
+
 def test_the_catalogue_streams_and_per_video_formats_come_zipped(client):
     videos = client.get("/videos").json()
     lines = [json.loads(line) for line in client.get("/export", params={"format": "jsonl"}).text.splitlines()]
@@ -71,11 +77,14 @@ def test_the_catalogue_streams_and_per_video_formats_come_zipped(client):
 
 
 def test_bad_requests_say_what_is_wrong(client, launch_id):
+    names = format_names()
     unknown = client.get("/videos/999999/export", params={"format": "jsonl"})
     assert unknown.status_code == 404 and unknown.json() == {"detail": "video 999999 not found"}
     bad = client.get(f"/videos/{launch_id}/export", params={"format": "mp3"})
     assert bad.status_code == 422
-    assert bad.json()["detail"].startswith("unknown export format 'mp3'; known: chapters-vtt, csv,")
+    assert bad.json() == {
+        "detail": "format: Input should be " + ", ".join(f"'{n}'" for n in names[:-1]) + f" or '{names[-1]}'"
+    }
     plugin = client.get("/export", params={"format": "os:system"})
     assert plugin.status_code == 422, "a request can only name a registered format, never a class path"
     assert client.get("/export", params={"video": 999999}).status_code == 404

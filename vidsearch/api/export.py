@@ -6,28 +6,52 @@ from __future__ import annotations
 
 import os
 import tempfile
+from enum import Enum
 from pathlib import Path as FilePath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
+from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from vidsearch.api.security import MAX_ID
 from vidsearch.config import Settings
-from vidsearch.export import exporter, file_name, render, zip_export
+from vidsearch.export import exporter, file_name, format_names, render, zip_export
 from vidsearch.storage import Database
 
 router = APIRouter(tags=["export"])
 
+# The formats a request may name: the registered ones (never a class path), checked by FastAPI.
+ExportFormat = Enum("ExportFormat", {name.replace("-", "_"): name for name in format_names()}, type=str)  # type: ignore[misc]
+JSONL = ExportFormat("jsonl")
 FormatQuery = Annotated[
-    str,
-    Query(
-        max_length=64,
-        description="jsonl, csv, vtt, srt, subtitles-vtt, subtitles-srt, chapters-vtt, ffmetadata or pbcore",
-    ),
+    ExportFormat,
+    Query(description="jsonl, csv, vtt, srt, subtitles-vtt, subtitles-srt, chapters-vtt, ffmetadata or pbcore"),
 ]
+# What the export routes answer with (a test holds this to every registered format's media type).
+MEDIA_TYPES = (
+    "application/x-ndjson",
+    "text/csv",
+    "text/vtt",
+    "application/x-subrip",
+    "text/plain",
+    "application/xml",
+)
+_FILE: dict[str, Any] = {"schema": {"type": "string"}}
+_ONE_VIDEO: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The video in the format asked for, as a file to download.",
+        "content": dict.fromkeys(MEDIA_TYPES, _FILE),
+    }
+}
+_CATALOGUE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A catalogue format as one file; a per-video format as a ZIP of one file per video.",
+        "content": dict.fromkeys((*MEDIA_TYPES, "application/zip"), _FILE),
+    }
+}
 
 
 def _attachment(name: str) -> dict[str, str]:
@@ -36,33 +60,36 @@ def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
 
 
-@router.get("/videos/{video_id}/export")
+@router.get("/videos/{video_id}/export", response_class=Response, responses=_ONE_VIDEO)
 async def export_video(
     request: Request,
     video_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    format: FormatQuery = "jsonl",
+    format: FormatQuery = JSONL,
 ) -> Response:
     """One video in an export format, as a file to download: its catalogue lines (jsonl, csv), its
     transcript or subtitles (vtt, srt), its chapters (chapters-vtt, ffmetadata) or its PBCore record."""
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
-    chosen = exporter(format, settings)
+    chosen = exporter(format.value, settings)
     video = await run_in_threadpool(db.catalogue_entry, video_id)
     body = await run_in_threadpool(lambda: "".join(chosen.render([video])))
     return Response(body, media_type=_media_type(chosen.media_type), headers=_attachment(file_name(video, chosen)))
 
 
-@router.get("/export")
+@router.get("/export", response_class=Response, responses=_CATALOGUE)
 async def export_catalogue(
     request: Request,
-    format: FormatQuery = "jsonl",
-    video: Annotated[list[int] | None, Query(description="only these video ids (default: every video)")] = None,
+    format: FormatQuery = JSONL,
+    video: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
+        Query(description="only these video ids (default: every video)"),
+    ] = None,
 ) -> Response:
     """The whole catalogue (or the videos given): jsonl and csv as one streamed file; a per-video
     format as a ZIP holding one file per video."""
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
-    chosen = exporter(format, settings)
+    chosen = exporter(format.value, settings)
     if video:
         for video_id in video:  # unknown ids are a 404 before anything is sent
             await run_in_threadpool(db.video_path_and_status, video_id)
