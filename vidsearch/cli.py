@@ -718,12 +718,13 @@ def _publish(settings: Settings, db: Any) -> Any:
     from vidsearch.storage.thumbnails import ThumbnailStore
 
     db.sync_name_texts(lambda path: name_text(path, db.library_roots()))
+    models = ModelSet(settings)
     if settings.video_descriptions:
         from vidsearch.export.description import describe_videos
 
-        describe_videos(db, settings)
+        describe_videos(db, settings, lambda: models.answerer)
     with _progress() as progress:
-        return publish_generations(db, ModelSet(settings), settings, progress, ThumbnailStore(settings.thumbnail_dir))
+        return publish_generations(db, models, settings, progress, ThumbnailStore(settings.thumbnail_dir))
 
 
 @app.command()

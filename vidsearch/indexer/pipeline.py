@@ -203,7 +203,8 @@ class Indexer:
             self._index_files(files, report, job, progress)
             self._find_missing(roots, files, report)
             names = self.db.sync_name_texts(functools.partial(name_text, roots=self.db.library_roots()))
-            names += describe_videos(self.db, self.settings) if self.settings.video_descriptions else 0
+            if self.settings.video_descriptions:
+                names += describe_videos(self.db, self.settings, lambda: self.models.answerer)
             changed = report.indexed or report.moved or report.restored or report.missing or report.reembedded or names
             if changed or self._index_is_stale():
                 job.current = "building the vector index"
