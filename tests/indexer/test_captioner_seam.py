@@ -64,7 +64,8 @@ def test_captions_flow_through_the_pipeline_and_are_searchable(tmp_path, real_mo
 
     db = Database(settings.resolved_database_url)
     [(video, _)] = db.list_videos()
-    texts = [t for w in db.video_detail(video.id).windows for t in w.texts if t.kind != "name"]
+    # Beside the captions: the video's name and its description (about the whole video, not a window).
+    texts = [t for w in db.video_detail(video.id).windows for t in w.texts if t.kind not in ("name", "description")]
     assert {t.kind for t in texts} == {"caption"}
     assert texts[0].model.model_id == "test/recording-captioner" and texts[0].model.settings == {"prompt": "v1"}
 
