@@ -126,7 +126,12 @@ def central_window(windows: Sequence[WindowEntry]) -> WindowEntry:
     if len(vectors) < 2:
         return windows[0]
     mean = np.mean(vectors, axis=0)
-    return max((w for w in windows if w.vector is not None), key=lambda w: float(w.vector @ mean))
+    # Rounded, the earliest first among equals: two windows are always equally near their mean, and the
+    # choice must not turn on float rounding (vectors embedded in other batches differ by ~1e-6).
+    return max(
+        (w for w in windows if w.vector is not None),
+        key=lambda w: (round(float(w.vector @ mean), 4), -w.start),
+    )
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
