@@ -1,4 +1,4 @@
-"""The command line: index, search, suggest, ask, serve, status, reindex, import, remove, eval, demo."""
+"""The command line: index, search, suggest, ask, serve, status, reindex, import, remove, eval, demo, export."""
 
 from __future__ import annotations
 
@@ -785,8 +785,13 @@ def _publish(settings: Settings, db: Any) -> Any:
     from vidsearch.storage.thumbnails import ThumbnailStore
 
     db.sync_name_texts(lambda path: name_text(path, db.library_roots()))
+    models = ModelSet(settings)
+    if settings.video_descriptions:
+        from vidsearch.export.description import describe_videos
+
+        describe_videos(db, settings, lambda: models.answerer)
     with _progress() as progress:
-        return publish_generations(db, ModelSet(settings), settings, progress, ThumbnailStore(settings.thumbnail_dir))
+        return publish_generations(db, models, settings, progress, ThumbnailStore(settings.thumbnail_dir))
 
 
 @app.command()
@@ -995,3 +1000,9 @@ def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+# `export` lives in a module of its own (the catalogue's formats, chaptered copies).
+from vidsearch.cli_export import export_command  # noqa: E402
+
+app.command("export")(export_command)

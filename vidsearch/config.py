@@ -178,6 +178,16 @@ class Settings(BaseSettings):
     reranker_model: str = ""
     rerank_depth: int = Field(default=30, ge=1, le=200)
 
+    # Exports (vidsearch export). Chapters: a new chapter starts where consecutive windows' texts change
+    # subject (the cosine of their mean text vectors falls below this), and is at least this long (a
+    # shorter one joins the chapter before it). A chapter's title is at most this many characters.
+    chapter_topic_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
+    chapter_min_seconds: float = Field(default=20.0, ge=0.0)
+    chapter_title_chars: int = Field(default=60, ge=8, le=500)
+    # Each video gets a description (kind `description`, on its first window) when it is indexed or
+    # imported: extractive, sentences quoted from its texts with their times (export/description.py).
+    video_descriptions: bool = True
+
     # API.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

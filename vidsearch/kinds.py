@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 # Every kind of text, in the order people are shown them.
-TextKindName = Literal["speech", "ocr", "subtitle", "caption", "annotation", "name", "objects"]
+TextKindName = Literal["speech", "ocr", "subtitle", "caption", "annotation", "name", "objects", "description"]
 TEXT_KINDS: tuple[str, ...] = get_args(TextKindName)
 # What a result can match: a kind of text, or the picture itself (frame vectors under an image-text
 # model). The API validates its `kind` parameter against this type.
-KindName = Literal["speech", "ocr", "subtitle", "caption", "annotation", "name", "objects", "visual"]
+KindName = Literal["speech", "ocr", "subtitle", "caption", "annotation", "name", "objects", "description", "visual"]
 MATCH_KINDS: tuple[str, ...] = get_args(KindName)
 VISUAL = "visual"
 
@@ -24,3 +24,5 @@ class TextKind:
     ANNOTATION = "annotation"  # imported timestamped descriptions
     NAME = "name"  # the video's file name and folders, on its first window: "bunny" finds bunny.mp4
     OBJECTS = "objects"  # what the frames show, as words: "cat, Egyptian cat, tabby; coffee, espresso"
+    # The whole video described (written from its window texts, citing their times), on its first window.
+    DESCRIPTION = "description"

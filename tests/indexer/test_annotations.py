@@ -104,7 +104,8 @@ def test_bad_rows_name_the_line_the_field_and_what_was_expected(db, tmp_path):
         f"{path}:2: 'start' is 'soon': expected seconds, a number",
         f"{path}:3: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
         f"{path}:4: expected a JSON object with video, start, end and text, got list",
-        f"{path}:5: 'kind' is 'video': expected one of speech, ocr, subtitle, caption, annotation, objects",
+        f"{path}:5: 'kind' is 'video': expected one of speech, ocr, subtitle, caption, annotation, objects, "
+        "description",
         f"{path}:6: 'end' (2) must be after 'start' (4)",
         f"{path}:7: missing 'video' (the video's path, id or key)",
     ]

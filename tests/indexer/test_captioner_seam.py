@@ -64,7 +64,8 @@ def test_captions_flow_through_the_pipeline_and_are_searchable(tmp_path, real_mo
 
     db = Database(settings.resolved_database_url)
     [(video, _)] = db.list_videos()
-    texts = [t for w in db.video_detail(video.id).windows for t in w.texts if t.kind != "name"]
+    # Beside the captions: the video's name and its description (about the whole video, not a window).
+    texts = [t for w in db.video_detail(video.id).windows for t in w.texts if t.kind not in ("name", "description")]
     assert {t.kind for t in texts} == {"caption"}
     assert texts[0].model.model_id == "test/recording-captioner" and texts[0].model.settings == {"prompt": "v1"}
 
@@ -104,7 +105,7 @@ def test_a_window_the_captioner_cannot_do_is_recorded_and_the_rest_is_kept(tmp_p
     [(video, _)] = db.list_videos()
     windows = db.video_detail(video.id).windows
     assert [w.error for w in windows] == [None, "caption: CUDA out of memory at batch size 1"]
-    assert [[t.text for t in w.texts if t.kind != "name"] for w in windows] == [["fine"], []]
+    assert [[t.text for t in w.texts if t.kind not in ("name", "description")] for w in windows] == [["fine"], []]
 
 
 def test_a_new_caption_prompt_means_re_captioning(tmp_path, monkeypatch):

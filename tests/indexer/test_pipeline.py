@@ -55,7 +55,7 @@ def test_demo_library_is_indexed_with_every_signal(indexed_demo):
     assert 0 < report.label_calls < 96  # nor labelled again
     db = Database(indexed_demo.settings.resolved_database_url)
     kinds = {t.kind for video, _ in db.list_videos() for w in db.video_detail(video.id).windows for t in w.texts}
-    assert kinds == {"speech", "ocr", "subtitle", "name", "objects"}
+    assert kinds == {"speech", "ocr", "subtitle", "name", "objects", "description"}
 
 
 @pytest.mark.parametrize(

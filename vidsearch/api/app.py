@@ -22,6 +22,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from vidsearch import __version__
+from vidsearch.api.export import router as export_router
 from vidsearch.api.jobs import router as jobs_router
 from vidsearch.api.metrics import MetricsMiddleware
 from vidsearch.api.metrics import router as metrics_router
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     app.include_router(web_router)
     app.include_router(metrics_router)
     app.include_router(jobs_router)
+    app.include_router(export_router, dependencies=Authorized, responses=_ERRORS)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
     app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vidsearch.api.security import MAX_ID, ApiKeyStore, resolve_media, token_from
 from vidsearch.errors import ForbiddenError, InvalidQueryError, NotFoundError
+from vidsearch.export.formats import ChapterSettings
 from vidsearch.indexer import progress as index_progress
 from vidsearch.kinds import MATCH_KINDS
 from vidsearch.media.images import IMAGE_TYPES, decode_image
@@ -37,6 +38,18 @@ KINDS = MATCH_KINDS
 NO_FILE_STATUSES = frozenset({"external"})
 
 templates = Jinja2Templates(directory=HERE / "templates")
+# The video page's export menu: each registered format (vidsearch/export/formats.py) as people know it.
+EXPORT_FORMATS = (
+    ("pbcore", "PBCore 2.1 record (XML)"),
+    ("jsonl", "Catalogue (JSON Lines)"),
+    ("csv", "Catalogue (CSV)"),
+    ("vtt", "Transcript (WebVTT)"),
+    ("srt", "Transcript (SRT)"),
+    ("subtitles-vtt", "Subtitles (WebVTT)"),
+    ("subtitles-srt", "Subtitles (SRT)"),
+    ("chapters-vtt", "Chapters (WebVTT)"),
+    ("ffmetadata", "Chapters (FFmpeg metadata)"),
+)
 
 
 def clock(seconds: float) -> str:
@@ -262,7 +275,18 @@ def video_page(request: Request, video_id: Annotated[int, PathParam(ge=1, le=MAX
         except (NotFoundError, ForbiddenError) as exc:
             file_note = f"{video.path} (cannot be played: {exc})"
     windows = [(window, _texts_by_kind(window)) for window in sorted(video.windows, key=lambda w: (w.start, w.idx))]
-    context = {"video": video, "windows": windows, "playable": playable, "file_note": file_note}
+    entry = db.catalogue_entry(video_id)  # chapters come from the windows' texts and stored vectors
+    description = entry.description
+    context = {
+        "video": video,
+        "windows": windows,
+        "playable": playable,
+        "file_note": file_note,
+        "chapters": ChapterSettings.of(request.app.state.settings).chapters(entry),
+        "description": description,
+        "description_by": (description.model.label if description.model else "imported") if description else "",
+        "export_formats": EXPORT_FORMATS,
+    }
     return templates.TemplateResponse(request, "video.html", context)
 
 

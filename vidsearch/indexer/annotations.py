@@ -8,7 +8,10 @@ key (status `external`), and the import says so.
 An import is keyed by its file (its resolved path, or `source` when given): importing the same file
 again brings the library to what the file says now, so nothing is ever imported twice, and
 `remove_import` takes a file's rows out. A row's key is its `id` field when it has one, else what it
-says (video, span, kind, text, tags), so an edited row replaces the old one."""
+says (video, span, kind, text, tags), so an edited row replaces the old one.
+
+A catalogue written by `vidsearch export --format jsonl` imports as it was: each window line becomes one
+window with all its texts, each recorded with the model that wrote it (the video lines are read past)."""
 
 from __future__ import annotations
 
@@ -26,17 +29,26 @@ from typing import Any
 from vidsearch.config import VIDEO_EXTENSIONS
 from vidsearch.errors import ConfigError, NotFoundError
 from vidsearch.media.subtitles import SIDECAR_EXTENSIONS, read_sidecar
+from vidsearch.models.base import ModelSpec
 from vidsearch.storage.database import Database
-from vidsearch.storage.imports import ImportChanges, ImportRow
+from vidsearch.storage.imports import VIDEO_RECORD, WINDOW_RECORD, ImportChanges, ImportRow, ImportText
 from vidsearch.storage.schema import TEXT_KINDS, TextKind
 
 log = logging.getLogger(__name__)
 
 MAX_TAG_CHARS = 128
+
 MAX_KEY_CHARS = 128
 FORMATS = ".jsonl, .ndjson, .csv, .srt, .vtt, .ass, .ssa"
 # Kinds an import may give: what the indexer derives from the file itself (a video's name) is not one.
 IMPORTABLE_KINDS = tuple(k for k in TEXT_KINDS if k != TextKind.NAME)
+
+
+@dataclass(frozen=True)
+class AnnotatedText:
+    kind: str
+    text: str
+    model: ModelSpec | None = None  # the model that wrote it, when the row says (exported catalogues do)
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class Annotation:
     tags: tuple[str, ...] = ()
     key: str | None = None  # the row's own id, when it gives one
     where: str = ""  # "file:line", for messages
+    # A window of an exported catalogue: all its texts (the first is `kind`/`text`), each with its model.
+    texts: tuple[AnnotatedText, ...] = ()
 
 
 @dataclass
@@ -123,22 +137,76 @@ def _json_object(line: str) -> dict[str, Any]:
 def _parse(load: Any, where: str, report: ImportReport) -> Iterator[Annotation]:
     try:
         row = load()
+        record = row.get("record")
+        if record == VIDEO_RECORD:  # an exported catalogue's line about the video: its windows follow
+            return
+        if record not in (None, "", WINDOW_RECORD):
+            raise _BadRow(f"'record' is {record!r}: expected {WINDOW_RECORD!r} or {VIDEO_RECORD!r}")
         video = _required(row, "video", "the video's path, id or key")
         start = _seconds(row, "start")
         end = _seconds(row, "end")
-        text = " ".join(_required(row, "text", "the description").split())
         if end <= start:
             raise _BadRow(f"'end' ({end:g}) must be after 'start' ({start:g})")
         duration = _seconds(row, "duration") if row.get("duration") not in (None, "") else None
-        kind = str(row.get("kind") or TextKind.ANNOTATION).strip()
-        if kind not in IMPORTABLE_KINDS:
-            raise _BadRow(f"'kind' is {kind!r}: expected one of {', '.join(IMPORTABLE_KINDS)}")
+        texts = _texts(row)
+        if not texts:
+            raise _BadRow("its 'texts' hold no text but the video's name (which is made from its path)")
         key = str(row["id"]).strip() if row.get("id") not in (None, "") else None
         if key is not None and len(key) > MAX_KEY_CHARS:
             raise _BadRow(f"'id' is longer than {MAX_KEY_CHARS} characters")
-        yield Annotation(video, start, end, text, kind, duration, _tags(row.get("tags")), key, where)
+        first = texts[0]
+        more = tuple(texts) if len(texts) > 1 or first.model is not None else ()
+        yield Annotation(video, start, end, first.text, first.kind, duration, _tags(row.get("tags")), key, where, more)
     except _BadRow as exc:
         report.skipped.append(f"{where}: {exc}")
+
+
+def _texts(row: Mapping[str, Any]) -> list[AnnotatedText]:
+    """The row's `text` (and `kind`), or its `texts` (a window of an exported catalogue: a list of
+    {kind, text, model}; a text of kind `name` is left out, the library makes it from the path)."""
+    given = row.get("texts")
+    if given is None:
+        text = " ".join(_required(row, "text", "the description").split())
+        return [AnnotatedText(_kind(row.get("kind") or TextKind.ANNOTATION), text)]
+    if not isinstance(given, list) or not given:
+        raise _BadRow("'texts' must be a list of {kind, text, model} objects")
+    texts = []
+    for number, item in enumerate(given, 1):
+        if not isinstance(item, dict):
+            raise _BadRow(f"'texts' item {number} is not an object with kind and text")
+        if item.get("kind") == TextKind.NAME:
+            continue
+        body = " ".join(_required(item, "text", f"texts item {number}'s text").split())
+        texts.append(AnnotatedText(_kind(item.get("kind")), body, _model(item.get("model"), number)))
+    return texts
+
+
+def _kind(value: Any) -> str:
+    kind = str(value or "").strip()
+    if kind not in IMPORTABLE_KINDS:
+        raise _BadRow(f"'kind' is {kind!r}: expected one of {', '.join(IMPORTABLE_KINDS)}")
+    return kind
+
+
+def _model(value: Any, number: int) -> ModelSpec | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _BadRow(f"'texts' item {number}: 'model' must be an object (kind, name, model_id, revision)")
+    try:
+        dimension = value.get("dimension")
+        return ModelSpec(
+            kind=str(value["kind"]),
+            name=str(value["name"]),
+            model_id=str(value["model_id"]),
+            revision=str(value["revision"]),
+            dimension=int(dimension) if dimension is not None else None,
+            settings=dict(value.get("settings") or {}),
+        )
+    except KeyError as exc:
+        raise _BadRow(f"'texts' item {number}: 'model' lacks {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise _BadRow(f"'texts' item {number}: 'model' is malformed ({exc})") from None
 
 
 def _required(row: Mapping[str, Any], name: str, what: str) -> str:
@@ -213,6 +281,7 @@ def import_annotations(
         per_source[source or import_source(path)].extend(rows)
     videos: set[int] = set()
     resolved: dict[str, int] = {}
+    models: dict[str, int] = {}  # model fingerprint: its record's id
     for name, rows in per_source.items():
         durations: dict[str, float] = defaultdict(float)
         for row in rows:
@@ -223,15 +292,36 @@ def import_annotations(
                 duration = durations[annotation.video] or None
                 resolved[annotation.video] = _resolve_video(db, annotation.video, report, duration)
             video_id = resolved[annotation.video]
-            by_video[video_id].append(
-                ImportRow(key, annotation.start, annotation.end, annotation.kind, annotation.text, annotation.tags)
-            )
+            by_video[video_id].append(_import_row(db, annotation, key, models))
             report.annotations += 1
         report.changes += db.sync_import(name, by_video, replace=replace)
         videos |= set(by_video)
     report.videos = len(videos)
     log.info("%s", report.summary())
     return report
+
+
+def _import_row(db: Database, annotation: Annotation, key: str, models: dict[str, int]) -> ImportRow:
+    def model_id(spec: ModelSpec | None) -> int | None:
+        if spec is None:
+            return None
+        if spec.fingerprint not in models:
+            models[spec.fingerprint] = db.model_record(spec)
+        return models[spec.fingerprint]
+
+    if not annotation.texts:
+        return ImportRow(key, annotation.start, annotation.end, annotation.kind, annotation.text, annotation.tags)
+    first, *more = annotation.texts
+    return ImportRow(
+        key,
+        annotation.start,
+        annotation.end,
+        first.kind,
+        first.text,
+        annotation.tags,
+        model_id(first.model),
+        tuple(ImportText(t.kind, t.text, model_id(t.model)) for t in more),
+    )
 
 
 def remove_import(db: Database, file_or_source: str) -> int:
@@ -257,7 +347,10 @@ def _keyed(rows: list[Annotation], report: ImportReport) -> Iterator[tuple[Annot
             ids.add(row.key)
             yield row, f"id:{row.key}"
             continue
-        said = json.dumps([row.video, row.start, row.end, row.kind, row.text, sorted(row.tags)])
+        parts: list[Any] = [row.video, row.start, row.end, row.kind, row.text, sorted(row.tags)]
+        if row.texts:
+            parts.append([[t.kind, t.text, t.model.fingerprint if t.model else None] for t in row.texts])
+        said = json.dumps(parts)
         digest = hashlib.sha256(said.encode()).hexdigest()[:32]
         seen[digest] += 1
         yield row, digest if seen[digest] == 1 else f"{digest}#{seen[digest]}"

@@ -25,6 +25,7 @@ from rich.progress import Progress
 
 from vidsearch.config import VIDEO_EXTENSIONS, Settings, fingerprint
 from vidsearch.errors import ConfigError, IndexerBusyError, MediaError, ModelLoadError, VidsearchError
+from vidsearch.export.description import describe_videos
 from vidsearch.indexer import progress as index_progress
 from vidsearch.indexer import totals as index_totals
 from vidsearch.indexer.generations import publish_generations
@@ -218,6 +219,8 @@ class Indexer:
             self._index_files(files, report, job, progress)
             self._find_missing([*roots, *(str(p) for p in gone)], files, report)
             names = self.db.sync_name_texts(functools.partial(name_text, roots=self.db.library_roots()))
+            if self.settings.video_descriptions:
+                names += describe_videos(self.db, self.settings, lambda: self.models.answerer)
             changed = report.indexed or report.moved or report.restored or report.missing or report.reembedded or names
             if changed or self._index_is_stale():
                 job.current = "building the vector index"

@@ -1,5 +1,5 @@
 """The repository: every SQL read and write vidsearch makes goes through Database, which is made of
-one part per concern (videos.py, retrieval.py, embeddings.py, imports.py, library.py).
+one part per concern (videos.py, retrieval.py, embeddings.py, imports.py, library.py, catalogue.py).
 
 SQLite (the default) runs in WAL mode with a busy timeout, so the API can read while an indexer
 writes; any SQLAlchemy URL works, and PostgreSQL passes the same tests."""
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.models.base import ModelSpec
 from vidsearch.storage import migrate
+from vidsearch.storage.catalogue import CatalogueMixin
 from vidsearch.storage.embeddings import EmbeddingsMixin
 from vidsearch.storage.imports import ImportedWindowsMixin
 from vidsearch.storage.library import LibraryMixin
@@ -31,7 +32,7 @@ from vidsearch.storage.videos import FileState, NewText, VideosMixin, WindowSpan
 log = logging.getLogger(__name__)
 
 
-class Database(VideosMixin, RetrievalMixin, EmbeddingsMixin, ImportedWindowsMixin, LibraryMixin):
+class Database(VideosMixin, RetrievalMixin, EmbeddingsMixin, ImportedWindowsMixin, LibraryMixin, CatalogueMixin):
     """Every SQL read and write, one mixin per concern over one engine."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:

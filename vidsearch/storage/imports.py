@@ -27,13 +27,29 @@ from vidsearch.storage.schema import (
 )
 from vidsearch.storage.store import StoreBase
 
+# The lines of an exported catalogue (`vidsearch export --format jsonl`): one about each video, then one
+# per window with all its texts. A line without `record` is a description row.
+VIDEO_RECORD = "video"
+WINDOW_RECORD = "window"
+
 # Windows imported before imports were keyed: their file is unknown, an import of the same rows adopts them.
 LEGACY_SOURCE = ""
 
 
 @dataclass(frozen=True)
+class ImportText:
+    """One text of an imported window, with the model that wrote it when the import says (a catalogue
+    exported by `vidsearch export` does)."""
+
+    kind: str
+    text: str
+    model_id: int | None = None
+
+
+@dataclass(frozen=True)
 class ImportRow:
-    """One description as an import gives it."""
+    """One description as an import gives it: a window with its text (and, from an exported catalogue,
+    the window's further texts in `more`)."""
 
     key: str
     start: float
@@ -41,13 +57,18 @@ class ImportRow:
     kind: str
     text: str
     tags: tuple[str, ...] = ()
+    model_id: int | None = None
+    more: tuple[ImportText, ...] = ()
+
+    @property
+    def texts(self) -> tuple[ImportText, ...]:
+        return (ImportText(self.kind, self.text, self.model_id), *self.more)
 
     def same_as(self, other: ImportRow) -> bool:
-        return (self.start, self.end, self.kind, self.text, sorted(self.tags)) == (
+        return (self.start, self.end, self.texts, sorted(self.tags)) == (
             other.start,
             other.end,
-            other.kind,
-            other.text,
+            other.texts,
             sorted(other.tags),
         )
 
@@ -170,8 +191,11 @@ def _stored_rows(s: Session, source: str) -> Iterator[tuple[str, _Stored]]:
     texts, tags = _texts_and_tags(s, [w[0] for w in windows])
     for window_id, video_id, key, start, end in windows:
         key = key or ""
-        kind, body = texts.get(window_id, ("", ""))
-        yield key, _Stored(window_id, video_id, ImportRow(key, start, end, kind, body, tuple(tags.get(window_id, ()))))
+        first, *more = texts.get(window_id) or [ImportText("", "")]
+        row = ImportRow(
+            key, start, end, first.kind, first.text, tuple(tags.get(window_id, ())), first.model_id, tuple(more)
+        )
+        yield key, _Stored(window_id, video_id, row)
 
 
 def _legacy_rows(s: Session, video_ids: list[int]) -> dict[tuple[int, float, float, str, str], int]:
@@ -188,22 +212,22 @@ def _legacy_rows(s: Session, video_ids: list[int]) -> dict[tuple[int, float, flo
     texts, _ = _texts_and_tags(s, [w[0] for w in windows])
     out: dict[tuple[int, float, float, str, str], int] = {}
     for window_id, video_id, start, end in windows:
-        kind, body = texts.get(window_id, ("", ""))
-        out.setdefault((video_id, start, end, kind, body), window_id)
+        first = (texts.get(window_id) or [ImportText("", "")])[0]
+        out.setdefault((video_id, start, end, first.kind, first.text), window_id)
     return out
 
 
-def _texts_and_tags(s: Session, window_ids: list[int]) -> tuple[dict[int, tuple[str, str]], dict[int, list[str]]]:
-    texts: dict[int, tuple[str, str]] = {}
+def _texts_and_tags(s: Session, window_ids: list[int]) -> tuple[dict[int, list[ImportText]], dict[int, list[str]]]:
+    texts: dict[int, list[ImportText]] = {}
     tags: dict[int, list[str]] = {}
     for start in range(0, len(window_ids), 10_000):  # bounded IN lists
         chunk = window_ids[start : start + 10_000]
-        for window_id, kind, body in s.execute(
-            select(WindowTextRecord.window_id, WindowTextRecord.kind, WindowTextRecord.text)
+        for window_id, kind, body, model_id in s.execute(
+            select(WindowTextRecord.window_id, WindowTextRecord.kind, WindowTextRecord.text, WindowTextRecord.model_id)
             .where(WindowTextRecord.window_id.in_(chunk), WindowTextRecord.source == IMPORT_SOURCE)
             .order_by(WindowTextRecord.id)
         ):
-            texts.setdefault(window_id, (kind, body))
+            texts.setdefault(window_id, []).append(ImportText(kind, body, model_id))
         for window_id, tag in s.execute(
             select(WindowTag.window_id, WindowTag.tag).where(WindowTag.window_id.in_(chunk))
         ):
@@ -229,5 +253,8 @@ def _add(s: Session, video_id: int, idx: int, source: str, row: ImportRow) -> No
     )
     s.add(window)
     s.flush()
-    s.add(WindowTextRecord(window_id=window.id, kind=row.kind, text=row.text, model_id=None, source=IMPORT_SOURCE))
+    s.add_all(
+        WindowTextRecord(window_id=window.id, kind=t.kind, text=t.text, model_id=t.model_id, source=IMPORT_SOURCE)
+        for t in row.texts
+    )
     s.add_all(WindowTag(window_id=window.id, tag=tag) for tag in dict.fromkeys(row.tags))

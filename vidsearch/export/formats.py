@@ -1,0 +1,350 @@
+"""The export formats: one small protocol (`Exporter`) and one registry of them by name.
+
+An exporter renders videos of the catalogue as text, in pieces (an export of a large library streams).
+A catalogue format (`per_video = False`) renders every video into one file; a per-video format (a
+transcript, a chapter file, a PBCore record) is given one video at a time and makes one file each."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import pysubs2
+
+from vidsearch.export.chapters import Chapter, video_chapters
+from vidsearch.kinds import TextKind
+from vidsearch.registry import Registry
+from vidsearch.storage.catalogue import VideoEntry, WindowEntry
+from vidsearch.storage.imports import VIDEO_RECORD, WINDOW_RECORD
+
+if TYPE_CHECKING:
+    from vidsearch.config import Settings
+
+
+class Exporter(Protocol):
+    name: str
+    suffix: str  # the file name's ending: ".jsonl", ".pbcore.xml"
+    media_type: str
+    per_video: bool
+
+    def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
+        """The file's text, in pieces. A per-video format is given one video."""
+        ...
+
+
+EXPORTERS: Registry[Exporter] = Registry("export format")
+
+
+@dataclass(frozen=True)
+class ChapterSettings:
+    threshold: float
+    min_seconds: float
+    title_chars: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> ChapterSettings:
+        return cls(settings.chapter_topic_threshold, settings.chapter_min_seconds, settings.chapter_title_chars)
+
+    def chapters(self, video: VideoEntry) -> list[Chapter]:
+        return video_chapters(
+            video, threshold=self.threshold, min_seconds=self.min_seconds, title_chars=self.title_chars
+        )
+
+
+def video_title(video: VideoEntry) -> str:
+    """The title the file carries (its container's title tag, when the probe kept one), else its file
+    name without the extension; a video known only by a key is titled by the key."""
+    title = (video.probe or {}).get("title")
+    if title:
+        return str(title)
+    return PurePath(video.path).stem if video.has_file else video.path
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- the catalogue: JSON Lines and CSV -----------------------------------------------------------
+
+
+class JsonLinesExporter:
+    """One line per video (`record: video`: its facts, streams and chapters), then one per window
+    (`record: window`: span, tags, and every text with the model that wrote it). `vidsearch import`
+    reads it back: the same windows with the same texts and models."""
+
+    name = "jsonl"
+    suffix = ".jsonl"
+    media_type = "application/x-ndjson"
+    per_video = False
+
+    def __init__(self, chapters: ChapterSettings) -> None:
+        self.chapters = chapters
+
+    def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
+        for video in videos:
+            yield _line(
+                {
+                    "record": VIDEO_RECORD,
+                    "video": video.path,
+                    "video_id": video.id,
+                    "title": video_title(video),
+                    "status": video.status,
+                    "duration": video.duration,
+                    "start_time": video.start_time,
+                    "fps": video.fps,
+                    "width": video.width,
+                    "height": video.height,
+                    "size_bytes": video.size_bytes,
+                    "content_hash": video.content_hash,
+                    "recorded_at": _iso(video.recorded_at),
+                    "indexed_at": _iso(video.indexed_at),
+                    "streams": (video.probe or {}).get("streams", []),
+                    "chapters": [c.to_dict() for c in self.chapters.chapters(video)],
+                }
+            )
+            for window in video.windows:
+                yield _line(
+                    {
+                        "record": WINDOW_RECORD,
+                        "video": video.path,
+                        "id": f"window-{window.id}",
+                        "start": window.start,
+                        "end": window.end,
+                        "duration": video.duration,
+                        "imported": window.imported,
+                        "error": window.error,
+                        "tags": window.tags,
+                        "texts": [
+                            {
+                                "kind": t.kind,
+                                "text": t.text,
+                                "source": t.source,
+                                "model": t.model.to_dict() if t.model else None,
+                            }
+                            for t in window.texts
+                        ],
+                    }
+                )
+
+
+def _line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+class CsvExporter:
+    """One row per text: its video, window span, kind, text, the model that wrote it and the window's
+    tags. The columns `vidsearch import` reads (video, start, end, kind, text, tags, duration, id) come
+    first, so a spreadsheet edited from it imports as descriptions."""
+
+    name = "csv"
+    suffix = ".csv"
+    media_type = "text/csv"
+    per_video = False
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "video",
+        "start",
+        "end",
+        "kind",
+        "text",
+        "tags",
+        "duration",
+        "id",
+        "video_id",
+        "window_id",
+        "model",
+        "model_kind",
+        "source",
+        "recorded_at",
+    )
+
+    def __init__(self, _settings: Settings | None = None) -> None:
+        pass
+
+    def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self.COLUMNS)
+        for video in videos:
+            for window in video.windows:
+                for text in window.texts:
+                    writer.writerow(
+                        (
+                            video.path,
+                            window.start,
+                            window.end,
+                            text.kind,
+                            text.text,
+                            "|".join(window.tags),
+                            video.duration if video.duration is not None else "",
+                            f"text-{text.id}",
+                            video.id,
+                            window.id,
+                            text.model.label if text.model else "",
+                            text.model.kind if text.model else "",
+                            text.source,
+                            _iso(video.recorded_at) or "",
+                        )
+                    )
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+
+# --- per video: transcripts, chapters ------------------------------------------------------------
+
+
+def cues(windows: Iterable[WindowEntry], kind: str) -> list[tuple[float, float, str]]:
+    """A kind's texts as timed cues, window by window in time order; the same text in consecutive
+    windows (a subtitle cue that spans a window boundary) is one cue over both."""
+    out: list[tuple[float, float, str]] = []
+    for window in sorted(windows, key=lambda w: (w.start, w.index)):
+        for text in window.texts_of(kind):
+            if out and out[-1][2] == text and window.start <= out[-1][1] + 1e-3:
+                out[-1] = (out[-1][0], max(out[-1][1], window.end), text)
+            else:
+                out.append((window.start, window.end, text))
+    return out
+
+
+def _subtitle_file(timed: Iterable[tuple[float, float, str]], fmt: str) -> str:
+    subs = pysubs2.SSAFile()
+    for start, end, text in timed:
+        event = pysubs2.SSAEvent(start=round(start * 1000), end=round(end * 1000))
+        event.plaintext = text
+        subs.append(event)
+    return str(subs.to_string(fmt))
+
+
+class TranscriptExporter:
+    """A video's texts of one kind as timed cues (WebVTT or SRT, written by pysubs2): what is said
+    (speech) or the subtitles as found."""
+
+    media_types: ClassVar[dict[str, str]] = {"vtt": "text/vtt", "srt": "application/x-subrip"}
+    per_video = True
+
+    def __init__(self, name: str, kind: str, fmt: str) -> None:
+        self.name, self.kind, self.fmt = name, kind, fmt
+        self.suffix = ("" if kind == TextKind.SPEECH else f".{kind}") + f".{fmt}"
+        self.media_type = self.media_types[fmt]
+
+    def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
+        for video in videos:
+            yield _subtitle_file(cues(video.windows, self.kind), self.fmt)
+
+
+class ChaptersVttExporter:
+    """A WebVTT chapter track: one cue per chapter, its title as the text (what players show in their
+    chapter menu, `<track kind="chapters">`)."""
+
+    name = "chapters-vtt"
+    suffix = ".chapters.vtt"
+    media_type = "text/vtt"
+    per_video = True
+
+    def __init__(self, chapters: ChapterSettings) -> None:
+        self.chapters = chapters
+
+    def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
+        for video in videos:
+            yield _subtitle_file(((c.start, c.end, c.title) for c in self.chapters.chapters(video)), "vtt")
+
+
+class FfmetadataExporter:
+    """FFmpeg's metadata file with the video's title and chapters: `ffmpeg -i video -i this
+    -map_metadata 1 -map_chapters 1 -c copy out` writes them into a copy (`--embed-chapters` does)."""
+
+    name = "ffmetadata"
+    suffix = ".ffmetadata.txt"
+    media_type = "text/plain"
+    per_video = True
+
+    def __init__(self, chapters: ChapterSettings) -> None:
+        self.chapters = chapters
+
+    def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
+        for video in videos:
+            yield ffmetadata(video_title(video), self.chapters.chapters(video))
+
+
+def ffmetadata(title: str, chapters: Iterable[Chapter]) -> str:
+    lines = [";FFMETADATA1", f"title={_ffescape(title)}"]
+    for chapter in chapters:
+        lines += [
+            "",
+            "[CHAPTER]",
+            "TIMEBASE=1/1000",
+            f"START={round(chapter.start * 1000)}",
+            f"END={round(chapter.end * 1000)}",
+            f"title={_ffescape(chapter.title)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _ffescape(value: str) -> str:
+    """FFmpeg metadata escapes '=', ';', '#', '\\' and newlines with a backslash."""
+    out = []
+    for char in value:
+        if char in "=;#\\\n":
+            out.append("\\")
+        out.append(char)
+    return "".join(out)
+
+
+class PbcoreExporter:
+    """A PBCore 2.1 XML record per video (vidsearch/export/pbcore.py)."""
+
+    name = "pbcore"
+    suffix = ".pbcore.xml"
+    media_type = "application/xml"
+    per_video = True
+
+    def __init__(self, chapters: ChapterSettings) -> None:
+        self.chapters = chapters
+
+    def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
+        from vidsearch.export.pbcore import pbcore_record
+
+        for video in videos:
+            yield pbcore_record(video, self.chapters.chapters(video), video_title(video))
+
+
+@EXPORTERS.register("jsonl")
+def _jsonl(settings: Settings) -> Exporter:
+    return JsonLinesExporter(ChapterSettings.of(settings))
+
+
+@EXPORTERS.register("csv")
+def _csv(settings: Settings) -> Exporter:
+    return CsvExporter(settings)
+
+
+def _transcript(name: str, kind: str, fmt: str) -> None:
+    @EXPORTERS.register(name)
+    def factory(_settings: Settings) -> Exporter:
+        return TranscriptExporter(name, kind, fmt)
+
+
+for _fmt in ("vtt", "srt"):
+    _transcript(_fmt, TextKind.SPEECH, _fmt)
+    _transcript(f"subtitles-{_fmt}", TextKind.SUBTITLE, _fmt)
+
+
+@EXPORTERS.register("chapters-vtt")
+def _chapters_vtt(settings: Settings) -> Exporter:
+    return ChaptersVttExporter(ChapterSettings.of(settings))
+
+
+@EXPORTERS.register("ffmetadata")
+def _ffmetadata(settings: Settings) -> Exporter:
+    return FfmetadataExporter(ChapterSettings.of(settings))
+
+
+@EXPORTERS.register("pbcore")
+def _pbcore(settings: Settings) -> Exporter:
+    return PbcoreExporter(ChapterSettings.of(settings))
