@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -273,7 +273,7 @@ class VideosMixin(StoreBase):
             raise NotFoundError(f"video {video_id} not found")
         return row[0], row[1]
 
-    def shot_cuts(self, video_ids: Sequence[int]) -> dict[int, list[float]]:
+    def shot_cuts(self, video_ids: Collection[int]) -> dict[int, list[float]]:
         """The cuts between each video's shots (seconds, in order; a video without shots has none)."""
         if not video_ids:
             return {}
