@@ -78,6 +78,8 @@ def test_a_short_shot_is_a_window_and_a_long_one_is_split_on_the_grid():
     inside = [(w.start, w.end) for w in overlapping if w.start >= 3.0 and w.end <= 17.0]
     assert inside == [(3.0, pytest.approx(3.0 + 10 * 14 / 15)), (pytest.approx(3.0 + 5 * 14 / 15), 17.0)]
     assert [w.index for w in overlapping] == list(range(len(overlapping)))
+    # A shot a few frames past the grid (audio padding) gets no sliver of a window, as on the fixed grid.
+    assert [(w.start, w.end) for w in plan_shot_windows([(0.0, 6.04)], 3.0, 3.0)] == [(0.0, 3.02), (3.02, 6.04)]
     with pytest.raises(ValueError):
         plan_shot_windows(shots, 5.0, 10.0)
 

@@ -305,7 +305,6 @@ class VideoWork:
         try:
             for consumer in readers:
                 consumer.start()
-            # Decoding for thumbnails alone is charged to them, as when they had a pass of their own.
             watch = None
             if detector is not None:
                 see = detector.see
@@ -314,7 +313,10 @@ class VideoWork:
                     with self.clock("shots"):
                         see(time, small)
 
-            frames = _timed(self.clock, "decode" if reading else "thumbnails", source.iter_frames(times, watch))
+            # Decoding for thumbnails alone is charged to them, as when they had a pass of their own. The
+            # shot detector's time is spent inside decoding, and also clocked apart as "shots".
+            stage = "thumbnails" if thumbnails and not reading else "decode"
+            frames = _timed(self.clock, stage, source.iter_frames(times, watch))
             for asked, frame in zip(times, frames, strict=False):
                 if asked in middles:
                     with self.clock("thumbnails"):
