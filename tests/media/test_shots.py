@@ -131,3 +131,11 @@ def test_the_small_copy_reads_the_planes_of_any_frame():
         small = small_bgr(frame.reformat(format=fmt))
         assert small.shape[1] in range(100, 170) and small.shape[2] == 3
         assert np.abs(small.reshape(-1, 3).mean(axis=0) - (10, 40, 200)).max() < 12
+
+
+def test_frames_before_the_start_or_out_of_order_are_not_shown_to_the_detector():
+    detector = ShotDetector(25.0)
+    picture = np.zeros((36, 64, 3), np.uint8)
+    for t in (-0.04, 0.0, 0.04, 0.04, 0.02, 0.08):
+        detector.see(t, picture)
+    assert detector.frames == 3 and [(s.start, s.end) for s in detector.shots(1.0)] == [(0.0, 1.0)]

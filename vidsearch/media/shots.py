@@ -88,8 +88,9 @@ class ShotDetector:
 
     def see(self, time: float, small: np.ndarray) -> None:
         """One frame (its `small_bgr` copy) at `time` seconds; frames must come in time order."""
-        if self._last is not None and time <= self._last.seconds:
-            return  # a repeated or out-of-order timestamp: the detector wants strictly increasing times
+        if time < 0 or (self._last is not None and time <= self._last.seconds):
+            return  # before the media's start (an edit list), repeated or out of order: the detector wants
+            # strictly increasing times from 0
         timecode = FrameTimecode(float(time), fps=self.fps)
         self._last = timecode
         self.frames += 1
