@@ -40,7 +40,7 @@ def detect(path, **kwargs):
     info = probe(path)
     detector = ShotDetector(info.fps, **kwargs)
     source = PyAVFrameSource(path, info, 320, reference_only=True, threads=False)
-    sampled = list(source.iter_frames(sample_grid(info.duration, 1.0), detector.see))
+    sampled = list(source.iter_frames(sample_grid(info.duration, 1.0), detector.see_frame))
     return detector.shots(info.duration), sampled, detector, info
 
 
@@ -139,3 +139,19 @@ def test_frames_before_the_start_or_out_of_order_are_not_shown_to_the_detector()
     for t in (-0.04, 0.0, 0.04, 0.04, 0.02, 0.08):
         detector.see(t, picture)
     assert detector.frames == 3 and [(s.start, s.end) for s in detector.shots(1.0)] == [(0.0, 1.0)]
+
+
+def test_a_seeking_decoder_shows_the_detector_only_the_frames_it_samples(cut_video):
+    """decord (asked for by name) seeks to each sample: the detector sees those frames only, so a cut is
+    placed within a sample interval (the default, PyAV straight through, sees every reference frame)."""
+    pytest.importorskip("decord")
+    from vidsearch.media.frames import open_frames
+
+    path, cuts, _ = cut_video
+    info = probe(path)
+    detector = ShotDetector(info.fps)
+    times = sample_grid(info.duration, 4.0)
+    frames = list(open_frames(path, info, 320, "decord").iter_frames(times, detector.see_frame))
+    assert detector.frames == len(frames) == len(times)
+    found = [shot.start for shot in detector.shots(info.duration)[1:]]
+    assert len(found) == len(cuts) and np.abs(np.array(found) - np.array(cuts)).max() <= 0.25 + TOLERANCE

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 from rich.progress import Progress, TaskID
 
@@ -307,11 +308,11 @@ class VideoWork:
                 consumer.start()
             watch = None
             if detector is not None:
-                see = detector.see
+                see = detector.see_frame
 
-                def watch(time: float, small: np.ndarray) -> None:
+                def watch(time: float, frame: av.VideoFrame | np.ndarray) -> None:
                     with self.clock("shots"):
-                        see(time, small)
+                        see(time, frame)
 
             # Decoding for thumbnails alone is charged to them, as when they had a pass of their own. The
             # shot detector's time is spent inside decoding, and also clocked apart as "shots".

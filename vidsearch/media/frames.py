@@ -76,8 +76,9 @@ def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-# Told of every frame the decoder makes, as (time, a small BGR copy: shots.small_bgr): the shot detector.
-FrameWatch = Callable[[float, np.ndarray], None]
+# Told of every frame the decoder makes, as (time, the frame: PyAV's decoded frame, or an RGB array from a
+# decoder that gives no other): the shot detector (shots.ShotDetector.see_frame).
+FrameWatch = Callable[[float, "av.VideoFrame | np.ndarray"], None]
 
 
 class FrameSource(Protocol):
@@ -105,8 +106,6 @@ class DecordFrameSource:
     def iter_frames(self, times: Sequence[float], watch: FrameWatch | None = None) -> Iterator[SampledFrame]:
         import decord
 
-        from vidsearch.media.shots import small_bgr_from_rgb
-
         if not len(self._starts):
             return
         wanted = np.asarray(times, dtype=np.float64) + self._offset
@@ -122,7 +121,7 @@ class DecordFrameSource:
             for idx, image in zip(chunk, batch, strict=True):
                 frame = SampledFrame(float(self._starts[idx] - self._offset), image)
                 if watch is not None:
-                    watch(frame.time, small_bgr_from_rgb(image))
+                    watch(frame.time, image)
                 yield frame
 
 
@@ -160,8 +159,6 @@ class PyAVFrameSource:
     def _iter_frames(
         self, times: Sequence[float], *, skip_nonref: bool, watch: FrameWatch | None = None
     ) -> Iterator[SampledFrame]:
-        from vidsearch.media.shots import small_bgr
-
         targets = iter(times)
         target = next(targets, None)
         previous: av.VideoFrame | None = None
@@ -180,7 +177,7 @@ class PyAVFrameSource:
                         continue
                     t = frame.time - self.info.start_time
                     if watch is not None:
-                        watch(t, small_bgr(frame))
+                        watch(t, frame)
                     # Emit every target that lies before this frame: the previous frame was on screen.
                     while target is not None and t > target:
                         yield self._convert(previous or frame)

@@ -96,6 +96,13 @@ class ShotDetector:
         self.frames += 1
         self._cuts += [cut.seconds for cut in self._detector.process_frame(timecode, small)]
 
+    def see_frame(self, time: float, frame: av.VideoFrame | np.ndarray) -> None:
+        """One decoded frame (PyAV's, or an RGB array) at `time`: its small copy is what is compared."""
+        if isinstance(frame, np.ndarray):
+            self.see(time, small_bgr_from_rgb(frame))
+        else:
+            self.see(time, small_bgr(frame))
+
     @property
     def cuts(self) -> list[float]:
         """The cuts found so far (the detector holds back the last few frames' verdict)."""
