@@ -82,6 +82,11 @@ def small_bgr_from_rgb(image: np.ndarray, width: int = SMALL_WIDTH) -> np.ndarra
     return np.ascontiguousarray(image[::step, ::step, ::-1])
 
 
+def small_copy(frame: av.VideoFrame | np.ndarray) -> np.ndarray:
+    """The detector's small copy of a decoded frame: PyAV's (its planes) or an RGB array (decord's)."""
+    return small_bgr_from_rgb(frame) if isinstance(frame, np.ndarray) else small_bgr(frame)
+
+
 class ShotDetector:
     """Hard cuts from frames seen in time order (`see`), then the shots between them (`shots`).
 
@@ -109,10 +114,7 @@ class ShotDetector:
 
     def see_frame(self, time: float, frame: av.VideoFrame | np.ndarray) -> None:
         """One decoded frame (PyAV's, or an RGB array) at `time`: its small copy is what is compared."""
-        if isinstance(frame, np.ndarray):
-            self.see(time, small_bgr_from_rgb(frame))
-        else:
-            self.see(time, small_bgr(frame))
+        self.see(time, small_copy(frame))
 
     @property
     def cuts(self) -> list[float]:
