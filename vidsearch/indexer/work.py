@@ -26,7 +26,7 @@ from vidsearch.indexer import signals
 from vidsearch.media import subtitles
 from vidsearch.media.frames import SampledFrame, iter_window_frames, open_frames, sample_grid
 from vidsearch.media.probe import MediaInfo, probe
-from vidsearch.media.shots import Shot, ShotDetector, small_copy
+from vidsearch.media.shots import Shot, ShotDetector
 from vidsearch.media.windows import Window, plan_shot_windows, plan_windows
 from vidsearch.models.base import ModelSpec, SpokenWord, WindowClip
 from vidsearch.models.loader import ModelSet
@@ -303,32 +303,19 @@ class VideoWork:
         # Frames a second apart: reference frames only, decoded in this thread (the readers and speech
         # have the other cores).
         source = open_frames(path, info, side, self.settings.frame_decoder, sparse=True, threads=False)
-        # Shot-aware: the detector, and the thumbnails of the sampled frames, in threads of their own too
-        # (off the decoding thread, which is the longest on moving footage); the detector is fed the small
-        # copy of every decoded frame (made here, a few microseconds), through a longer queue.
-        shot_reader: _FrameConsumer | None = None
-        if detector is not None:
-            see = detector.see
-            shot_reader = _FrameConsumer("shots", self.clock, lambda f, _: see(f.time, f.image), depth=64)
-        picture_writer = (
-            _FrameConsumer(
-                "thumbnails", self.clock, lambda f, _: sampled_pictures.append((f.time, encode_thumbnail(f.image)))
-            )
-            if thumbnails and windows is None
-            else None
-        )
-        helpers = [c for c in (shot_reader, picture_writer) if c is not None]
         try:
-            for consumer in [*readers, *helpers]:
+            for consumer in readers:
                 consumer.start()
             watch = None
-            if shot_reader is not None:
+            if detector is not None:
+                see = detector.see_frame
 
                 def watch(time: float, frame: av.VideoFrame | np.ndarray) -> None:
-                    small = small_copy(frame)
-                    shot_reader.put(SampledFrame(time, small), small)
+                    with self.clock("shots"):
+                        see(time, frame)
 
-            # Decoding for thumbnails alone is charged to them, as when they had a pass of their own.
+            # Decoding for thumbnails alone is charged to them, as when they had a pass of their own. The
+            # shot detector's time is spent inside decoding, and also clocked apart as "shots".
             stage = "thumbnails" if thumbnails and not reading else "decode"
             frames = _timed(self.clock, stage, source.iter_frames(times, watch))
             for asked, frame in zip(times, frames, strict=False):
@@ -336,8 +323,9 @@ class VideoWork:
                     with self.clock("thumbnails"):
                         picture = encode_thumbnail(frame.image)
                     pictures_by_window.update(dict.fromkeys(middles[asked], picture))
-                elif picture_writer is not None:
-                    picture_writer.put(frame, frame.image)
+                elif thumbnails and windows is None:
+                    with self.clock("thumbnails"):
+                        sampled_pictures.append((frame.time, encode_thumbnail(frame.image)))
                 if asked in on_grid and readers:
                     thumb = signals.thumbnail(frame.image)  # one near-duplicate test picture for every reader
                     for consumer in readers:
@@ -350,11 +338,11 @@ class VideoWork:
             log.info("%s: no thumbnails or shots: %s", path, exc.reason)  # pictures and shots are niceties
             pictures_by_window, sampled_pictures, detector = {}, [], None
         finally:
-            for consumer in [*readers, *helpers]:
+            for consumer in readers:
                 consumer.finish()
             if progress and task is not None:
                 progress.remove_task(task)
-        for consumer in [*readers, *helpers]:
+        for consumer in readers:
             consumer.raise_error()
         shots: list[Shot] = []
         if windows is None and detector is None:  # the frames could not be decoded: no shots were seen

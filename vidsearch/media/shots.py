@@ -82,11 +82,6 @@ def small_bgr_from_rgb(image: np.ndarray, width: int = SMALL_WIDTH) -> np.ndarra
     return np.ascontiguousarray(image[::step, ::step, ::-1])
 
 
-def small_copy(frame: av.VideoFrame | np.ndarray) -> np.ndarray:
-    """The detector's small copy of a decoded frame: PyAV's (its planes) or an RGB array (decord's)."""
-    return small_bgr_from_rgb(frame) if isinstance(frame, np.ndarray) else small_bgr(frame)
-
-
 class ShotDetector:
     """Hard cuts from frames seen in time order (`see`), then the shots between them (`shots`).
 
@@ -114,7 +109,10 @@ class ShotDetector:
 
     def see_frame(self, time: float, frame: av.VideoFrame | np.ndarray) -> None:
         """One decoded frame (PyAV's, or an RGB array) at `time`: its small copy is what is compared."""
-        self.see(time, small_copy(frame))
+        if isinstance(frame, np.ndarray):
+            self.see(time, small_bgr_from_rgb(frame))
+        else:
+            self.see(time, small_bgr(frame))
 
     @property
     def cuts(self) -> list[float]:
