@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     # Windows: every video is cut into windows of this length, one starting every stride seconds.
     window_length: float = Field(default=10.0, gt=0)
     window_stride: float | None = Field(default=None, gt=0)  # empty: the window length (no overlap)
+    # Shot-aware windows: hard cuts are found in the frames decoded anyway (PySceneDetect's
+    # ContentDetector) and no window straddles one: a shot up to window_length is a window, a longer
+    # one is split on the length/stride grid. Off: the fixed grid over the whole video, no shots.
+    shot_windows: bool = True
+    # The content score (mean change of hue, saturation and brightness between frames, 0-255) that
+    # makes a cut, and the shortest shot (cuts closer together are merged).
+    shot_threshold: float = Field(default=27.0, gt=0, le=255)
+    shot_min_seconds: float = Field(default=1.0, ge=0)
 
     # Frame sampling for on-screen text.
     frame_decoder: Literal["auto", "decord", "pyav"] = "auto"
@@ -272,6 +280,10 @@ class Settings(BaseSettings):
         return {
             "window_length": self.window_length,
             "window_stride": self.stride,
+            "shot_windows": self.shot_windows,
+            # The detector's settings matter only when it runs.
+            "shot_threshold": self.shot_threshold if self.shot_windows else None,
+            "shot_min_seconds": self.shot_min_seconds if self.shot_windows else None,
             "ocr_fps": self.ocr_fps,
             "ocr_max_side": self.ocr_max_side,
             "ocr_dedup_threshold": self.ocr_dedup_threshold,

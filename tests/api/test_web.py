@@ -257,7 +257,7 @@ def test_a_video_page_shows_windows_texts_models_thumbnails_and_plays(page, grow
     page.goto(f"{grown_server}/library/{grown_demo.launch_id}")
     assert page.locator("h1").inner_text() == "launch_day.mp4"
     windows = page.locator("li.window")
-    assert windows.count() == 4 + 1  # the indexer's four and the imported one
+    assert windows.count() == 6 + 1  # the indexer's six (three 12 s shots, two windows each) and the imported one
     # Texts grouped by kind, each with the model that produced it (or where it came from).
     speech = page.locator("li.window .texts .kind-speech").first
     speech_model = speech.locator(".model").first.inner_text()

@@ -100,7 +100,8 @@ def test_reindexing_with_new_settings_keeps_imported_descriptions_and_tags(tmp_p
     assert len(report.indexed) == 2
     assert _imported(db) == before  # carried over, tags and all
     windows = db.video_detail(db.video_by_path(rocket).id).windows
-    assert [(w.start, w.end) for w in windows if not w.imported] == [(0.0, 5.0), (5.0, 6.0)]
+    # One 6 s shot in 5 s windows: split in two, evenly (shot-aware windows leave no 1 s sliver).
+    assert [(w.start, w.end) for w in windows if not w.imported] == [(0.0, 3.0), (3.0, 6.0)]
 
     from vidsearch.storage.filters import SearchFilters
 

@@ -49,7 +49,8 @@ class ForbiddenModels(ModelSet):
 def test_demo_library_is_indexed_with_every_signal(indexed_demo):
     report = indexed_demo.report
     assert len(report.indexed) == 3 and report.failed == [] and report.generation == 1
-    assert report.windows == 11 and report.media_seconds == pytest.approx(96, abs=1)
+    # Every scene is a shot of 12 s, cut into two windows of 6 s (none straddles a cut): 8 scenes.
+    assert report.windows == 16 and report.media_seconds == pytest.approx(96, abs=1)
     assert {"speech", "ocr", "labels", "decode", "embed", "store", "probe"} <= set(report.stage_seconds)
     assert report.ocr_calls < 96  # near-duplicate frames were not read again
     assert 0 < report.label_calls < 96  # nor labelled again
@@ -220,7 +221,8 @@ def test_what_a_silent_video_with_no_text_shows_is_found_with_the_default_settin
 ):
     settings = Settings(data_dir=tmp_path / "data")  # speech and OCR on, as a user would have them
     report = Indexer(settings, models=sharing_models(settings, real_models)).run([silent_scenes])
-    assert report.failed == [] and report.windows == 2 and 3 <= report.label_calls <= 6  # 3 still scenes
+    # 3 still scenes of 6 s: a window each (shot-aware windows)
+    assert report.failed == [] and report.windows == 3 and 3 <= report.label_calls <= 6
     top = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder).search(query, 3).results[0]
     assert top.start < end and top.end > start, (top.start, top.end)
     assert "objects" in top.matched and word in top.texts["objects"]
@@ -237,7 +239,9 @@ def test_labels_need_no_ocr_and_record_their_model(silent_scenes, tmp_path, real
     [(video, _)] = db.list_videos()
     detail = db.video_detail(video.id)
     objects = [t for w in detail.windows for t in w.texts if t.kind == "objects"]
-    assert len(objects) == 2 and "cat" in objects[0].text and "rocket" in objects[1].text
+    # A window per scene, each naming its own thing.
+    assert len(objects) == 3 and "cat" in objects[0].text and "rocket" in objects[2].text
+    assert "espresso" in objects[1].text
     assert objects[0].model is not None and objects[0].model.name == "efficientnet-lite0"
 
 
@@ -254,7 +258,8 @@ def test_labels_off_cost_nothing(silent_scenes, tmp_path, real_models):
     models.embedder = real_models.embedder
     report = Indexer(settings, models=models).run([silent_scenes])
     assert report.failed == [] and report.label_calls == 0
-    assert "labels" not in report.stage_seconds and "decode" not in report.stage_seconds  # no frame decoded
+    # No frame was read: the one pass decoded for the thumbnails and the shot detector only.
+    assert "labels" not in report.stage_seconds and "decode" not in report.stage_seconds
     db = Database(settings.resolved_database_url)
     kinds = {t.kind for video, _ in db.list_videos() for w in db.video_detail(video.id).windows for t in w.texts}
     assert kinds == {"name"}

@@ -218,8 +218,15 @@ RECALL_FLOOR = 0.9  # of (text, second) pairs; every one is found today on this 
 def test_moving_text_is_found_in_the_right_seconds_with_few_lines_recognised(tmp_path, real_models):
     video = tmp_path / "bikes_text.mp4"
     make_overlay_video(sample_clip("bikes.mp4"), RECALL_OVERLAYS, video, seconds=16)
+    # One window a second on the fixed grid: window i is second i (bikes.mp4 has cuts, which shot-aware
+    # windows would follow).
     settings = Settings(
-        data_dir=tmp_path / "data", window_length=1.0, speech="none", visual_labels="none", thumbnails=False
+        data_dir=tmp_path / "data",
+        window_length=1.0,
+        shot_windows=False,
+        speech="none",
+        visual_labels="none",
+        thumbnails=False,
     )
     clock = StageClock()
     extracted = VideoWork(settings, sharing_models(settings, real_models), clock).extract(video, captions=False)

@@ -100,3 +100,36 @@ def test_keeping_the_best_few_gives_the_head_of_the_whole_ranking():
         assert [(m.video_id, m.start, m.end, m.score, m.window_ids) for m in head] == [
             (m.video_id, m.start, m.end, m.score, m.window_ids) for m in whole[:keep]
         ]
+
+
+def test_a_disputed_boundary_snaps_to_a_cut_between_the_windows():
+    """Overlapping windows 0-10, 3-13, 5-15 found the same moment: the consensus is 3-13, and the start
+    moves to the cut at 4.2 (between the starts 0 and 5), the end to the cut at 14 (between 10 and 15)."""
+    asked = []
+
+    def cuts(video_ids):
+        asked.append(set(video_ids))
+        return {1: [4.2, 14.0, 30.0]}
+
+    found = [hit(1, 1, 0, 10, 0.9), hit(2, 1, 3, 13, 0.85), hit(3, 1, 5, 15, 0.8), hit(4, 2, 0, 10, 0.5)]
+    moments = merge_into_moments(found, overlap_iou=0.3, shot_cuts=cuts)
+    assert spans(moments) == [(1, 4.2, 14.0), (2, 0, 10)]
+    assert asked == [{1}]  # asked once, only for the video whose moment was disputed
+    # Without a cut in the disputed range the consensus stays; without shots nothing is asked.
+    assert spans(merge_into_moments(found, overlap_iou=0.3, shot_cuts=lambda ids: {1: [30.0]}))[0] == (1, 3, 13)
+    assert spans(merge_into_moments(found, overlap_iou=0.3))[0] == (1, 3, 13)
+
+
+def test_undisputed_and_imported_boundaries_never_snap():
+    asked = []
+
+    def cuts(video_ids):
+        asked.append(set(video_ids))
+        return {1: [5.0, 12.0]}
+
+    # Touching windows that join: each boundary is a window's own (a cut already, or a split in a shot).
+    assert spans(merge_into_moments([hit(1, 1, 0, 10, 0.9), hit(2, 1, 10, 20, 0.85)], shot_cuts=cuts)) == [(1, 0, 20)]
+    # An imported span found again by an indexer window: the consensus (medians) is not moved to a cut.
+    given = [hit(1, 1, 2, 11, 0.9, delimited=True), hit(2, 1, 0, 10, 0.8)]
+    assert spans(merge_into_moments(given, shot_cuts=cuts))[0] == (1, 1, 10.5)
+    assert asked == []

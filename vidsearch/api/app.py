@@ -32,6 +32,7 @@ from vidsearch.api.schemas import (
     ErrorOut,
     HealthOut,
     SearchOut,
+    ShotOut,
     TextOut,
     VideoDetailOut,
     VideoOut,
@@ -337,6 +338,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
             probe=record.probe,
             pipeline_settings=record.pipeline_settings,
             window_list=windows,
+            shots=[ShotOut(index=shot.idx, start=shot.start, end=shot.end) for shot in record.shots],
         )
 
     @app.get("/", include_in_schema=False)

@@ -65,12 +65,23 @@ class WindowOut(BaseModel):
     texts: list[TextOut]
 
 
+class ShotOut(BaseModel):
+    index: int
+    start: float = Field(description="seconds from the start of the video: a hard cut, or the video's start")
+    end: float = Field(description="seconds from the start of the video: the next cut, or the video's end")
+
+
 class VideoDetailOut(VideoOut):
     fps: float | None
     content_hash: str | None
     probe: dict[str, Any] | None
     pipeline_settings: dict[str, Any] | None
     window_list: list[WindowOut]
+    shots: list[ShotOut] = Field(
+        default_factory=list,
+        description="the shots the indexer found (shot-aware windows never straddle a cut); "
+        "empty when it looked for none",
+    )
 
 
 class HealthOut(BaseModel):

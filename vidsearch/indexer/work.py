@@ -4,6 +4,7 @@ the Ray runner calls the same methods on its workers, so both produce the same t
 
 from __future__ import annotations
 
+import bisect
 import logging
 import queue
 import threading
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 from rich.progress import Progress, TaskID
 
@@ -24,7 +26,8 @@ from vidsearch.indexer import signals
 from vidsearch.media import subtitles
 from vidsearch.media.frames import SampledFrame, iter_window_frames, open_frames, sample_grid
 from vidsearch.media.probe import MediaInfo, probe
-from vidsearch.media.windows import Window, plan_windows
+from vidsearch.media.shots import Shot, ShotDetector
+from vidsearch.media.windows import Window, plan_shot_windows, plan_windows
 from vidsearch.models.base import ModelSpec, SpokenWord, WindowClip
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.schema import TextKind
@@ -92,6 +95,7 @@ class Extracted:
     ocr_lines_read: int = 0  # text lines recognised
     ocr_lines_kept: int = 0  # text lines found again unchanged, their last reading kept
     ocr_glanced: int = 0  # frames a glance at low resolution found no text in (not searched in full)
+    shots: list[Shot] = field(default_factory=list)  # hard cuts found (shot-aware windows), else none
 
     def add_captions(self, captions: dict[int, str], errors: dict[int, str], spec: ModelSpec | None) -> None:
         self.texts += [WindowText(i, TextKind.CAPTION, text) for i, text in captions.items()]
@@ -115,13 +119,15 @@ class VideoWork:
         (the Ray runner captions on GPU workers from `caption_clips`)."""
         with self.clock("probe"):
             info = probe(path)
-            windows = plan_windows(info.duration, self.settings.window_length, self.settings.stride)
+        # Shot-aware windows are planned once the frames have shown where the cuts are.
+        grid = None if self.settings.shot_windows else self._grid_windows(info)
         models = self.models
         speech = models.speech if info.has_audio else None
         # The audio and the picture are independent: transcribe while frames are decoded and read.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech") as pool:
             words_future = pool.submit(self._transcribe, path) if speech is not None else None
-            seen = self._frame_signals(path, info, windows, progress, thumbnails=self.settings.thumbnails)
+            seen = self._frame_signals(path, info, grid, progress, thumbnails=self.settings.thumbnails)
+            windows = seen.windows
             caption_texts: dict[int, str] = {}
             window_errors: dict[int, str] = {}
             if captions and models.captioner is not None:
@@ -156,12 +162,16 @@ class VideoWork:
         )
         extracted.ocr_lines_read, extracted.ocr_lines_kept = seen.ocr_lines_read, seen.ocr_lines_kept
         extracted.ocr_glanced = seen.ocr_glanced
+        extracted.shots = seen.shots
         if models.visual_embedder is not None:
             extracted.visual_spec = models.visual_embedder.spec
         captioner = models.captioner if captions else None
         extracted.add_captions(caption_texts, {}, captioner.spec if captioner is not None else None)
         extracted.sort_texts()
         return extracted
+
+    def _grid_windows(self, info: MediaInfo) -> list[Window]:
+        return plan_windows(info.duration, self.settings.window_length, self.settings.stride)
 
     def caption_clips(self, path: Path, info: MediaInfo, windows: list[Window]) -> Iterator[list[WindowClip]]:
         """The captioner's frames, `caption_batch_size` windows at a time, decoded as they are needed."""
@@ -220,7 +230,7 @@ class VideoWork:
         self,
         path: Path,
         info: MediaInfo,
-        windows: list[Window],
+        windows: list[Window] | None,
         progress: Progress | None,
         *,
         only_visual: bool = False,
@@ -230,14 +240,23 @@ class VideoWork:
         one decoding pass: frames sampled at `ocr_fps`, plus each window's middle frame for its thumbnail,
         decoded once at the size the most demanding reader needs. Each reader runs in a thread of its own
         fed from that pass, so decoding, text, labels and vectors (and speech, in the caller's thread)
-        keep the cores busy together. No decoding when every such signal is off."""
+        keep the cores busy together. No decoding when every such signal is off.
+
+        `windows` None: shot-aware windows. The same pass shows every decoded frame to the shot detector,
+        the windows are planned from the shots it found, and each window's thumbnail is the sampled frame
+        nearest its middle inside it (so inside its own shot)."""
         visual = self.models.visual_embedder
         reader = None if only_visual else self.models.ocr
         labeler = None if only_visual else self.models.labeler
-        thumbnails = thumbnails and not only_visual and bool(windows)
+        detector = (
+            ShotDetector(info.fps, threshold=self.settings.shot_threshold, min_seconds=self.settings.shot_min_seconds)
+            if windows is None
+            else None
+        )
+        thumbnails = thumbnails and not only_visual and (windows is None or bool(windows))
         reading = reader is not None or labeler is not None or visual is not None
-        if not reading and not thumbnails:
-            return FrameSignals()
+        if not reading and not thumbnails and detector is None:
+            return FrameSignals(windows=windows or [])
         threshold = self.settings.ocr_dedup_threshold
         screen = (
             signals.ScreenTextReader(
@@ -266,43 +285,58 @@ class VideoWork:
         if pictures is not None:
             readers.append(_FrameConsumer("visual", self.clock, pictures.add))
 
-        grid = sample_grid(info.duration, self.settings.ocr_fps) if reading else []
+        grid = sample_grid(info.duration, self.settings.ocr_fps) if reading or detector is not None else []
         middles: dict[float, list[int]] = defaultdict(list)
-        for window in windows if thumbnails else []:
+        for window in windows if thumbnails and windows is not None else []:
             middles[(window.start + window.end) / 2].append(window.index)
         on_grid = set(grid)
         times = sorted(on_grid | set(middles))
+        # Shot-aware: every sampled frame's thumbnail is kept (~15 KB a second) until the windows are planned.
+        sampled_pictures: list[tuple[float, bytes]] = []
         if reader is not None:
             side = self.settings.ocr_max_side
         elif reading:
             side = min(self.settings.ocr_max_side, LABEL_FRAME_SIDE)
         else:
             side = THUMBNAIL_SIDE
-        task: TaskID | None = progress.add_task(f"  windows · {path.name}", total=len(windows)) if progress else None
+        task: TaskID | None = progress.add_task(f"  frames · {path.name}", total=info.duration) if progress else None
         # Frames a second apart: reference frames only, decoded in this thread (the readers and speech
         # have the other cores).
         source = open_frames(path, info, side, self.settings.frame_decoder, sparse=True, threads=False)
         try:
             for consumer in readers:
                 consumer.start()
-            # Decoding for thumbnails alone is charged to them, as when they had a pass of their own.
-            frames = _timed(self.clock, "decode" if reading else "thumbnails", source.iter_frames(times))
+            watch = None
+            if detector is not None:
+                see = detector.see_frame
+
+                def watch(time: float, frame: av.VideoFrame | np.ndarray) -> None:
+                    with self.clock("shots"):
+                        see(time, frame)
+
+            # Decoding for thumbnails alone is charged to them, as when they had a pass of their own. The
+            # shot detector's time is spent inside decoding, and also clocked apart as "shots".
+            stage = "thumbnails" if thumbnails and not reading else "decode"
+            frames = _timed(self.clock, stage, source.iter_frames(times, watch))
             for asked, frame in zip(times, frames, strict=False):
                 if asked in middles:
                     with self.clock("thumbnails"):
                         picture = encode_thumbnail(frame.image)
                     pictures_by_window.update(dict.fromkeys(middles[asked], picture))
+                elif thumbnails and windows is None:
+                    with self.clock("thumbnails"):
+                        sampled_pictures.append((frame.time, encode_thumbnail(frame.image)))
                 if asked in on_grid and readers:
                     thumb = signals.thumbnail(frame.image)  # one near-duplicate test picture for every reader
                     for consumer in readers:
                         consumer.put(frame, thumb)
                 if progress and task is not None:
-                    progress.update(task, completed=sum(1 for w in windows if w.end <= frame.time))
+                    progress.update(task, completed=frame.time)
         except MediaError as exc:
             if reading:
                 raise
-            log.info("%s: no thumbnails: %s", path, exc.reason)  # pictures are a nicety
-            pictures_by_window = {}
+            log.info("%s: no thumbnails or shots: %s", path, exc.reason)  # pictures and shots are niceties
+            pictures_by_window, sampled_pictures, detector = {}, [], None
         finally:
             for consumer in readers:
                 consumer.finish()
@@ -310,6 +344,16 @@ class VideoWork:
                 progress.remove_task(task)
         for consumer in readers:
             consumer.raise_error()
+        shots: list[Shot] = []
+        if windows is None and detector is None:  # the frames could not be decoded: no shots were seen
+            windows = self._grid_windows(info)
+        elif windows is None:
+            assert detector is not None
+            shots = detector.shots(info.duration)
+            windows = plan_shot_windows(
+                [(shot.start, shot.end) for shot in shots], self.settings.window_length, self.settings.stride
+            )
+            pictures_by_window = _pictures_inside(windows, sampled_pictures)
         labelled: list[signals.FrameLabels] = []
         if shows is not None:
             with self.clock("labels"):
@@ -328,6 +372,8 @@ class VideoWork:
             screen.lines_read if screen is not None else 0,
             screen.lines_kept if screen is not None else 0,
             screen.glanced if screen is not None else 0,
+            windows,
+            shots,
         )
 
 
@@ -385,6 +431,22 @@ class FrameSignals:
     ocr_lines_read: int = 0  # lines given to the recogniser
     ocr_lines_kept: int = 0  # lines whose last reading was kept
     ocr_glanced: int = 0  # frames a glance found no text in
+    windows: list[Window] = field(default_factory=list)  # as given, or planned from the shots found
+    shots: list[Shot] = field(default_factory=list)
+
+
+def _pictures_inside(windows: Sequence[Window], pictures: Sequence[tuple[float, bytes]]) -> dict[int, bytes]:
+    """Each window's thumbnail: of the sampled frames (time, JPEG, in time order) inside the window, the
+    one nearest its middle."""
+    times = [t for t, _ in pictures]
+    out: dict[int, bytes] = {}
+    for window in windows:
+        lo, hi = bisect.bisect_left(times, window.start), bisect.bisect_left(times, window.end)
+        if lo < hi:
+            middle = (window.start + window.end) / 2
+            best = min(range(lo, hi), key=lambda i: abs(times[i] - middle))
+            out[window.index] = pictures[best][1]
+    return out
 
 
 def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -76,8 +76,16 @@ def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
+# Told of every frame the decoder makes, as (time, the frame: PyAV's decoded frame, or an RGB array from a
+# decoder that gives no other): the shot detector (shots.ShotDetector.see_frame).
+FrameWatch = Callable[[float, "av.VideoFrame | np.ndarray"], None]
+
+
 class FrameSource(Protocol):
-    def iter_frames(self, times: Sequence[float]) -> Iterator[SampledFrame]: ...
+    def iter_frames(self, times: Sequence[float], watch: FrameWatch | None = None) -> Iterator[SampledFrame]:
+        """The frames on screen at `times`; `watch` is told of every frame decoded on the way (a source
+        that seeks decodes only the frames asked for)."""
+        ...
 
 
 class DecordFrameSource:
@@ -95,7 +103,7 @@ class DecordFrameSource:
         # decord reports stream timestamps; make them relative to the container start like PyAV's.
         self._offset = info.start_time if self._starts.size and self._starts[0] >= info.start_time else 0.0
 
-    def iter_frames(self, times: Sequence[float]) -> Iterator[SampledFrame]:
+    def iter_frames(self, times: Sequence[float], watch: FrameWatch | None = None) -> Iterator[SampledFrame]:
         import decord
 
         if not len(self._starts):
@@ -111,7 +119,10 @@ class DecordFrameSource:
                 where = f"decoding failed near {times[lo]:.1f}s ({_decord_reason(exc)})"
                 raise DecodeError(self.path, f"video data is damaged or truncated: {where}") from exc
             for idx, image in zip(chunk, batch, strict=True):
-                yield SampledFrame(float(self._starts[idx] - self._offset), image)
+                frame = SampledFrame(float(self._starts[idx] - self._offset), image)
+                if watch is not None:
+                    watch(frame.time, image)
+                yield frame
 
 
 class PyAVFrameSource:
@@ -127,15 +138,15 @@ class PyAVFrameSource:
         self.reference_only = reference_only
         self.threads = threads
 
-    def iter_frames(self, times: Sequence[float]) -> Iterator[SampledFrame]:
+    def iter_frames(self, times: Sequence[float], watch: FrameWatch | None = None) -> Iterator[SampledFrame]:
         if not times:
             return
         if not self.reference_only:
-            yield from self._iter_frames(times, skip_nonref=False)
+            yield from self._iter_frames(times, skip_nonref=False, watch=watch)
             return
         emitted = False
         try:
-            for frame in self._iter_frames(times, skip_nonref=True):
+            for frame in self._iter_frames(times, skip_nonref=True, watch=watch):
                 emitted = True
                 yield frame
         except DecodeError:
@@ -143,9 +154,11 @@ class PyAVFrameSource:
                 raise
             # A codec whose frames all count as non-reference would yield none: decode them all.
             log.info("%s: no reference frames decoded; decoding every frame", self.path)
-            yield from self._iter_frames(times, skip_nonref=False)
+            yield from self._iter_frames(times, skip_nonref=False, watch=watch)
 
-    def _iter_frames(self, times: Sequence[float], *, skip_nonref: bool) -> Iterator[SampledFrame]:
+    def _iter_frames(
+        self, times: Sequence[float], *, skip_nonref: bool, watch: FrameWatch | None = None
+    ) -> Iterator[SampledFrame]:
         targets = iter(times)
         target = next(targets, None)
         previous: av.VideoFrame | None = None
@@ -163,6 +176,8 @@ class PyAVFrameSource:
                     if frame.time is None:
                         continue
                     t = frame.time - self.info.start_time
+                    if watch is not None:
+                        watch(t, frame)
                     # Emit every target that lies before this frame: the previous frame was on screen.
                     while target is not None and t > target:
                         yield self._convert(previous or frame)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # A tail shorter than this (often audio padding a few ms past the last frame) joins the window
@@ -45,4 +46,31 @@ def plan_windows(duration: float, length: float, stride: float) -> list[Window]:
         tail = windows.pop()
         before = windows.pop()
         windows.append(Window(before.index, before.start, tail.end))
+    return windows
+
+
+def plan_shot_windows(shots: Sequence[tuple[float, float]], length: float, stride: float) -> list[Window]:
+    """Windows that never straddle a cut: a shot no longer than `length` is one window; a longer shot is
+    split on the grid of `length` and `stride`, stretched to fill the shot exactly (n windows, n the
+    least that cover it with that grid, each `length` x f long every `stride` x f): the window length
+    stays the ceiling, the overlap keeps its share, and no sliver of a window is left at the shot's end.
+    As on the fixed grid, where a tail shorter than min(`MIN_TAIL_SECONDS`, half the length) joins its
+    neighbour, a shot that overshoots the grid by less than that (audio padding past the last frame,
+    often) gets no window more: its windows are then longer than `length` by under a second between
+    them. `shots` are (start, end) in time order, end to end."""
+    if length <= 0 or stride <= 0 or stride > length:
+        raise ValueError(f"invalid window length {length} / stride {stride}")
+    slack = min(MIN_TAIL_SECONDS, length / 2)
+    windows: list[Window] = []
+    for start, end in shots:
+        duration = end - start
+        if duration <= 0:
+            continue
+        # The fewest windows whose grid reaches past the shot's end by more than the slack.
+        count = 1 if duration < length + slack else math.floor((duration - length - slack) / stride + 1e-9) + 2
+        scale = 1.0 if count == 1 else duration / (length + (count - 1) * stride)
+        for i in range(count):
+            w_start = round(start + i * stride * scale, 6)
+            w_end = end if i == count - 1 else min(end, start + (i * stride + length) * scale)
+            windows.append(Window(len(windows), float(w_start), float(round(w_end, 6))))
     return windows

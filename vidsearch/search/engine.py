@@ -232,6 +232,7 @@ class Searcher:
             support=self.settings.moment_support,
             join_ratio=self.settings.moment_join_ratio,
             keep=offset + limit if reranker is None else max(offset + limit, self.settings.rerank_depth),
+            shot_cuts=self.db.shot_cuts,
         )
         # Before any re-ranking: the minimum is on this score's scale (a re-ranker's is its own).
         floor = self.settings.min_relevance if min_relevance is None else min_relevance
@@ -391,6 +392,7 @@ class Searcher:
             support=self.settings.moment_support,
             join_ratio=self.settings.moment_join_ratio,
             keep=offset + limit,
+            shot_cuts=self.db.shot_cuts,
         )
         page = moments[offset : offset + limit]
         self._describe("", page, hits, {}, self._serving().tagged)

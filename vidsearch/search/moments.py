@@ -8,13 +8,19 @@ Two kinds of window reach search: windows the indexer cut on a fixed grid, and s
   their mean score;
 - a grid window touching a grid moment extends it when it scores at least `join_ratio` of the
   moment's best, and otherwise collapses into it (the stretch is already shown);
-- anything else starts a moment of its own.
+- anything else starts a moment of its own;
+- where a moment's span is a consensus of windows that disagree (the median of their starts or ends)
+  and the video's shots are known, that boundary moves to the hard cut nearest it among those lying
+  between the windows' earliest and latest start (end): the evidence allows any boundary in that range,
+  and a cut is where a moment really begins or ends. A boundary that no two windows dispute stays as it
+  is (a shot-aware window's boundary is a cut already, or a split inside a long shot), and so does a
+  moment led by an imported span.
 Each of these was chosen with the evaluation harness: docs/evaluation.md has the numbers."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -108,13 +114,24 @@ class _Building:
             return self.first.score
         return self.first.score + support_weight * statistics.fmean(h.score for h in self.support)
 
-    def moment(self, score: float) -> Moment:
+    def disputed(self) -> bool:
+        """Whether the windows found again disagree on where the moment starts or ends (see `snap`)."""
+        same = [self.first, *self.support]
+        return (
+            not self.first.delimited
+            and len(same) > 1
+            and (len({h.start for h in same}) > 1 or len({h.end for h in same}) > 1)
+        )
+
+    def moment(self, score: float, cuts: Sequence[float] = ()) -> Moment:
         members = [self.first, *self.support, *self.joined]
         start, end = self.first.start, self.first.end
         if self.support:
             # The k-th smallest start precedes the k-th smallest end, so the medians form a span.
             same = [self.first, *self.support]
             start, end = statistics.median(h.start for h in same), statistics.median(h.end for h in same)
+            if cuts and self.disputed():
+                start, end = snap(start, end, same, cuts)
         for hit in self.joined:
             start, end = min(start, hit.start), max(end, hit.end)
         return Moment(
@@ -130,6 +147,18 @@ class _Building:
         )
 
 
+def snap(start: float, end: float, same: Sequence[WindowHit], cuts: Sequence[float]) -> tuple[float, float]:
+    """A consensus span moved to the cuts the evidence allows (the module's last rule)."""
+
+    def nearest(value: float, bounds: list[float]) -> float:
+        inside = [c for c in cuts if min(bounds) <= c <= max(bounds)]
+        return min(inside, key=lambda c: abs(c - value)) if inside else value
+
+    new_start = nearest(start, [h.start for h in same])
+    new_end = nearest(end, [h.end for h in same])
+    return (new_start, new_end) if new_start < new_end else (start, end)
+
+
 def merge_into_moments(
     hits: Sequence[WindowHit],
     *,
@@ -137,9 +166,11 @@ def merge_into_moments(
     support: float = 0.1,
     join_ratio: float = 0.85,
     keep: int | None = None,
+    shot_cuts: Callable[[Collection[int]], Mapping[int, Sequence[float]]] | None = None,
 ) -> list[Moment]:
     """Moments, best first, from window hits in any order (see the module's rules); with `keep`, only
-    the best `keep` (a search shows a page of a few hundred candidates' moments)."""
+    the best `keep` (a search shows a page of a few hundred candidates' moments). `shot_cuts` gives the
+    cuts of the videos asked for; it is asked once, for the moments shown whose span is disputed."""
     building: list[_Building] = []
     by_video: dict[int, list[_Building]] = {}  # the same moments, per video: hits only meet their own video
     for hit in sorted(hits, key=lambda h: (-h.score, h.video_id, h.start)):
@@ -162,7 +193,9 @@ def merge_into_moments(
     scored = [(b.score(support), b) for b in building]
     scored.sort(key=lambda pair: (-pair[0], pair[1].first.video_id, pair[1].first.start))
     chosen = scored if keep is None else scored[:keep]
-    return [b.moment(score) for score, b in chosen]
+    disputed = {b.first.video_id for _, b in chosen if b.disputed()}
+    cuts = shot_cuts(disputed) if shot_cuts is not None and disputed else {}
+    return [b.moment(score, cuts.get(b.first.video_id, ())) for score, b in chosen]
 
 
 def moment_texts(

@@ -108,6 +108,9 @@ class VideoRecord(Base):
         viewonly=True,
     )
 
+    # The hard cuts the indexer found (shot-aware windows), in time order; empty when none were looked for.
+    shots: Mapped[list[ShotRecord]] = relationship(order_by="ShotRecord.idx", viewonly=True)
+
     @property
     def has_file(self) -> bool:
         """Whether the video is a file here (not only a key that imported texts name)."""
@@ -148,6 +151,19 @@ class WindowRecord(Base):
     @property
     def imported(self) -> bool:
         return self.import_key is not None
+
+
+class ShotRecord(Base):
+    """A shot of an indexed video: the frames between two hard cuts (the shot detector's settings are in
+    its video's pipeline_settings). Replaced whenever the video's windows are."""
+
+    __tablename__ = "shots"
+    __table_args__ = (Index("ix_shots_video_idx", "video_id", "idx", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
 
 
 class WindowTag(Base):

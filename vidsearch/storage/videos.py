@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.storage.schema import (
     LibraryRoot,
+    ShotRecord,
     TextEmbedding,
     VideoRecord,
     VideoStatus,
@@ -119,10 +120,11 @@ class VideosMixin(StoreBase):
         pipeline_settings: dict[str, Any],
         frame_vectors: Sequence[FrameVector] = (),
         visual_embedder_id: int | None = None,
+        shots: Sequence[tuple[float, float]] = (),
     ) -> list[int]:
         """Replace a video's windows, texts and vectors (and the windows' frame vectors under an
-        image-text model) and mark it done, all in one transaction. Returns the new windows' ids, in
-        window order."""
+        image-text model, and its shots) and mark it done, all in one transaction. Returns the new
+        windows' ids, in window order."""
         if len(texts) != len(vectors):
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
@@ -167,6 +169,10 @@ class VideosMixin(StoreBase):
                     )
                     for f in frame_vectors
                 )
+            s.execute(delete(ShotRecord).where(ShotRecord.video_id == video_id))
+            s.add_all(
+                ShotRecord(video_id=video_id, idx=i, start=start, end=end) for i, (start, end) in enumerate(shots)
+            )
             video = s.get(VideoRecord, video_id)
             if video is None:
                 raise NotFoundError(f"video {video_id} vanished while indexing")
@@ -221,7 +227,8 @@ class VideosMixin(StoreBase):
                 .options(
                     selectinload(VideoRecord.windows)
                     .selectinload(WindowRecord.texts)
-                    .selectinload(WindowTextRecord.model)
+                    .selectinload(WindowTextRecord.model),
+                    selectinload(VideoRecord.shots),
                 )
             )
             if video is None or video.status == VideoStatus.REMOVED:
@@ -265,6 +272,21 @@ class VideosMixin(StoreBase):
         if row is None or row[1] == VideoStatus.REMOVED:
             raise NotFoundError(f"video {video_id} not found")
         return row[0], row[1]
+
+    def shot_cuts(self, video_ids: Collection[int]) -> dict[int, list[float]]:
+        """The cuts between each video's shots (seconds, in order; a video without shots has none)."""
+        if not video_ids:
+            return {}
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(ShotRecord.video_id, ShotRecord.start)
+                .where(ShotRecord.video_id.in_(list(video_ids)), ShotRecord.idx > 0)
+                .order_by(ShotRecord.video_id, ShotRecord.start)
+            ).all()
+        out: dict[int, list[float]] = {}
+        for video_id, start in rows:
+            out.setdefault(video_id, []).append(start)
+        return out
 
     def window_span(self, window_id: int) -> WindowSpan | None:
         """Where a window lies in its video (for a thumbnail taken from the file), or None."""
