@@ -387,3 +387,11 @@ def test_a_relative_path_that_only_an_imported_key_matches_is_taken_as_written(d
     args = ["search", "fire on a farm", "--path", "reel-", "--json", "--data", str(demo_data_copy)]
     body = json.loads(runner.invoke(app, args).stdout)
     assert body["filters"] == {"path_prefix": "reel-"} and [m["path"] for m in body["results"]] == ["reel-7"]
+
+
+def test_a_list_setting_that_is_not_json_is_one_clear_line(tmp_path):
+    env = {"VIDSEARCH_LIBRARY_ALLOWED_ROOTS": "/media"}
+    result = runner.invoke(app, ["status", "--data", str(tmp_path)], env=env)
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "library_allowed_roots" in said and "written as JSON" in said and "Traceback" not in said

@@ -111,6 +111,7 @@ def _leave_objects_at_exit() -> None:
 
 def _settings(data: Path | None, **overrides: Any) -> Settings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from vidsearch.config import Settings
 
@@ -121,6 +122,13 @@ def _settings(data: Path | None, **overrides: Any) -> Settings:
         return Settings(**values)
     except ValidationError as exc:
         err.print(f"[red]invalid settings:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except SettingsError as exc:  # a list or mapping setting that is not JSON (VIDSEARCH_CORS_ORIGINS=http://x)
+        err.print(
+            f"[red]invalid settings:[/] {exc}: a list or mapping setting is written as JSON, e.g. "
+            """VIDSEARCH_LIBRARY_ALLOWED_ROOTS='["/media/videos"]'""",
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from exc
 
 

@@ -145,6 +145,8 @@ class JobStore:
                 out |= {
                     "files_total": live.files_total,
                     "files_done": live.files_done,
+                    "indexed": live.indexed,
+                    "skipped": live.skipped,
                     "current": live.current,
                     "media_seconds": round(live.media_seconds, 3),
                     "realtime": None if live.realtime is None else round(live.realtime, 3),
@@ -248,6 +250,7 @@ def _progress_into(job: IndexJob, settings: Settings) -> None:
     live = index_progress.read(settings.data_dir)
     if live is not None and live.pid == job.pid:
         job.files_total, job.files_done, job.media_seconds = live.files_total, live.files_done, live.media_seconds
+        job.indexed, job.skipped = live.indexed, live.skipped
         job.failed = live.failed
         job.wall_seconds = live.elapsed_seconds
 

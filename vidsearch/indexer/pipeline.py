@@ -286,6 +286,7 @@ class Indexer:
                 self._store(self._work(work, planned, progress), report)
             job.files_done += 1
             job.media_seconds = report.media_seconds
+            job.indexed, job.skipped = len(report.indexed), len(report.skipped)
             job.failed = [[p, r] for p, r in report.failed[-index_progress.FAILURES_KEPT :]]
             if progress and files_task is not None:
                 progress.advance(files_task)

@@ -23,6 +23,8 @@ class IndexProgress:
     current: str | None = None
     finished_at: str | None = None
     media_seconds: float = 0.0  # seconds of video indexed so far
+    indexed: int = 0  # files stored so far
+    skipped: int = 0  # files unchanged so far
     failed: list[list[str]] = field(default_factory=list)  # the last [path, reason] pairs
 
     @property
