@@ -6,6 +6,7 @@ with PyAV, and the JSON Lines imported back into an empty data folder."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import os
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 
 from vidsearch.cli import app
 from vidsearch.export import format_names
+from vidsearch.export.chapters import SHOT
 from vidsearch.export.formats import ChapterSettings
 from vidsearch.kinds import TextKind
 from vidsearch.storage import Database
@@ -121,12 +123,41 @@ def test_transcripts_parse_back_as_the_speech_and_subtitles(exported):
     launch = next(v for v in exported.videos if v.path.endswith("launch_day.mp4"))
     for fmt in ("vtt", "srt"):
         speech = pysubs2.load(str(_file(exported, launch, f".{fmt}")))
-        said = [(w.start, w.end, w.texts_of(TextKind.SPEECH)[0]) for w in launch.windows if w.texts_of("speech")]
-        assert [(e.start / 1000, e.end / 1000, e.plaintext) for e in speech] == said
+        # Cue times are whole milliseconds; shot-aware windows start at a cut's frame time.
+        said = [
+            (round(w.start * 1000), round(w.end * 1000), w.texts_of(TextKind.SPEECH)[0])
+            for w in launch.windows
+            if w.texts_of("speech")
+        ]
+        assert [(e.start, e.end, e.plaintext) for e in speech] == said
         subtitles = pysubs2.load(str(_file(exported, launch, f".subtitle.{fmt}")))
-        # The soft subtitle of the second scene (12-24 s) lies in two windows: one cue, as found.
+        # The soft subtitle of the second scene (12-24 s) is one cue, as found, over the windows holding it.
+        holding = [w for w in launch.windows if w.texts_of(TextKind.SUBTITLE)]
         assert [e.plaintext for e in subtitles] == ["Weather officers report clear skies over the coast"]
-        assert subtitles[0].start == 10_000 and subtitles[0].end == 30_000
+        cue = subtitles[0]
+        assert (cue.start, cue.end) == (round(holding[0].start * 1000), round(holding[-1].end * 1000))
+
+
+def test_chapters_start_at_topic_changes_or_at_the_shots_the_indexer_found(exported, indexed_demo):
+    db = Database(indexed_demo.settings.resolved_database_url)
+    try:
+        stored = db.shot_cuts([v.id for v in exported.videos])
+    finally:
+        db.close()
+    lines = [json.loads(line) for line in (exported.out / "catalogue.jsonl").read_text().splitlines()]
+    # With no topic ever changing (a cosine is never below -1), the cuts alone start chapters.
+    shots_only = dataclasses.replace(exported.chapters, threshold=-1.0)
+    assert any(video.cuts for video in exported.videos)  # the demo's scenes are shots
+    for video in exported.videos:
+        assert video.shots and video.cuts == stored.get(video.id, [])
+        line = next(v for v in lines if v["record"] == "video" and v["video"] == video.path)
+        assert [[s["start"], s["end"]] for s in line["shots"]] == [list(shot) for shot in video.shots]
+        for chapter in exported.chapters.chapters(video)[1:]:
+            assert chapter.reason != SHOT or chapter.start in video.cuts
+        starts = [c.start for c in shots_only.chapters(video)]
+        assert starts[0] == 0 and set(starts[1:]) <= set(video.cuts)
+        assert len(starts) > 1 or not video.cuts
+        assert {c.reason for c in shots_only.chapters(video)[1:]} <= {SHOT}
 
 
 def test_chapters_follow_the_topics_and_cover_each_video(exported):
@@ -183,7 +214,8 @@ def test_chaptered_copies_have_the_chapters_and_the_same_streams(exported):
             chapters = chaptered.chapters()
         expected = exported.chapters.chapters(video)
         assert [c["metadata"].get("title") for c in chapters] == [c.title for c in expected]
-        assert [round(float(c["start"] * c["time_base"]), 3) for c in chapters] == [c.start for c in expected]
+        # FFmpeg's chapter times are whole milliseconds; a shot's cut falls on a frame's time.
+        assert [round(float(c["start"] * c["time_base"]), 3) for c in chapters] == [round(c.start, 3) for c in expected]
         assert _packets(copy) == _packets(original), "every stream is copied bit for bit"
 
 

@@ -1,8 +1,8 @@
 """A video's chapters: its timeline cut at boundaries, each chapter titled from its own texts.
 
 Boundaries come from sources that each give times with a reason: topic changes between consecutive
-windows (the cosine of their mean text vectors falls below `chapter_topic_threshold`) today; shots
-(cuts found in the picture) plug in as another source of `Boundary` values, with no change here.
+windows (the cosine of their mean text vectors falls below `chapter_topic_threshold`) and the cuts
+between the shots the indexer found (`export.formats.ChapterSettings.chapters` passes them in).
 `build_chapters` merges them, keeps chapters at least `chapter_min_seconds` long, and titles each."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pysubs2
 
-from vidsearch.export.chapters import Chapter, video_chapters
+from vidsearch.export.chapters import SHOT, Boundary, Chapter, video_chapters
 from vidsearch.kinds import TextKind
 from vidsearch.registry import Registry
 from vidsearch.storage.catalogue import VideoEntry, WindowEntry
@@ -51,8 +51,14 @@ class ChapterSettings:
         return cls(settings.chapter_topic_threshold, settings.chapter_min_seconds, settings.chapter_title_chars)
 
     def chapters(self, video: VideoEntry) -> list[Chapter]:
+        """Chapters from the video's topic changes and its shots (a hard cut is where a chapter may
+        start; a topic change at the same place keeps the topic as the reason)."""
         return video_chapters(
-            video, threshold=self.threshold, min_seconds=self.min_seconds, title_chars=self.title_chars
+            video,
+            threshold=self.threshold,
+            min_seconds=self.min_seconds,
+            title_chars=self.title_chars,
+            extra=[Boundary(cut, SHOT) for cut in video.cuts],
         )
 
 
@@ -104,6 +110,7 @@ class JsonLinesExporter:
                     "recorded_at": _iso(video.recorded_at),
                     "indexed_at": _iso(video.indexed_at),
                     "streams": (video.probe or {}).get("streams", []),
+                    "shots": [{"start": start, "end": end} for start, end in video.shots],
                     "chapters": [c.to_dict() for c in self.chapters.chapters(video)],
                 }
             )

@@ -16,6 +16,7 @@ from vidsearch.errors import NotFoundError
 from vidsearch.kinds import TextKind
 from vidsearch.storage.schema import (
     ModelRecord,
+    ShotRecord,
     TextEmbedding,
     VideoRecord,
     VideoStatus,
@@ -94,6 +95,9 @@ class VideoEntry:
     indexed_at: datetime | None
     probe: dict[str, Any] | None
     windows: list[WindowEntry] = field(default_factory=list)
+    # The shots as the shot detector found them, (start, end) in order; none where the video was cut
+    # into windows on the fixed grid or was imported.
+    shots: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def has_file(self) -> bool:
@@ -102,6 +106,11 @@ class VideoEntry:
     @property
     def description(self) -> TextEntry | None:
         return next((t for w in self.windows for t in w.texts if t.kind == TextKind.DESCRIPTION), None)
+
+    @property
+    def cuts(self) -> list[float]:
+        """Where one shot ends and the next begins (seconds)."""
+        return [start for start, _ in self.shots[1:]]
 
     @property
     def end(self) -> float:
@@ -203,6 +212,14 @@ class CatalogueMixin(StoreBase):
                 )
             }
             entry.windows = list(windows.values())
+            entry.shots = [
+                (float(start), float(end))
+                for start, end in s.execute(
+                    select(ShotRecord.start, ShotRecord.end)
+                    .where(ShotRecord.video_id == video_id)
+                    .order_by(ShotRecord.idx)
+                )
+            ]
             if not windows:
                 return entry
             live = select(WindowRecord.id).where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
