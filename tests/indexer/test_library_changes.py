@@ -114,6 +114,19 @@ def test_reindexing_with_new_settings_keeps_imported_descriptions_and_tags(tmp_p
     assert _imported(db) == before
 
 
+def test_a_library_whose_files_are_all_gone_says_so_when_a_search_is_empty(tmp_path, clips, real_models):
+    library = _library(tmp_path, clips)
+    settings = _quiet(tmp_path)
+    Indexer(settings, models=sharing_models(settings, real_models)).run([library])
+    away = tmp_path / "away"
+    shutil.move(library, away)
+    library.mkdir()
+    report = Indexer(settings, models=NoSignalModels(settings, real_models)).run([library])
+    response = _searcher(settings, real_models).search("morning coffee", 10)
+    assert response.results == []
+    assert response.note == f"nothing is searchable now: {len(report.missing)} missing (see vidsearch status)"
+
+
 def test_a_deleted_file_leaves_search_and_comes_back_without_model_work(tmp_path, clips, real_models):
     library = _library(tmp_path, clips)
     settings = _quiet(tmp_path)

@@ -29,6 +29,7 @@ from vidsearch.storage import keywords
 from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.locations import TextHit, TextLocations
+from vidsearch.storage.schema import VideoStatus
 from vidsearch.storage.vectors import VectorIndex, current_manifest, load_generation, read_manifest
 
 log = logging.getLogger(__name__)
@@ -434,6 +435,10 @@ class Searcher:
                 "VIDSEARCH_MIN_RELEVANCE sets it)"
             )
         if not self.db.any_text(SearchFilters()):
+            counts = self.db.status_counts()
+            gone = [f"{counts[s]} {s}" for s in (VideoStatus.MISSING, VideoStatus.FAILED) if counts.get(s)]
+            if gone:  # videos are known, but none is searchable now
+                return f"nothing is searchable now: {', '.join(gone)} (see vidsearch status)"
             return "nothing is indexed yet"
         contradiction = filters.contradiction()
         if contradiction:
