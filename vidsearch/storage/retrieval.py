@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -271,19 +271,9 @@ class RetrievalMixin(StoreBase):
 
     def _text_count(self, conn: Connection, corpus: Any) -> int:
         """How many texts the keyword engine holds (what a word's rarity is out of), counted once per corpus."""
-        key = ("", None)  # no query word is empty
-        with self._count_lock:
-            if corpus != self._counted_corpus:
-                self._document_counts.clear()
-                self._counted_corpus = corpus
-            known = self._document_counts.get(key)
-        if known is not None:
-            return known
-        count = int(conn.scalar(select(func.count()).select_from(WindowTextRecord)) or 0)
-        with self._count_lock:
-            if corpus == self._counted_corpus:
-                self._document_counts[key] = count
-        return count
+        return self._counted(
+            ("", None), corpus, lambda: int(conn.scalar(select(func.count()).select_from(WindowTextRecord)) or 0)
+        )
 
     def document_count(self, term: str, corpus: Any = None, *, at_most: int | None = None) -> int:
         """How many texts hold the term, per the keyword engine; with `at_most`, counted no further than
@@ -293,7 +283,21 @@ class RetrievalMixin(StoreBase):
             return self._document_count(conn, term, corpus, at_most)
 
     def _document_count(self, conn: Connection, term: str, corpus: Any, at_most: int | None) -> int:
-        key = (term, at_most)
+        def count() -> int:
+            limit = None if at_most is None else at_most + 1
+            if limit not in self._count_selects:  # built once per bound, like the keyword query
+                self._count_selects[limit] = keywords.document_count_select(self.engine.dialect.name, limit)
+            stmt = self._count_selects[limit]
+            if stmt is None:
+                return 0
+            match = keywords.match_expression(self.engine.dialect.name, [term])
+            return int(conn.scalar(stmt, {"match": match}) or 0)
+
+        return self._counted((term, at_most), corpus, count)
+
+    def _counted(self, key: tuple[str, int | None], corpus: Any, count: Callable[[], int]) -> int:
+        """A count kept while `corpus` (the index generation) stays the same: counted once (the empty
+        word stands for all texts)."""
         with self._count_lock:
             if corpus != self._counted_corpus:
                 self._document_counts.clear()
@@ -301,20 +305,13 @@ class RetrievalMixin(StoreBase):
             known = self._document_counts.get(key)
         if known is not None:
             return known
-        limit = None if at_most is None else at_most + 1
-        if limit not in self._count_selects:  # built once per bound, like the keyword query
-            self._count_selects[limit] = keywords.document_count_select(self.engine.dialect.name, limit)
-        stmt = self._count_selects[limit]
-        count = 0
-        if stmt is not None:
-            match = keywords.match_expression(self.engine.dialect.name, [term])
-            count = int(conn.scalar(stmt, {"match": match}) or 0)
+        value = count()
         with self._count_lock:
             if corpus == self._counted_corpus:
                 if len(self._document_counts) >= _MAX_COUNTED_TERMS:
                     self._document_counts.clear()
-                self._document_counts[key] = count
-        return count
+                self._document_counts[key] = value
+        return value
 
     def highlights(self, query: str, texts: Mapping[int, str]) -> dict[int, Highlight]:
         """Those of the texts (id: text) that contain a query word, with where the words are, as the
