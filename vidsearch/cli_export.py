@@ -112,12 +112,14 @@ def _embed(db: Database, settings: object, ids: list[int] | None, out_dir: Path)
 
     chapters = ChapterSettings.of(settings)  # type: ignore[arg-type]
     failed = 0
-    for video in db.catalogue_entries(ids if ids is not None else db.catalogue_video_ids()):
+    chosen_ids = ids if ids is not None else db.catalogue_video_ids()
+    several = len(chosen_ids) > 1
+    for video in db.catalogue_entries(chosen_ids):
         if not video.has_file:
             continue
         source = Path(video.path)
         try:
-            target = out_dir / chaptered_name(source)
+            target = out_dir / chaptered_name(source, video.id if several else None)
             embed_chapters(source, chapters.chapters(video), video_title(video), target)
             out.print(f"chaptered copy: {escape(str(target))}")
         except VidsearchError as exc:  # one file's problem: the others go on

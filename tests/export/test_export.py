@@ -209,7 +209,7 @@ def test_pbcore_records_validate_against_the_published_schema(exported):
 def test_chaptered_copies_have_the_chapters_and_the_same_streams(exported):
     for video in exported.videos:
         original = Path(video.path)
-        copy = exported.out / f"{original.stem}.chapters{original.suffix}"
+        copy = exported.out / f"{video.id}-{original.stem}.chapters{original.suffix}"  # several: id first
         with av.open(str(copy)) as chaptered:
             chapters = chaptered.chapters()
         expected = exported.chapters.chapters(video)
@@ -276,3 +276,6 @@ def test_one_video_to_stdout_and_bad_requests_get_clear_errors(indexed_demo, exp
     assert unknown.exit_code == 1 and "unknown export format 'mp3'" in unknown.stderr
     missing = runner.invoke(app, ["export", "--data", data, "--video", "999999"])
     assert missing.exit_code == 1 and "no video '999999'" in missing.stderr
+    a_file = Path(exported.out) / "catalogue.csv"
+    onto_file = runner.invoke(app, ["export", "--data", data, "--out", str(a_file)])
+    assert onto_file.exit_code == 1 and "is a file, not a folder" in onto_file.stderr

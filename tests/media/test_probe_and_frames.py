@@ -46,6 +46,28 @@ def test_probe_reads_when_the_camera_says_it_recorded(two_scenes, tmp_path):
     assert probe(two_scenes).recorded_at is None
 
 
+def test_probe_keeps_the_containers_title_tag(two_scenes, tmp_path):
+    titled = tmp_path / "titled.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(two_scenes),
+            "-c",
+            "copy",
+            "-metadata",
+            "title=The Cat and the Budget",
+            str(titled),
+        ],
+        check=True,
+    )
+    assert probe(titled).title == "The Cat and the Budget"  # the export's title (export.formats.video_title)
+    assert probe(two_scenes).title is None
+
+
 @pytest.mark.parametrize(
     "stamp",
     [

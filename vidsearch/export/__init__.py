@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-from vidsearch.errors import ConfigError, InvalidQueryError
+from vidsearch.errors import ConfigError, InvalidQueryError, StorageError
 from vidsearch.export.formats import EXPORTERS, Exporter
 from vidsearch.storage.catalogue import VideoEntry
 
@@ -60,7 +60,7 @@ def write_export(db: Database, chosen: Exporter, out: Path, video_ids: list[int]
     per video for a per-video format. Each file is written under a temporary name and renamed, so a
     file there is always whole. Returns the files written."""
     ids = db.catalogue_video_ids() if video_ids is None else video_ids
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_folder(out)
     if not chosen.per_video:
         target = out / file_name(None, chosen)
         _write(target, render(db, chosen, ids))
@@ -73,13 +73,39 @@ def write_export(db: Database, chosen: Exporter, out: Path, video_ids: list[int]
     return written
 
 
+def prepare_folder(out: Path) -> None:
+    """Make the output folder; a path that is a file, or a folder that cannot be written, is one clear
+    error (StorageError) instead of a traceback."""
+    if out.exists() and not out.is_dir():
+        raise StorageError(f"--out {out}: is a file, not a folder (give a folder; '-' prints to stdout)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"--out {out}: cannot make the folder ({exc.strerror})") from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise StorageError(f"--out {out}: the folder is not writable")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write(target: Path, pieces: Iterable[str]) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot write {target} ({exc.strerror})") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             for piece in pieces:
                 f.write(piece)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600: export files are for sharing
         os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise StorageError(f"cannot write {target} ({exc.strerror})") from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -93,4 +119,14 @@ def zip_export(db: Database, chosen: Exporter, video_ids: list[int], target: Pat
             archive.writestr(file_name(video, chosen, with_id=True), "".join(chosen.render([video])))
 
 
-__all__ = ["EXPORTERS", "Exporter", "exporter", "file_name", "format_names", "render", "write_export", "zip_export"]
+__all__ = [
+    "EXPORTERS",
+    "Exporter",
+    "exporter",
+    "file_name",
+    "format_names",
+    "prepare_folder",
+    "render",
+    "write_export",
+    "zip_export",
+]

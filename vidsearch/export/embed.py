@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 FFMPEG_SECONDS = 600  # a stream copy reads and writes the file once: minutes even for hours of video
 
 
-def chaptered_name(source: Path) -> str:
-    return f"{source.stem}.chapters{source.suffix}"
+def chaptered_name(source: Path, video_id: int | None = None) -> str:
+    """`talk.chapters.mp4`, or `42-talk.chapters.mp4` with the id first (several videos to one folder:
+    two `talk.mp4` in different folders must not overwrite each other's copy)."""
+    stem = f"{video_id}-{source.stem}" if video_id is not None else source.stem
+    return f"{stem}.chapters{source.suffix}"
 
 
 def embed_chapters(source: Path, chapters: Iterable[Chapter], title: str, target: Path) -> Path:

@@ -36,6 +36,8 @@ class MediaInfo:
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
     # When the camera says it was recorded (the container's creation_time tag, ISO 8601), if it says.
     recorded_at: str | None = None
+    # The container's title tag (ffmpeg -metadata title=...), if it has one.
+    title: str | None = None
 
     @property
     def has_audio(self) -> bool:
@@ -101,6 +103,7 @@ def _describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
         fps=fps,
         streams=tuple(streams),
         recorded_at=_recorded_at(container.metadata),
+        title=(container.metadata.get("title") or "").strip() or None,
     )
 
 
