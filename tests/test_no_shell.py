@@ -1,7 +1,8 @@
 """User text must never reach a shell or an ffmpeg filter string: the library starts no process except
-the demo/test video synthesiser, which passes arguments as lists and titles through files, and its own
-writers (the watcher child of `serve --watch`, an index job's process), which run this Python on vidsearch
-with no user text on their command lines (a job reads its folders from its record)."""
+the demo/test video synthesiser and the export's chaptered copies (FFmpeg), which pass arguments as
+lists and titles through files, and its own writers (the watcher child of `serve --watch`, an index
+job's process), which run this Python on vidsearch with no user text on their command lines (a job
+reads its folders from its record)."""
 
 import ast
 from pathlib import Path
@@ -27,7 +28,7 @@ OWN_PROCESSES = {"indexer/watch.py", "indexer/jobs.py"}
 
 def test_only_the_synthesiser_starts_processes_and_never_through_a_shell():
     starters = {p.relative_to(PACKAGE).as_posix(): calls for p in PACKAGE.rglob("*.py") if (calls := process_calls(p))}
-    assert set(starters) == {"media/synthesize.py", *OWN_PROCESSES}
+    assert set(starters) == {"media/synthesize.py", "export/embed.py", *OWN_PROCESSES}
     assert all(not shell for calls in starters.values() for _, _, shell in calls)
 
 
@@ -43,3 +44,9 @@ def test_vidsearch_starts_only_itself_with_a_fixed_command_line():
 def test_titles_reach_ffmpeg_through_a_file_not_the_filter_string():
     source = (PACKAGE / "media" / "synthesize.py").read_text()
     assert "textfile=" in source and "text='" not in source and 'text="' not in source
+
+
+def test_chapter_titles_reach_ffmpeg_through_a_metadata_file_and_paths_are_absolute():
+    source = (PACKAGE / "export" / "embed.py").read_text()
+    assert '"-f", "ffmetadata", "-i", str(metadata)' in source  # titles are written to that file
+    assert '"-i", str(source.resolve())' in source and "str(partial.resolve())" in source

@@ -46,11 +46,12 @@ def embed_chapters(source: Path, chapters: Iterable[Chapter], title: str, target
         metadata = Path(work) / "chapters.ffmetadata"
         metadata.write_text(ffmetadata(title, chapters), encoding="utf-8")
         partial = target.with_name(f".{target.stem}.partial{target.suffix}")
+        # Absolute paths: a file name starting with "-" is never read as an option.
         command = [
             ffmpeg, "-nostdin", "-v", "error", "-y",
-            "-i", str(source), "-f", "ffmetadata", "-i", str(metadata),
+            "-i", str(source.resolve()), "-f", "ffmetadata", "-i", str(metadata),
             "-map", "0", "-map_metadata", "0", "-map_chapters", "1",
-            "-c", "copy", str(partial),
+            "-c", "copy", str(partial.resolve()),
         ]  # fmt: skip
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=FFMPEG_SECONDS, check=False)

@@ -14,6 +14,7 @@ import numpy as np
 
 from vidsearch.config import Settings
 from vidsearch.errors import InvalidQueryError, MediaError
+from vidsearch.kinds import TextKind
 from vidsearch.media.frames import SampledFrame, open_frames
 from vidsearch.media.probe import probe
 from vidsearch.models.base import MomentClip, VideoAnswerer
@@ -160,7 +161,9 @@ class Asker:
         """The indexed sentences closest to the question, each cited by its moment."""
         sentences: list[tuple[int, str]] = []
         for number, moment in enumerate(evidence, 1):
-            for text in moment.texts.values():
+            for kind, text in moment.texts.items():
+                if kind == TextKind.DESCRIPTION:  # quotes other windows' texts with their times: not this moment's
+                    continue
                 sentences += [(number, s.strip()) for s in _SENTENCE_END.split(text) if len(s.strip()) > 2]
         embedder = self.searcher.embedder
         vectors = embedder.embed([question] + [s for _, s in sentences])
