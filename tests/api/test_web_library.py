@@ -63,9 +63,10 @@ def test_add_a_folder_scan_it_and_cancel_a_scan_from_the_page(page, tmp_path, re
         page.goto(url + "/?q=lift off at dawn")
         page.locator("li.moment").first.wait_for()
 
-        # A longer scan, cancelled from the page while it runs.
+        # A longer scan, cancelled from the page while it runs: long enough (96 s, a few seconds of work
+        # on a fast machine) that the scan is still running when the click lands.
         make_video(
-            [Scene(name, 4, title=f"PART {i}") for i, name in enumerate(("coffee", "chelsea") * 4)],
+            [Scene(name, 4, title=f"PART {i}") for i, name in enumerate(("coffee", "chelsea") * 12)],
             folder / "long.mp4",
             audio=False,
         )

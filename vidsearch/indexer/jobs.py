@@ -232,8 +232,14 @@ def run_job(settings: Settings, job_id: str) -> IndexJob:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough: let the publishing finish
         job.state = CANCELLED
         _progress_into(job, settings)
-        if indexer is not None:
-            job.generation = _publish_what_was_stored(settings, indexer)
+        # Only when this job stored videos: the stop may have come while the models were loading (torch
+        # half imported), and the generation served already holds everything else.
+        if indexer is not None and job.indexed:
+            try:
+                job.generation = _publish_what_was_stored(settings, indexer)
+            except Exception as exc:  # the job is still cancelled; the next run publishes what it stored
+                log.exception("index job %s: publishing after the cancel failed", job_id)
+                job.error = f"cancelled; what was stored is published by the next index run ({exc})"
     except VidsearchError as exc:
         job.state, job.error = FAILED, str(exc)
         _progress_into(job, settings)
