@@ -26,7 +26,7 @@ from vidsearch.search import Searcher
 from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, SearchResponse
 from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
-from vidsearch.storage.schema import IMPORT_SOURCE, ModelRecord, VideoRecord, WindowRecord
+from vidsearch.storage.schema import IMPORT_SOURCE, ModelRecord, ShotRecord, VideoRecord, WindowRecord
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -275,6 +275,7 @@ def video_page(request: Request, video_id: Annotated[int, PathParam(ge=1, le=MAX
         except (NotFoundError, ForbiddenError) as exc:
             file_note = f"{video.path} (cannot be played: {exc})"
     windows = [(window, _texts_by_kind(window)) for window in sorted(video.windows, key=lambda w: (w.start, w.idx))]
+    shots = _shots_with_windows(video)
     entry = db.catalogue_entry(video_id)  # chapters come from the windows' texts and stored vectors
     description = entry.description
     context = {
@@ -286,8 +287,34 @@ def video_page(request: Request, video_id: Annotated[int, PathParam(ge=1, le=MAX
         "description": description,
         "description_by": (description.model.label if description.model else "imported") if description else "",
         "export_formats": EXPORT_FORMATS,
+        "shots": shots,
+        "shot_of_window": _shot_of_each_window(video, [shot for shot, _, _ in shots]),
     }
     return templates.TemplateResponse(request, "video.html", context)
+
+
+def _shot_of_each_window(video: VideoRecord, shots: list[ShotRecord]) -> dict[int, int]:
+    """The number (from 1) of the shot holding each window's middle."""
+    out: dict[int, int] = {}
+    for window in video.windows:
+        middle = (window.start + window.end) / 2
+        number = next((n for n, shot in enumerate(shots, 1) if shot.start <= middle < shot.end), None)
+        if number is not None:
+            out[window.id] = number
+    return out
+
+
+def _shots_with_windows(video: VideoRecord) -> list[tuple[ShotRecord, int | None, float]]:
+    """Each stored shot with the window that overlaps it most (its thumbnail comes from the shot's own
+    frames: shot-aware windows never straddle a cut) and its share of the video, for the timeline."""
+    duration = video.duration or max((shot.end for shot in video.shots), default=0.0)
+    out: list[tuple[ShotRecord, int | None, float]] = []
+    for shot in sorted(video.shots, key=lambda s: s.start):
+        overlaps = [(min(w.end, shot.end) - max(w.start, shot.start), w.id) for w in video.windows]
+        overlap, window_id = max(overlaps, default=(0.0, None))
+        share = 100 * (shot.end - shot.start) / duration if duration > 0 else 0.0
+        out.append((shot, window_id if overlap > 0 else None, share))
+    return out
 
 
 def _texts_by_kind(window: WindowRecord) -> dict[str, list[tuple[str, str]]]:
