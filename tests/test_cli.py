@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vidsearch.cli import app
+from vidsearch.config import Settings
 
 pytestmark = pytest.mark.models
 runner = CliRunner()
@@ -27,7 +28,7 @@ def test_search_json_is_the_public_shape(indexed_demo):
     body = json.loads(result.stdout)
     assert body["query"] == "grandma's apple pie" and 1 <= len(body["results"]) <= 2 and body["note"] is None
     assert body["results"][0]["path"] == indexed_demo.path("home/kitchen.mp4")
-    assert all(m["score"] >= 0.45 for m in body["results"])  # the default minimum relevance
+    assert all(m["score"] >= Settings().min_relevance for m in body["results"])  # the default minimum
     assert "subtitle" in body["results"][0]["texts"]
 
 
@@ -118,6 +119,7 @@ def test_console_script_end_to_end(indexed_demo):
 IMPORTS_SCRIPT = """
 import sys
 from vidsearch.cli import app
+from vidsearch.config import Settings
 try:
     app(sys.argv[1:])
 except SystemExit as exc:

@@ -177,10 +177,17 @@ class Settings(BaseSettings):
     moment_support: float = Field(default=0.1, ge=0.0)
     # Windows the indexer cut that touch a moment and score at least this share of it extend it.
     moment_join_ratio: float = Field(default=0.85, gt=0.0, le=1.0)
+    # Video context: a moment's score blends its own (weight 1 - w) with the query's similarity to the
+    # mean text vector of the part of its video around it (weight w; parts of this many seconds, fixed
+    # when an index generation is built). The stretch of video around a moment being about the query is
+    # evidence that it is the moment meant. Measured on both dev sets: docs/evaluation.md ("Video
+    # context"). 0 turns it off.
+    video_context_weight: float = Field(default=0.4, ge=0.0, le=1.0)
+    video_context_seconds: float = Field(default=600.0, gt=0.0)
     # Moments scoring below this are not results: a query with nothing this close answers "no results"
     # instead of a page of noise. The score's scale and how this default was measured on both dev sets
     # and on nonsense queries: docs/evaluation.md ("Scores and the minimum relevance"). 0 keeps everything.
-    min_relevance: float = Field(default=0.45, ge=0.0)
+    min_relevance: float = Field(default=0.40, ge=0.0)
     # An optional cross-encoder re-ranks the best moments: registry name or dotted path, and its model.
     reranker: str | None = None
     reranker_model: str = ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +12,7 @@ from rich.progress import Progress
 from vidsearch.config import Settings
 from vidsearch.models.base import Embedder, ModelSpec
 from vidsearch.models.loader import ModelSet
+from vidsearch.storage.context import ContextBuilder, context_file_name
 from vidsearch.storage.database import Database
 from vidsearch.storage.schema import TEXT_SPACE, VISUAL_SPACE
 from vidsearch.storage.thumbnails import ThumbnailStore
@@ -28,6 +29,7 @@ from vidsearch.storage.vectors import (
 # vectors at 384 dimensions on one core (20 ms at 100k), IVF about 1 ms at 100k with recall@10 0.95+
 # (docs/benchmarks.md), so the switch comes early.
 FLAT_MAX_VECTORS = 20_000
+CONTEXT_PART_SECONDS = 600.0  # the default of `Settings.video_context_seconds`
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +62,22 @@ def rebuild_vector_index(
     thumbnails: ThumbnailStore | None = None,
     flat_max_vectors: int = FLAT_MAX_VECTORS,
     family: str = "auto",
+    context_seconds: float = CONTEXT_PART_SECONDS,
 ) -> IndexManifest:
     """A new generation of the text space holding every stored vector of this embedder (texts without
-    one are embedded first); the old one serves until it is done. Then the rows no generation needs any
-    more are deleted: build the other spaces' generations before this one."""
+    one are embedded first), with each video part's mean vector (`context_seconds` long parts); the old
+    one serves until it is done. Then the rows no generation needs any more are deleted: build the other
+    spaces' generations before this one."""
     embed_missing(db, embedder, progress)
     manifest = _rebuild_space(
-        db, TEXT_SPACE, embedder.spec, directory, db.count_texts(), flat_max_vectors=flat_max_vectors, family=family
+        db,
+        TEXT_SPACE,
+        embedder.spec,
+        directory,
+        db.count_texts(),
+        flat_max_vectors=flat_max_vectors,
+        family=family,
+        context_seconds=context_seconds,
     )
     # Readers switch to the new generation on their next query; the rows it replaced can go.
     purged = db.purge_retired()
@@ -94,7 +105,13 @@ def publish_generations(
     if visual is not None:
         rebuild_visual_index(db, visual.spec, settings.visual_vector_dir, family=settings.vector_index)
     return rebuild_vector_index(
-        db, models.embedder, settings.vector_dir, progress, thumbnails, family=settings.vector_index
+        db,
+        models.embedder,
+        settings.vector_dir,
+        progress,
+        thumbnails,
+        family=settings.vector_index,
+        context_seconds=settings.video_context_seconds,
     )
 
 
@@ -115,19 +132,36 @@ def rebuild_visual_index(
 
 
 def _rebuild_space(
-    db: Database, space: str, spec: ModelSpec, directory: Path, rows: int, *, flat_max_vectors: int, family: str
+    db: Database,
+    space: str,
+    spec: ModelSpec,
+    directory: Path,
+    rows: int,
+    *,
+    flat_max_vectors: int,
+    family: str,
+    context_seconds: float | None = None,
 ) -> IndexManifest:
-    """Build, write and record a generation of one space from the vectors SQL holds."""
+    """Build, write and record a generation of one space from the vectors SQL holds; with
+    `context_seconds`, its video parts' mean vectors too, summed as the build reads the vectors."""
     if spec.dimension is None:
         raise ValueError(f"embedder {spec.model_id} has no dimension")
     embedder_id = db.model_record(spec)
     index_type = index_type_for(rows, flat_max_vectors, family)
     generation = db.create_generation(embedder_id, index_type, spec.dimension, space)
     try:
-        batches = _StoredVectors(db, space, embedder_id, spec.dimension)
+        batches: Iterable[tuple[np.ndarray, np.ndarray]] = _StoredVectors(db, space, embedder_id, spec.dimension)
+        context = None
+        if context_seconds is not None:
+            batches = context = ContextBuilder(batches, db.text_locations(), context_seconds)
         centroids = _reusable_centroids(directory, spec, index_type)
         index = build_index(spec.dimension, batches, index_type, count=rows, centroids=centroids)
-        manifest = write_generation(directory, generation, index, spec, row_count=rows)
+        context_file = ""
+        if context is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            context_file = context_file_name(generation)
+            context.context(spec.dimension).save(directory / context_file)
+        manifest = write_generation(directory, generation, index, spec, row_count=rows, context_file=context_file)
     except BaseException:
         db.fail_generation(generation)
         raise

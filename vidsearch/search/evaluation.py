@@ -96,7 +96,9 @@ def imported(eval_set: EvalSet, settings: Settings, embedder: Embedder) -> Itera
         db = Database(local.resolved_database_url)
         try:
             report = import_annotations(db, [eval_set.segments])
-            rebuild_vector_index(db, embedder, local.vector_dir, family=local.vector_index)
+            rebuild_vector_index(
+                db, embedder, local.vector_dir, family=local.vector_index, context_seconds=local.video_context_seconds
+            )
             yield local, db, report.annotations
         finally:
             db.close()

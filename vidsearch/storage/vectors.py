@@ -67,6 +67,9 @@ class IndexManifest:
     embedder_model_id: str
     embedder_revision: str
     created_at: str
+    # Each video part's mean text vector (storage/context.py), beside the index; "" for a space
+    # without one (the visual space, and generations written before it existed).
+    context_file: str = ""
 
 
 class VectorIndex:
@@ -300,9 +303,15 @@ def index_type_of(index: faiss.Index) -> str:
 
 
 def write_generation(
-    directory: Path, generation: int, index: faiss.Index, embedder: ModelSpec, row_count: int | None = None
+    directory: Path,
+    generation: int,
+    index: faiss.Index,
+    embedder: ModelSpec,
+    row_count: int | None = None,
+    context_file: str = "",
 ) -> IndexManifest:
-    """Write the index file, then switch the manifest to it. Either step failing leaves the old one."""
+    """Write the index file, then switch the manifest to it. Either step failing leaves the old one.
+    `context_file`: a file of the generation already written beside it, named in the manifest."""
     rows = int(index.ntotal) if row_count is None else row_count
     if rows != index.ntotal:
         raise IndexMismatchError(f"generation {generation} has {index.ntotal} vectors for {rows} rows: not published")
@@ -333,6 +342,7 @@ def write_generation(
         embedder_model_id=embedder.model_id,
         embedder_revision=embedder.revision,
         created_at=datetime.now(UTC).isoformat(),
+        context_file=context_file,
     )
     _write_atomic(directory / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
     _prune(directory, keep=manifest.generation)
@@ -415,6 +425,7 @@ def _prune(directory: Path, keep: int) -> None:
         if old.name != f"gen-{keep:06d}.faiss":
             old.unlink(missing_ok=True)
             _written_record(old).unlink(missing_ok=True)
+            old.with_name(old.name.replace(".faiss", ".context.npz")).unlink(missing_ok=True)
 
 
 def _written_record(path: Path) -> Path:
