@@ -263,7 +263,7 @@ def test_jsonl_imports_back_into_an_empty_data_folder_with_the_same_windows_and_
 
 def _said(window):
     """A window's texts with their models, but the video's name (derived from the path, not exported data)."""
-    return [(t.kind, t.text, t.model) for t in window.texts if t.kind != TextKind.NAME]
+    return [(t.kind, t.text, t.model.to_dict() if t.model else None) for t in window.texts if t.kind != TextKind.NAME]
 
 
 def test_one_video_to_stdout_and_bad_requests_get_clear_errors(indexed_demo, exported):

@@ -194,15 +194,7 @@ def _model(value: Any, number: int) -> ModelSpec | None:
     if not isinstance(value, dict):
         raise _BadRow(f"'texts' item {number}: 'model' must be an object (kind, name, model_id, revision)")
     try:
-        dimension = value.get("dimension")
-        return ModelSpec(
-            kind=str(value["kind"]),
-            name=str(value["name"]),
-            model_id=str(value["model_id"]),
-            revision=str(value["revision"]),
-            dimension=int(dimension) if dimension is not None else None,
-            settings=dict(value.get("settings") or {}),
-        )
+        return ModelSpec.from_dict(value)
     except KeyError as exc:
         raise _BadRow(f"'texts' item {number}: 'model' lacks {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 
 from vidsearch.errors import NotFoundError
 from vidsearch.kinds import TextKind
+from vidsearch.models.base import ModelSpec
 from vidsearch.storage.schema import (
     ModelRecord,
     ShotRecord,
@@ -28,38 +29,12 @@ from vidsearch.storage.store import StoreBase
 
 
 @dataclass(frozen=True)
-class ModelEntry:
-    """What produced a text: enough to record the same model again on import (same fingerprint)."""
-
-    kind: str
-    name: str
-    model_id: str
-    revision: str
-    dimension: int | None
-    settings: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return f"{self.model_id}@{self.revision}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "model_id": self.model_id,
-            "revision": self.revision,
-            "dimension": self.dimension,
-            "settings": self.settings,
-        }
-
-
-@dataclass(frozen=True)
 class TextEntry:
     id: int
     kind: str
     text: str
     source: str
-    model: ModelEntry | None
+    model: ModelSpec | None  # what wrote it, as recorded (None: read from the file, or given by a person)
 
 
 @dataclass
@@ -223,7 +198,7 @@ class CatalogueMixin(StoreBase):
             if not windows:
                 return entry
             live = select(WindowRecord.id).where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
-            models: dict[int, ModelEntry] = {}
+            models: dict[int, ModelSpec] = {}
             for record in s.scalars(
                 select(ModelRecord).where(
                     ModelRecord.id.in_(
@@ -231,7 +206,7 @@ class CatalogueMixin(StoreBase):
                     )
                 )
             ):
-                models[record.id] = ModelEntry(
+                models[record.id] = ModelSpec(
                     record.kind, record.name, record.model_id, record.revision, record.dimension, record.settings or {}
                 )
             for text in s.scalars(
