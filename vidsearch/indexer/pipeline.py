@@ -30,7 +30,7 @@ from vidsearch.indexer import progress as index_progress
 from vidsearch.indexer import totals as index_totals
 from vidsearch.indexer.generations import publish_generations
 from vidsearch.indexer.scan import NO_SUCH_PATH, content_hash, find_videos
-from vidsearch.indexer.signals import PooledVector
+from vidsearch.indexer.signals import SUBTITLE_ATTACHMENT_VERSION, PooledVector
 from vidsearch.indexer.work import Extracted, StageClock, VideoWork
 from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, LABEL_VOCABULARY_VERSIONS, ModelSpec
 from vidsearch.models.loader import ModelSet
@@ -164,6 +164,8 @@ class Indexer:
         self.new_failures: list[str] = []  # reasons of the files a run tried and failed (for the totals)
         pipeline = settings.pipeline_settings()
         pipeline["packages"] = {name: _version(name) for name in _VERSIONED_PACKAGES}
+        # Which window a subtitle cue is the text of changed (signals.cues_by_window): index again.
+        pipeline["subtitle_attachment"] = SUBTITLE_ATTACHMENT_VERSION
         if settings.captioner in CAPTION_PROMPT_VERSIONS:
             pipeline["caption_prompt_version"] = CAPTION_PROMPT_VERSIONS[settings.captioner]
         if settings.visual_labels in LABEL_VOCABULARY_VERSIONS:
