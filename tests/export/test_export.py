@@ -119,7 +119,7 @@ def test_csv_has_one_row_per_text_with_its_model(exported):
         assert row["model"] == (text.model.label if text.model else "")
 
 
-def test_transcripts_parse_back_as_the_speech_and_subtitles(exported):
+def test_transcripts_parse_back_as_the_speech_and_subtitles(exported, indexed_demo):
     launch = next(v for v in exported.videos if v.path.endswith("launch_day.mp4"))
     for fmt in ("vtt", "srt"):
         speech = pysubs2.load(str(_file(exported, launch, f".{fmt}")))
@@ -131,11 +131,13 @@ def test_transcripts_parse_back_as_the_speech_and_subtitles(exported):
         ]
         assert [(e.start, e.end, e.plaintext) for e in speech] == said
         subtitles = pysubs2.load(str(_file(exported, launch, f".subtitle.{fmt}")))
-        # The soft subtitle of the second scene (12-24 s) is one cue, as found, over the windows holding it.
-        holding = [w for w in launch.windows if w.texts_of(TextKind.SUBTITLE)]
-        assert [e.plaintext for e in subtitles] == ["Weather officers report clear skies over the coast"]
-        cue = subtitles[0]
-        assert (cue.start, cue.end) == (round(holding[0].start * 1000), round(holding[-1].end * 1000))
+        # The soft subtitle of the second scene (12-24 s) is one cue, as found in the track.
+        track = [
+            (round(s.start * 1000), round(s.end * 1000), s.scene.subtitle)
+            for s in indexed_demo.truth["space/launch_day.mp4"]
+            if s.scene.subtitle
+        ]
+        assert [(e.start, e.end, e.plaintext) for e in subtitles] == track
 
 
 def test_chapters_start_at_topic_changes_or_at_the_shots_the_indexer_found(exported, indexed_demo):

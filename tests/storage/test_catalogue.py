@@ -1,10 +1,14 @@
 """The catalogue as exports read it, and windows imported whole (every text with its model), on SQLite
 and PostgreSQL."""
 
+import numpy as np
+from sqlalchemy import func, select
+
 from vidsearch.models.base import ModelSpec
-from vidsearch.storage.database import NewText
+from vidsearch.storage.database import FileState, NewText
 from vidsearch.storage.imports import ImportRow, ImportText
-from vidsearch.storage.schema import TextKind
+from vidsearch.storage.schema import SubtitleCueRecord, TextKind
+from vidsearch.storage.videos import SubtitleCue
 
 from .test_database import _store
 
@@ -41,3 +45,33 @@ def test_a_video_reads_with_its_windows_in_time_order_and_their_mean_vectors(db)
     vectors = [w.vector for w in entry.windows if w.vector is not None]
     assert vectors and all(abs(float(v @ v) - 1) < 1e-5 for v in vectors)
     assert db.catalogue_video_ids() == [video_id, video_id + 1]
+
+
+def test_a_videos_subtitle_cues_are_stored_with_it_replaced_with_it_and_deleted_with_it(db):
+    video_id = db.begin_video(FileState("/videos/talk.mp4", 100, 1.5), "hash")
+    embedder_id = db.model_record(ModelSpec("embedder", "test", "unit/embedder", "r1", 4))
+    texts = [NewText(0, TextKind.SUBTITLE, "Hello there", None, "stream:2")]
+    cues = [SubtitleCue(1.0, 3.5, "Hello\nthere", "stream:2"), SubtitleCue(0.5, 1.0, "First", "talk.srt")]
+
+    def store(found: list[SubtitleCue]) -> None:
+        db.store_video(
+            video_id,
+            probe={"duration": 20.0, "start_time": 0.0, "fps": 25.0, "width": 64, "height": 64},
+            windows=[(0.0, 10.0), (10.0, 20.0)],
+            texts=texts,
+            vectors=np.eye(1, 4, dtype=np.float32),
+            embedder_id=embedder_id,
+            pipeline_fingerprint="fp",
+            pipeline_settings={},
+            subtitle_cues=found,
+        )
+
+    store(cues)
+    assert db.catalogue_entry(video_id).subtitle_cues == cues  # in the order found, lines kept
+    store(cues[:1])  # indexed again: the cues found now
+    assert db.catalogue_entry(video_id).subtitle_cues == cues[:1]
+    db.remove_videos([video_id])
+    db.purge_retired()
+    assert db.purge_removed_videos() == 1
+    with db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SubtitleCueRecord)).scalar() == 0

@@ -219,6 +219,17 @@ def cues(windows: Iterable[WindowEntry], kind: str) -> list[tuple[float, float, 
     return out
 
 
+def subtitles_as_found(video: VideoEntry) -> list[tuple[float, float, str]]:
+    """The video's subtitle cues as its tracks and sidecar files have them (own times, own text, lines
+    kept), in time order, with the subtitles imported as descriptions (each window a cue as given). A
+    video indexed before cues were stored has only its windows' texts: those, merged as `cues` does."""
+    if not video.subtitle_cues:
+        return cues(video.windows, TextKind.SUBTITLE)
+    found = [(c.start, c.end, c.text) for c in video.subtitle_cues]
+    given = cues([w for w in video.windows if w.imported], TextKind.SUBTITLE)
+    return sorted(found + given, key=lambda cue: (cue[0], cue[1]))
+
+
 def _subtitle_file(timed: Iterable[tuple[float, float, str]], fmt: str) -> str:
     subs = pysubs2.SSAFile()
     for start, end, text in timed:
@@ -230,7 +241,7 @@ def _subtitle_file(timed: Iterable[tuple[float, float, str]], fmt: str) -> str:
 
 class TranscriptExporter:
     """A video's texts of one kind as timed cues (WebVTT or SRT, written by pysubs2): what is said
-    (speech) or the subtitles as found."""
+    (speech, a cue per window) or the subtitles as found (a cue per cue of the file's)."""
 
     media_types: ClassVar[dict[str, str]] = {"vtt": "text/vtt", "srt": "application/x-subrip"}
     per_video = True
@@ -242,7 +253,8 @@ class TranscriptExporter:
 
     def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
         for video in videos:
-            yield _subtitle_file(cues(video.windows, self.kind), self.fmt)
+            timed = subtitles_as_found(video) if self.kind == TextKind.SUBTITLE else cues(video.windows, self.kind)
+            yield _subtitle_file(timed, self.fmt)
 
 
 class ChaptersVttExporter:

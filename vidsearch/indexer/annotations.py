@@ -119,7 +119,8 @@ def read_annotations(path: Path, report: ImportReport) -> Iterator[Annotation]:
     elif suffix in SIDECAR_EXTENSIONS:
         video = _video_beside(path)
         for number, cue in enumerate(read_sidecar(path), 1):
-            yield Annotation(video, cue.start, cue.end, cue.text, TextKind.SUBTITLE, where=f"{path}: cue {number}")
+            text = " ".join(cue.text.split())  # a description is one line
+            yield Annotation(video, cue.start, cue.end, text, TextKind.SUBTITLE, where=f"{path}: cue {number}")
     else:
         raise ConfigError(f"{path}: unknown annotation format {suffix or '(no extension)'!r} (use {FORMATS})")
 

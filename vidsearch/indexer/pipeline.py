@@ -40,7 +40,7 @@ from vidsearch.storage.library import name_text
 from vidsearch.storage.schema import VideoRecord, VideoStatus
 from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import read_manifest
-from vidsearch.storage.videos import FrameVector
+from vidsearch.storage.videos import FrameVector, SubtitleCue
 
 log = logging.getLogger(__name__)
 
@@ -431,6 +431,7 @@ class Indexer:
                     ],
                     visual_embedder_id=self.db.model_record(extracted.visual_spec) if extracted.visual_spec else None,
                     shots=[(shot.start, shot.end) for shot in extracted.shots],
+                    subtitle_cues=[SubtitleCue(c.start, c.end, c.text, c.source) for c in extracted.cues],
                 )
         except Exception as exc:
             self._fail(job.state, job.digest, failure_reason(job.path, exc), report)

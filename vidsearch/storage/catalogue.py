@@ -18,6 +18,7 @@ from vidsearch.models.base import ModelSpec
 from vidsearch.storage.schema import (
     ModelRecord,
     ShotRecord,
+    SubtitleCueRecord,
     TextEmbedding,
     VideoRecord,
     VideoStatus,
@@ -26,6 +27,7 @@ from vidsearch.storage.schema import (
     WindowTextRecord,
 )
 from vidsearch.storage.store import StoreBase
+from vidsearch.storage.videos import SubtitleCue
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class VideoEntry:
     # The shots as the shot detector found them, (start, end) in order; none where the video was cut
     # into windows on the fixed grid or was imported.
     shots: list[tuple[float, float]] = field(default_factory=list)
+    # The subtitle cues as found in its tracks and sidecars (indexed videos; carried by a catalogue import).
+    subtitle_cues: list[SubtitleCue] = field(default_factory=list)
 
     @property
     def has_file(self) -> bool:
@@ -193,6 +197,16 @@ class CatalogueMixin(StoreBase):
                     select(ShotRecord.start, ShotRecord.end)
                     .where(ShotRecord.video_id == video_id)
                     .order_by(ShotRecord.idx)
+                )
+            ]
+            entry.subtitle_cues = [
+                SubtitleCue(float(start), float(end), text, source)
+                for start, end, text, source in s.execute(
+                    select(
+                        SubtitleCueRecord.start, SubtitleCueRecord.end, SubtitleCueRecord.text, SubtitleCueRecord.source
+                    )
+                    .where(SubtitleCueRecord.video_id == video_id)
+                    .order_by(SubtitleCueRecord.idx)
                 )
             ]
             if not windows:

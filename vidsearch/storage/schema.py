@@ -166,6 +166,22 @@ class ShotRecord(Base):
     end: Mapped[float] = mapped_column(Float)
 
 
+class SubtitleCueRecord(Base):
+    """A subtitle cue of an indexed video as found in its text subtitle tracks and sidecar files: its own
+    times, text (line breaks kept) and source ("stream:2", "talk.en.srt"). Windows hold the cues' texts
+    for search; the subtitle exports write these. Replaced whenever the video's windows are."""
+
+    __tablename__ = "subtitle_cues"
+    __table_args__ = (Index("ix_subtitle_cues_video_idx", "video_id", "idx", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(512), default="")
+
+
 class WindowTag(Base):
     """A label on a window (imported descriptions carry them): the tags filter matches these."""
 

@@ -16,6 +16,7 @@ from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.storage.schema import (
     LibraryRoot,
     ShotRecord,
+    SubtitleCueRecord,
     TextEmbedding,
     VideoRecord,
     VideoStatus,
@@ -47,6 +48,16 @@ class FrameVector:
     vector: np.ndarray
     frame_time: float
     frames: int
+
+
+@dataclass(frozen=True)
+class SubtitleCue:
+    """A subtitle cue as found in a video's subtitle track or sidecar file (seconds from the start)."""
+
+    start: float
+    end: float
+    text: str
+    source: str  # "stream:2", "talk.en.srt"
 
 
 @dataclass(frozen=True)
@@ -121,10 +132,11 @@ class VideosMixin(StoreBase):
         frame_vectors: Sequence[FrameVector] = (),
         visual_embedder_id: int | None = None,
         shots: Sequence[tuple[float, float]] = (),
+        subtitle_cues: Sequence[SubtitleCue] = (),
     ) -> list[int]:
         """Replace a video's windows, texts and vectors (and the windows' frame vectors under an
-        image-text model, and its shots) and mark it done, all in one transaction. Returns the new
-        windows' ids, in window order."""
+        image-text model, its shots and its subtitle cues) and mark it done, all in one transaction.
+        Returns the new windows' ids, in window order."""
         if len(texts) != len(vectors):
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
@@ -172,6 +184,11 @@ class VideosMixin(StoreBase):
             s.execute(delete(ShotRecord).where(ShotRecord.video_id == video_id))
             s.add_all(
                 ShotRecord(video_id=video_id, idx=i, start=start, end=end) for i, (start, end) in enumerate(shots)
+            )
+            s.execute(delete(SubtitleCueRecord).where(SubtitleCueRecord.video_id == video_id))
+            s.add_all(
+                SubtitleCueRecord(video_id=video_id, idx=i, start=c.start, end=c.end, text=c.text, source=c.source)
+                for i, c in enumerate(subtitle_cues)
             )
             video = s.get(VideoRecord, video_id)
             if video is None:
