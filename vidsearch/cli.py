@@ -769,6 +769,12 @@ def import_(
                         "[yellow]no such file here[/] (kept as videos known only by that name): "
                         + escape(", ".join(report.not_found))
                     )
+                if report.indexed_here:
+                    out.print(
+                        "indexed in this library (its own windows and facts kept; the catalogue's descriptions "
+                        f"imported): {escape(', '.join(report.indexed_here[:10]))}"
+                        + (f" and {len(report.indexed_here) - 10} more" if len(report.indexed_here) > 10 else "")
+                    )
                 if report.external:
                     out.print(
                         "known only by key (no file): "

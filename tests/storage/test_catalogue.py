@@ -75,3 +75,24 @@ def test_a_videos_subtitle_cues_are_stored_with_it_replaced_with_it_and_deleted_
     assert db.purge_removed_videos() == 1
     with db.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(SubtitleCueRecord)).scalar() == 0
+
+
+def test_a_catalogues_indexer_windows_are_replaced_when_the_video_is_indexed_here(db):
+    """A catalogue's windows that an indexer cut are listed as the indexer's, and indexing the video in
+    this library replaces them; a window a person imported stays."""
+    video_id = db.video_for_import("/videos/a.mp4", file="/videos/a.mp4", duration=20.0)
+    cut = ImportRow("id:window-1", 0, 10, TextKind.SPEECH, "said there", cut_by_indexer=True)
+    given = ImportRow("id:window-2", 2, 4, TextKind.ANNOTATION, "a person's note")
+    assert db.sync_import("catalogue.jsonl", {video_id: [cut, given]}).added == 2
+    assert [w.imported for w in db.catalogue_entry(video_id).windows] == [False, True]
+    assert not db.indexed_here(video_id)
+    assert db.sync_import("catalogue.jsonl", {video_id: [cut, given]}).unchanged == 2
+
+    stored, _ = _store(db, "/videos/a.mp4")
+    assert stored == video_id and db.indexed_here(video_id)
+    windows = db.catalogue_entry(video_id).windows
+    assert [(w.start, w.imported, w.texts[0].text) for w in windows] == [
+        (0.0, False, "hello world"),
+        (2.0, True, "a person's note"),
+        (10.0, False, "BREAKING NEWS"),
+    ]

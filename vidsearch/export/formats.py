@@ -79,9 +79,10 @@ def _iso(value: Any) -> str | None:
 
 
 class JsonLinesExporter:
-    """One line per video (`record: video`: its facts, streams and chapters), then one per window
-    (`record: window`: span, tags, and every text with the model that wrote it). `vidsearch import`
-    reads it back: the same windows with the same texts and models."""
+    """One line per video (`record: video`: its facts, streams, shots, subtitle cues, chapters and the
+    pipeline that indexed it), then one per window (`record: window`: span, tags, and every text with
+    the model that wrote it). `vidsearch import` reads it back: the same videos, windows, texts and
+    models."""
 
     name = "jsonl"
     suffix = ".jsonl"
@@ -111,7 +112,13 @@ class JsonLinesExporter:
                     "indexed_at": _iso(video.indexed_at),
                     "streams": (video.probe or {}).get("streams", []),
                     "shots": [{"start": start, "end": end} for start, end in video.shots],
+                    "subtitle_cues": [
+                        {"start": c.start, "end": c.end, "text": c.text, "source": c.source}
+                        for c in video.subtitle_cues
+                    ],
                     "chapters": [c.to_dict() for c in self.chapters.chapters(video)],
+                    "pipeline_fingerprint": video.pipeline_fingerprint,
+                    "pipeline_settings": video.pipeline_settings,
                 }
             )
             for window in video.windows:

@@ -48,7 +48,7 @@ class WindowEntry:
     texts: list[TextEntry] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     error: str | None = None
-    imported: bool = False
+    imported: bool = False  # given by a person (an import), not cut by an indexer (here or where exported)
     # The mean of its texts' vectors under the video's embedder, L2-normalised (None: no vectors).
     vector: np.ndarray | None = None
 
@@ -71,6 +71,10 @@ class VideoEntry:
     recorded_at: datetime | None
     indexed_at: datetime | None
     probe: dict[str, Any] | None
+    # What indexed it (None for a video only imported): a library the catalogue is imported into
+    # leaves the video alone while its own pipeline is the same.
+    pipeline_fingerprint: str | None = None
+    pipeline_settings: dict[str, Any] | None = None
     windows: list[WindowEntry] = field(default_factory=list)
     # The shots as the shot detector found them, (start, end) in order; none where the video was cut
     # into windows on the fixed grid or was imported.
@@ -181,9 +185,18 @@ class CatalogueMixin(StoreBase):
                 recorded_at=_utc(video.recorded_at),
                 indexed_at=_utc(video.indexed_at),
                 probe=video.probe,
+                pipeline_fingerprint=video.pipeline_fingerprint,
+                pipeline_settings=video.pipeline_settings,
             )
             windows = {
-                w.id: WindowEntry(w.id, w.idx, w.start, w.end, error=w.error, imported=w.import_key is not None)
+                w.id: WindowEntry(
+                    w.id,
+                    w.idx,
+                    w.start,
+                    w.end,
+                    error=w.error,
+                    imported=w.import_key is not None and not w.cut_by_indexer,
+                )
                 for w in s.scalars(
                     select(WindowRecord)
                     .where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))

@@ -144,6 +144,9 @@ class WindowRecord(Base):
     # import they came from (a file's resolved path, or the name given) and their key within it.
     import_source: Mapped[str | None] = mapped_column(String(1024))
     import_key: Mapped[str | None] = mapped_column(String(128))
+    # An imported window that an indexer cut (a window of a catalogue `vidsearch export` wrote): exports
+    # list it as the indexer's, as the catalogue did, and indexing the video here replaces it.
+    cut_by_indexer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     video: Mapped[VideoRecord] = relationship()
     texts: Mapped[list[WindowTextRecord]] = relationship(back_populates="window", order_by="WindowTextRecord.id")

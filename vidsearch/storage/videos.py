@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from vidsearch.errors import NotFoundError, StorageError
@@ -141,13 +141,14 @@ class VideosMixin(StoreBase):
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
             # Retire, not delete: the generation being served still resolves its hits to these rows.
-            # Imported windows are not the indexer's to replace: they stay as they are.
+            # Imported windows are not the indexer's to replace: they stay as they are, but for the
+            # indexer's windows a catalogue brought (this indexing is their replacement).
             s.execute(
                 update(WindowRecord)
                 .where(
                     WindowRecord.video_id == video_id,
                     WindowRecord.retired.is_(False),
-                    WindowRecord.import_key.is_(None),
+                    or_(WindowRecord.import_key.is_(None), WindowRecord.cut_by_indexer.is_(True)),
                 )
                 .values(retired=True)
             )
