@@ -246,22 +246,39 @@ def _subtitle_file(timed: Iterable[tuple[float, float, str]], fmt: str) -> str:
     return str(subs.to_string(fmt))
 
 
+def nothing_to_write(chosen: Exporter, video: VideoEntry) -> str | None:
+    """Why a per-video format has nothing to write for this video ("has no subtitles ..."), or None. A
+    format says so with a `nothing_for(video)` method; one without it always has something to write."""
+    nothing_for = getattr(chosen, "nothing_for", None)
+    return nothing_for(video) if callable(nothing_for) else None
+
+
 class TranscriptExporter:
     """A video's texts of one kind as timed cues (WebVTT or SRT, written by pysubs2): what is said
-    (speech, a cue per window) or the subtitles as found (a cue per cue of the file's)."""
+    (speech, a cue per window) or the subtitles as found (a cue per cue of the file's). A video with no
+    such text has no file (`nothing_for`), not an empty one."""
 
     media_types: ClassVar[dict[str, str]] = {"vtt": "text/vtt", "srt": "application/x-subrip"}
     per_video = True
+    _NOTHING: ClassVar[dict[str, str]] = {
+        TextKind.SUBTITLE: "has no subtitles (no text subtitle track or sidecar file, none imported)",
+        TextKind.SPEECH: "has no transcript (no speech was transcribed)",
+    }
 
     def __init__(self, name: str, kind: str, fmt: str) -> None:
         self.name, self.kind, self.fmt = name, kind, fmt
         self.suffix = ("" if kind == TextKind.SPEECH else f".{kind}") + f".{fmt}"
         self.media_type = self.media_types[fmt]
 
+    def timed(self, video: VideoEntry) -> list[tuple[float, float, str]]:
+        return subtitles_as_found(video) if self.kind == TextKind.SUBTITLE else cues(video.windows, self.kind)
+
+    def nothing_for(self, video: VideoEntry) -> str | None:
+        return None if self.timed(video) else self._NOTHING.get(self.kind, f"has no texts of kind {self.kind}")
+
     def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
         for video in videos:
-            timed = subtitles_as_found(video) if self.kind == TextKind.SUBTITLE else cues(video.windows, self.kind)
-            yield _subtitle_file(timed, self.fmt)
+            yield _subtitle_file(self.timed(video), self.fmt)
 
 
 class ChaptersVttExporter:
