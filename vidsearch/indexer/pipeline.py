@@ -222,9 +222,14 @@ class Indexer:
         try:
             self._index_files(files, report, job, progress)
             self._find_missing([*roots, *(str(p) for p in gone)], files, report)
-            names = self.db.sync_name_texts(functools.partial(name_text, roots=self.db.library_roots()))
+            # Texts about whole videos are stored with their vectors; the embedder loads only if one is new.
+            names = self.db.sync_name_texts(
+                functools.partial(name_text, roots=self.db.library_roots()), lambda: self.models.embedder
+            )
             if self.settings.video_descriptions:
-                names += describe_videos(self.db, self.settings, lambda: self.models.answerer)
+                names += describe_videos(
+                    self.db, self.settings, lambda: self.models.answerer, embedder=lambda: self.models.embedder
+                )
             changed = report.indexed or report.moved or report.restored or report.missing or report.reembedded or names
             if changed or self._index_is_stale():
                 job.current = "building the vector index"

@@ -26,7 +26,7 @@ from vidsearch.storage.schema import (
     WindowTag,
     WindowTextRecord,
 )
-from vidsearch.storage.store import StoreBase
+from vidsearch.storage.store import StoreBase, to_blob
 from vidsearch.storage.videos import SubtitleCue
 
 
@@ -130,9 +130,12 @@ class CatalogueMixin(StoreBase):
                 )
             )
 
-    def set_description(self, video_id: int, text: str, model_id: int | None, source: str) -> None:
+    def set_description(
+        self, video_id: int, text: str, model_id: int | None, source: str, vector: np.ndarray, embedder_id: int
+    ) -> None:
         """The video's description, on its first live window (the indexer's first where it has windows
-        of its own), replacing any it had; it gets a vector with the next generation."""
+        of its own), replacing any it had, stored with its vector under the embedder `embedder_id` in one
+        transaction, like the rest of the video's texts."""
         with self.session() as s:
             live = select(WindowRecord.id).where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
             first = s.scalar(live.where(WindowRecord.import_key.is_(None)).order_by(WindowRecord.start).limit(1))
@@ -146,11 +149,12 @@ class CatalogueMixin(StoreBase):
             ):
                 s.execute(delete(TextEmbedding).where(TextEmbedding.text_id == old.id))
                 s.delete(old)
-            s.add(
-                WindowTextRecord(
-                    window_id=first, kind=TextKind.DESCRIPTION, text=text, model_id=model_id, source=source
-                )
+            row = WindowTextRecord(
+                window_id=first, kind=TextKind.DESCRIPTION, text=text, model_id=model_id, source=source
             )
+            s.add(row)
+            s.flush()
+            s.add(TextEmbedding(text_id=row.id, embedder_id=embedder_id, vector=to_blob(vector)))
 
     def catalogue_video_ids(self) -> list[int]:
         """Every video an export takes, by path (not those taken out with `remove`)."""
