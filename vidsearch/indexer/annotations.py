@@ -11,7 +11,9 @@ again brings the library to what the file says now, so nothing is ever imported 
 says (video, span, kind, text, tags), so an edited row replaces the old one.
 
 A catalogue written by `vidsearch export --format jsonl` imports as it was: each window line becomes one
-window with all its texts, each recorded with the model that wrote it (the video lines are read past)."""
+window with all its texts, each recorded with the model that wrote it (a window an indexer cut still
+says so), and each video line gives a video known here only through imports its facts and status
+(`Database.restore_catalogue_video`); a video this library indexed itself keeps its own windows."""
 
 from __future__ import annotations
 

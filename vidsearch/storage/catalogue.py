@@ -71,16 +71,16 @@ class VideoEntry:
     recorded_at: datetime | None
     indexed_at: datetime | None
     probe: dict[str, Any] | None
-    # What indexed it (None for a video only imported): a library the catalogue is imported into
-    # leaves the video alone while its own pipeline is the same.
-    pipeline_fingerprint: str | None = None
-    pipeline_settings: dict[str, Any] | None = None
     windows: list[WindowEntry] = field(default_factory=list)
     # The shots as the shot detector found them, (start, end) in order; none where the video was cut
     # into windows on the fixed grid or was imported.
     shots: list[tuple[float, float]] = field(default_factory=list)
     # The subtitle cues as found in its tracks and sidecars (indexed videos; carried by a catalogue import).
     subtitle_cues: list[SubtitleCue] = field(default_factory=list)
+    # What indexed it (None for a video only imported): a library the catalogue is imported into
+    # leaves the video alone while its own pipeline is the same.
+    pipeline_fingerprint: str | None = None
+    pipeline_settings: dict[str, Any] | None = None
 
     @property
     def has_file(self) -> bool:
