@@ -146,4 +146,12 @@ def test_a_hit_on_the_whole_video_is_a_moment_of_its_own():
 def test_a_stretch_does_not_say_the_description_and_the_whole_video_says_only_it():
     texts = {1: [(10, "speech", "the rocket"), (11, "description", "A launch."), (12, "name", "launch day")]}
     assert moment_texts([1], texts) == {"speech": "the rocket"}
+    assert moment_texts([1], texts, {11}) == {"speech": "the rocket", "description": "A launch."}  # all of it
     assert moment_texts([1], texts, {11}, whole_video=True) == {"description": "A launch."}
+
+
+def test_a_stretch_that_is_the_whole_video_is_the_same_moment_as_the_whole_video():
+    # A video known by a key with one imported span: its description's hit spans the same seconds.
+    whole = hit(1, 1, 0, 5, 0.6, ("description",), delimited=True)._replace(whole_video=True)
+    [moment] = merge_into_moments([hit(1, 1, 0, 5, 0.9, ("annotation",), delimited=True), whole])
+    assert (moment.start, moment.end, moment.matched) == (0, 5, {"annotation", "description"})

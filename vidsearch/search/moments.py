@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from vidsearch.storage.schema import TextKind
 
 _TOUCH = 1e-3  # seconds: windows that meet end to start touch
+_SAME_SPAN = 0.999  # temporal IoU of two spans that are the same (up to float rounding)
 
 
 # Texts about the whole video whose hits are the whole video (a video's name, on its first window too,
@@ -114,9 +115,12 @@ class _Building:
         return hit.video_id == self.first.video_id and hit.start <= self.end + _TOUCH and hit.end >= self.start - _TOUCH
 
     def overlap(self, hit: WindowHit) -> float:
-        if hit.video_id != self.first.video_id or hit.whole_video or self.first.whole_video:
+        if hit.video_id != self.first.video_id:
             return 0.0
-        return temporal_iou(self.first.start, self.first.end, hit.start, hit.end)
+        iou = temporal_iou(self.first.start, self.first.end, hit.start, hit.end)
+        if hit.whole_video != self.first.whole_video:  # the whole video and a stretch of it are the same
+            return iou if iou >= _SAME_SPAN else 0.0  # moment only where the stretch is all of it
+        return iou
 
     def score(self, support_weight: float) -> float:
         if not self.support:
@@ -216,16 +220,17 @@ def moment_texts(
     whole_video: bool = False,
 ) -> dict[str, str]:
     """Each kind's texts across the moment's windows in time order; repeats (a title on screen across
-    windows) appear once. A video's name and description are not something a stretch of it says: the
-    name is shown only when it is among the `matched` text ids, the description never. A moment of the
-    `whole_video` (its description matched) says what matched and nothing of its first window."""
+    windows) appear once. A video's name and description are not something a stretch of it says: they
+    are shown only when among the `matched` text ids (a stretch that is the whole video, a one-window
+    video's). A moment of the `whole_video` (its description matched) says what matched and nothing
+    else of its first window."""
     by_kind: dict[str, dict[str, None]] = {}
     for window_id in window_order:
         for text_id, kind, text in texts.get(window_id, []):
             if whole_video:
                 if text_id not in matched:
                     continue
-            elif (kind == TextKind.NAME and text_id not in matched) or kind in WHOLE_VIDEO_HIT_KINDS:
+            elif kind in (TextKind.NAME, *WHOLE_VIDEO_HIT_KINDS) and text_id not in matched:
                 continue
             by_kind.setdefault(kind, {})[text] = None
     return {kind: " ".join(parts) for kind, parts in sorted(by_kind.items())}
