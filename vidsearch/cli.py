@@ -769,6 +769,12 @@ def import_(
                         "[yellow]no such file here[/] (kept as videos known only by that name): "
                         + escape(", ".join(report.not_found))
                     )
+                if report.indexed_here:
+                    out.print(
+                        "indexed in this library (its own windows and facts kept; the catalogue's descriptions "
+                        f"imported): {escape(', '.join(report.indexed_here[:10]))}"
+                        + (f" and {len(report.indexed_here) - 10} more" if len(report.indexed_here) > 10 else "")
+                    )
                 if report.external:
                     out.print(
                         "known only by key (no file): "
@@ -792,12 +798,12 @@ def _publish(settings: Settings, db: Any) -> Any:
     from vidsearch.storage.library import name_text
     from vidsearch.storage.thumbnails import ThumbnailStore
 
-    db.sync_name_texts(lambda path: name_text(path, db.library_roots()))
     models = ModelSet(settings)
+    db.sync_name_texts(lambda path: name_text(path, db.library_roots()), lambda: models.embedder)
     if settings.video_descriptions:
         from vidsearch.export.description import describe_videos
 
-        describe_videos(db, settings, lambda: models.answerer)
+        describe_videos(db, settings, lambda: models.answerer, embedder=lambda: models.embedder)
     with _progress() as progress:
         return publish_generations(db, models, settings, progress, ThumbnailStore(settings.thumbnail_dir))
 

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from vidsearch.cli import DataOption, _fail, _require_library, _settings, err, out
-from vidsearch.errors import NotFoundError, VidsearchError
+from vidsearch.errors import NotFoundError, NothingToExportError, VidsearchError
 
 if TYPE_CHECKING:
     from vidsearch.storage import Database
@@ -75,13 +75,25 @@ def export_command(
             for piece in render(db, chosen[0], ids if ids is not None else db.catalogue_video_ids()):
                 sys.stdout.write(piece)
             return
+        empty = False
         for one in chosen:
-            written = write_export(db, one, out_dir, ids)
-            out.print(
-                f"{one.name}: {len(written)} {'file' if len(written) == 1 else 'files'} in {escape(str(out_dir))}"
-            )
+            try:
+                written = write_export(db, one, out_dir, ids)
+            except NothingToExportError as exc:  # the one video asked for: say so, write the other formats
+                err.print(f"[red]error:[/] {one.name}: {escape(str(exc))}", soft_wrap=True)
+                empty = True
+                continue
+            count = len(written.files)
+            summary = f"{one.name}: {count} {'file' if count == 1 else 'files'} in {escape(str(out_dir))}"
+            if written.skipped:  # a video with nothing in this format gets no file, not an empty one
+                summary += f"; none for {len(written.skipped)} {'video' if len(written.skipped) == 1 else 'videos'}"
+            out.print(summary)
+            for why in written.skipped:
+                err.print(f"[yellow]no {one.name} file[/] {escape(why)}", soft_wrap=True)
         if embed_chapters:
             _embed(db, settings, ids, out_dir)
+        if empty:
+            raise typer.Exit(1)
     except VidsearchError as exc:
         raise _fail(exc) from exc
     finally:

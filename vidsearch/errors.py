@@ -63,6 +63,11 @@ class NotFoundError(VidsearchError):
     """A requested record does not exist."""
 
 
+class NothingToExportError(NotFoundError):
+    """A per-video export format has nothing to write for the videos asked for (subtitles of a video
+    that has none)."""
+
+
 class ForbiddenError(VidsearchError):
     """The request asks for something outside what may be served (a file outside the library roots)."""
 

@@ -320,3 +320,24 @@ def test_the_library_page_survives_a_progress_file_it_cannot_read_times_from(gro
             progress.unlink()
         else:
             progress.write_text(saved)
+
+
+def test_a_match_on_a_videos_description_is_the_whole_video(client):
+    """A video's description is about all of it (kept on its first window): a hit on it is the video
+    from start to end, saying only its description; a stretch of the video does not say it."""
+    durations = {v["id"]: v["duration"] for v in client.get("/videos").json()}
+    query = "the rocket stands fuelled on the pad"
+    found = client.get("/search", params={"q": query, "kind": "description", "limit": 3}).json()["results"]
+    assert found
+    for result in found:
+        assert result["matched"] == ["description"] and list(result["texts"]) == ["description"]
+        assert result["texts"]["description"].startswith("Extractive description")
+        assert (result["start"], result["end"]) == (0, round(durations[result["video_id"]], 3))
+    results = client.get("/search", params={"q": query, "limit": 10}).json()["results"]
+    assert any("description" not in r["matched"] for r in results)
+    for result in results:
+        if "description" in result["matched"]:
+            assert (result["start"], result["end"]) == (0, round(durations[result["video_id"]], 3))
+        else:
+            assert "description" not in result["texts"]
+            assert all(s["kind"] != "description" for s in result["snippets"])

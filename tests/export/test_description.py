@@ -58,7 +58,8 @@ class CitingAnswerer:
         return "A rocket waits [1], an astronaut smiles [2] and a whale sings [7]."
 
 
-def test_citations_become_the_cited_windows_times_and_unknown_ones_go(tmp_path):
+@pytest.mark.models
+def test_citations_become_the_cited_windows_times_and_unknown_ones_go(tmp_path, real_models):
     db, video_id = _library(tmp_path, captions=True)
     answerer = CitingAnswerer()
     described = written_description(db.catalogue_entry(video_id), answerer)
@@ -68,28 +69,36 @@ def test_citations_become_the_cited_windows_times_and_unknown_ones_go(tmp_path):
     assert "cite" in question and [m.texts[TextKind.CAPTION] for m in moments] == CAPTIONS
     assert all(m.frames == () for m in moments)
     # Stored with the model that wrote it.
-    assert describe_videos(db, cpu_settings(tmp_path), lambda: answerer) == 1
+    assert describe_videos(db, cpu_settings(tmp_path), lambda: answerer, embedder=lambda: real_models.embedder) == 1
     stored = db.catalogue_entry(video_id).description
     assert (stored.text, stored.source, stored.model.label) == (described.text, WRITTEN, "unit/describer@r1")
+    # Stored with its vector, in the same transaction.
+    embedder_id = db.model_record(real_models.embedder.spec)
+    assert db.text_vectors(embedder_id, [stored.id], 384).keys() == {stored.id}
 
 
 @pytest.mark.models
-def test_the_real_adapter_takes_captions_without_frames_and_prose_without_words_falls_back(tmp_path):
+def test_the_real_adapter_takes_captions_without_frames_and_prose_without_words_falls_back(tmp_path, real_models):
     """The hf-video adapter builds its prompt from the numbered captions alone (no frames) and runs; a
     random-weight model writes no words, so the description falls back to the extractive one."""
     model = load_transformers_video_lm(str(build_tiny_vlm(tmp_path / "tiny-idefics3")), cpu_settings())
     db, video_id = _library(tmp_path, captions=True)
     assert written_description(db.catalogue_entry(video_id), model) is None
-    assert describe_videos(db, cpu_settings(tmp_path), lambda: model) == 1
+    embedder = lambda: real_models.embedder  # noqa: E731
+    assert describe_videos(db, cpu_settings(tmp_path), lambda: model, embedder=embedder) == 1
     stored = db.catalogue_entry(video_id).description
     assert stored.source == EXTRACTIVE and stored.text.startswith("Extractive description")
-    assert db.videos_without_description() == [] and describe_videos(db, cpu_settings(tmp_path)) == 0
+    assert db.videos_without_description() == []
+    assert describe_videos(db, cpu_settings(tmp_path), embedder=embedder) == 0
 
 
-def test_without_captions_or_a_model_the_description_is_extractive(tmp_path):
+@pytest.mark.models
+def test_without_captions_or_a_model_the_description_is_extractive(tmp_path, real_models):
     db, video_id = _library(tmp_path, captions=False)
     asked = []
-    assert describe_videos(db, cpu_settings(tmp_path), lambda: asked.append(1)) == 1
+    assert (
+        describe_videos(db, cpu_settings(tmp_path), lambda: asked.append(1), embedder=lambda: real_models.embedder) == 1
+    )
     assert asked == [], "no model is loaded for a video without captions"
     stored = db.catalogue_entry(video_id).description
     assert stored.source == EXTRACTIVE and stored.model.model_id == "vidsearch/extractive-description"

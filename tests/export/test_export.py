@@ -10,6 +10,8 @@ import dataclasses
 import itertools
 import json
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +21,13 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
+from tests.conftest import sharing_models
 from vidsearch.cli import app
+from vidsearch.config import Settings
 from vidsearch.export import format_names
 from vidsearch.export.chapters import SHOT
 from vidsearch.export.formats import ChapterSettings
+from vidsearch.indexer import Indexer
 from vidsearch.kinds import TextKind
 from vidsearch.storage import Database
 from vidsearch.storage.catalogue import WHOLE_VIDEO_KINDS, VideoEntry
@@ -119,7 +124,7 @@ def test_csv_has_one_row_per_text_with_its_model(exported):
         assert row["model"] == (text.model.label if text.model else "")
 
 
-def test_transcripts_parse_back_as_the_speech_and_subtitles(exported):
+def test_transcripts_parse_back_as_the_speech_and_subtitles(exported, indexed_demo):
     launch = next(v for v in exported.videos if v.path.endswith("launch_day.mp4"))
     for fmt in ("vtt", "srt"):
         speech = pysubs2.load(str(_file(exported, launch, f".{fmt}")))
@@ -131,11 +136,13 @@ def test_transcripts_parse_back_as_the_speech_and_subtitles(exported):
         ]
         assert [(e.start, e.end, e.plaintext) for e in speech] == said
         subtitles = pysubs2.load(str(_file(exported, launch, f".subtitle.{fmt}")))
-        # The soft subtitle of the second scene (12-24 s) is one cue, as found, over the windows holding it.
-        holding = [w for w in launch.windows if w.texts_of(TextKind.SUBTITLE)]
-        assert [e.plaintext for e in subtitles] == ["Weather officers report clear skies over the coast"]
-        cue = subtitles[0]
-        assert (cue.start, cue.end) == (round(holding[0].start * 1000), round(holding[-1].end * 1000))
+        # The soft subtitle of the second scene (12-24 s) is one cue, as found in the track.
+        track = [
+            (round(s.start * 1000), round(s.end * 1000), s.scene.subtitle)
+            for s in indexed_demo.truth["space/launch_day.mp4"]
+            if s.scene.subtitle
+        ]
+        assert [(e.start, e.end, e.plaintext) for e in subtitles] == track
 
 
 def test_chapters_start_at_topic_changes_or_at_the_shots_the_indexer_found(exported, indexed_demo):
@@ -236,10 +243,13 @@ def test_the_original_files_are_untouched(exported, indexed_demo):
         assert os.stat(video.path).st_size == video.size_bytes
 
 
-def test_jsonl_imports_back_into_an_empty_data_folder_with_the_same_windows_and_texts(exported, tmp_path):
+def test_jsonl_imports_back_into_an_empty_data_folder_with_the_same_windows_and_texts(
+    exported, indexed_demo, real_models, tmp_path
+):
     data = tmp_path / "data"
     result = runner.invoke(app, ["import", str(exported.out / "catalogue.jsonl"), "--data", str(data)])
     assert result.exit_code == 0, result.output
+    assert "3 videos as catalogued" in result.output
     db = Database(f"sqlite:///{data / 'vidsearch.db'}")
     try:
         back = {v.path: v for v in db.catalogue_entries(db.catalogue_video_ids())}
@@ -253,17 +263,95 @@ def test_jsonl_imports_back_into_an_empty_data_folder_with_the_same_windows_and_
         for before, after in zip(video.windows, again.windows, strict=True):
             assert _said(after) == _said(before)
             assert after.tags == before.tags
+            assert after.imported == before.imported  # the indexer's windows are still listed as its own
         # The video's name is made again from its path by the library it is in (its folders count from
         # that library's roots), on its first window.
         assert again.windows[0].texts_of(TextKind.NAME)
+        # What the video line carries comes back: done (searchable) as it was, its probe data and shots.
+        assert again.status == video.status == "done"
+        assert (again.shots, again.subtitle_cues, again.content_hash) == (
+            video.shots,
+            video.subtitle_cues,
+            video.content_hash,
+        )
+
+    # Exported again from the new library: the same video lines, chapters and PBCore records.
+    out = tmp_path / "again"
+    args = ["export", "--data", str(data), "--out", str(out), "-f", "jsonl", "-f", "chapters-vtt", "-f", "pbcore"]
+    result = runner.invoke(app, [*args, "-f", "subtitles-vtt"], env=CHAPTER_ENV)
+    assert result.exit_code == 0, result.output
+    assert _video_lines(out / "catalogue.jsonl") == _video_lines(exported.out / "catalogue.jsonl")
+    ids = {video.path: (video.id, back[video.path].id) for video in exported.videos}
+    for video in exported.videos:
+        old_id, new_id = ids[video.path]
+        stem = Path(video.path).stem
+        for suffix in (".chapters.vtt", ".subtitle.vtt"):
+            assert (out / f"{new_id}-{stem}{suffix}").read_text() == _file(exported, video, suffix).read_text()
+        record = (out / f"{new_id}-{stem}.pbcore.xml").read_text()
+        assert _without_id(record, new_id) == _without_id(_file(exported, video, ".pbcore.xml").read_text(), old_id)
+
     # Imported again: nothing changes, nothing is added twice.
     result = runner.invoke(app, ["import", str(exported.out / "catalogue.jsonl"), "--data", str(data)])
     assert result.exit_code == 0 and "0 new, 0 changed" in result.output
+    # The files are here, with the same bytes, indexed with the same pipeline: nothing is indexed again.
+    settings = Settings(data_dir=data)
+    report = Indexer(settings, models=sharing_models(settings, real_models)).run([indexed_demo.folder])
+    assert report.failed == [] and report.indexed == [] and len(report.skipped) == len(exported.videos)
+
+
+def test_a_catalogue_keeps_to_the_library_it_is_imported_into(exported, indexed_demo, tmp_path):
+    """Where the library has indexed a video itself, its own windows and facts stand and only what
+    people imported comes in; a video whose file is not here is known by its key, with its facts."""
+    data = tmp_path / "data"
+    shutil.copytree(indexed_demo.settings.data_dir, data)
+    result = runner.invoke(app, ["import", str(exported.out / "catalogue.jsonl"), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "indexed in this library" in result.output and "0 new, 0 changed" in result.output
+    db = Database(f"sqlite:///{data / 'vidsearch.db'}")
+    try:
+        kept = {v.path: [(w.id, w.imported) for w in v.windows] for v in db.catalogue_entries(db.catalogue_video_ids())}
+    finally:
+        db.close()
+    assert kept == {v.path: [(w.id, w.imported) for w in v.windows] for v in exported.videos}
+
+    launch = next(v for v in exported.videos if v.path.endswith("launch_day.mp4"))
+    elsewhere = "/archive/elsewhere/launch_day.mp4"
+    lines = [json.loads(line) for line in (exported.out / "catalogue.jsonl").read_text().splitlines()]
+    moved = tmp_path / "moved.jsonl"
+    moved.write_text(
+        "".join(json.dumps({**line, "video": elsewhere}) + "\n" for line in lines if line["video"] == launch.path)
+    )
+    fresh = tmp_path / "fresh"
+    result = runner.invoke(app, ["import", str(moved), "--data", str(fresh)])
+    assert result.exit_code == 0, result.output
+    db = Database(f"sqlite:///{fresh / 'vidsearch.db'}")
+    try:
+        [known] = db.catalogue_entries(db.catalogue_video_ids())
+    finally:
+        db.close()
+    assert (known.path, known.status, known.has_file) == (elsewhere, "external", False)
+    assert (known.shots, known.subtitle_cues, known.probe["streams"]) == (
+        launch.shots,
+        launch.subtitle_cues,
+        launch.probe["streams"],
+    )
+
+
+def _video_lines(catalogue: Path) -> list[dict]:
+    """The catalogue's video lines but their ids (the library that imports them numbers its videos)."""
+    lines = [json.loads(line) for line in catalogue.read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k != "video_id"} for line in lines if line["record"] == "video"]
+
+
+def _without_id(record: str, video_id: int) -> str:
+    """A PBCore record with its video's id (an identifier, and its chapters' as ID.n) taken out."""
+    record = record.replace(f'<pbcoreIdentifier source="vidsearch">{video_id}</pbcoreIdentifier>', "ID")
+    return re.sub(rf'<pbcoreIdentifier source="vidsearch">{video_id}\.(\d+)<', r"ID.\1<", record)
 
 
 def _said(window):
     """A window's texts with their models, but the video's name (derived from the path, not exported data)."""
-    return [(t.kind, t.text, t.model) for t in window.texts if t.kind != TextKind.NAME]
+    return [(t.kind, t.text, t.model.to_dict() if t.model else None) for t in window.texts if t.kind != TextKind.NAME]
 
 
 def test_one_video_to_stdout_and_bad_requests_get_clear_errors(indexed_demo, exported):

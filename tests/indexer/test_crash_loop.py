@@ -32,9 +32,8 @@ def check_consistent(data: Path) -> None:
         return
     with sqlite3.connect(db_file) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        # A done video has windows, and every text the indexer stored with it has its vector. Texts about
-        # the whole video (its name, its description) are written after the videos and get their vectors
-        # with the generation published next (the final run below checks FAISS and SQL agree).
+        # A done video has windows, and every text it has has its vector: the indexer's, stored with the
+        # video, and those about the whole video (its name, its description), each stored with its vector.
         bare = conn.execute(
             "SELECT count(*) FROM videos v WHERE v.status = 'done' AND NOT EXISTS "
             "(SELECT 1 FROM windows w WHERE w.video_id = v.id)"
@@ -42,8 +41,7 @@ def check_consistent(data: Path) -> None:
         assert bare == 0
         unembedded = conn.execute(
             "SELECT count(*) FROM window_texts t JOIN windows w ON t.window_id = w.id "
-            "JOIN videos v ON w.video_id = v.id WHERE v.status = 'done' AND t.kind NOT IN ('name', 'description') "
-            "AND NOT EXISTS "
+            "JOIN videos v ON w.video_id = v.id WHERE v.status = 'done' AND NOT EXISTS "
             "(SELECT 1 FROM text_embeddings e WHERE e.text_id = t.id)"
         ).fetchone()[0]
         assert unembedded == 0

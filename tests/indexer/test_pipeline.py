@@ -276,6 +276,17 @@ def test_label_settings_and_vocabulary_are_part_of_the_pipeline_fingerprint(tmp_
     assert "label_vocabulary" not in Indexer(Settings(data_dir=tmp_path / "a", visual_labels="none")).pipeline_settings
 
 
+def test_the_way_subtitle_cues_are_attached_is_part_of_the_pipeline_fingerprint(tmp_path, monkeypatch):
+    """Libraries indexed when a cue went to every window it grazed are indexed again."""
+    from vidsearch.indexer import pipeline
+    from vidsearch.indexer.signals import SUBTITLE_ATTACHMENT_VERSION
+
+    base = Indexer(Settings(data_dir=tmp_path / "a"))
+    assert base.pipeline_settings["subtitle_attachment"] == SUBTITLE_ATTACHMENT_VERSION
+    monkeypatch.setattr(pipeline, "SUBTITLE_ATTACHMENT_VERSION", SUBTITLE_ATTACHMENT_VERSION - 1)
+    assert Indexer(Settings(data_dir=tmp_path / "a")).pipeline_fingerprint != base.pipeline_fingerprint
+
+
 def test_a_labeler_that_cannot_load_stops_the_run(tmp_path, real_models):
     library = _small_library(tmp_path / "lib")
     settings = Settings(data_dir=tmp_path / "data", visual_labels="no.such.module:Labeler")

@@ -76,8 +76,8 @@ def assert_same_library(got: dict[str, Any], want: dict[str, Any]) -> None:
             k: w[k] for k in ("status", "error", "pipeline", "windows", "texts")
         }, path
         # The same texts embedded in other batches and threads: equal up to float rounding. The texts
-        # about the whole video (its name, its description) are embedded when the index is published,
-        # all in one batch in the order the videos were stored, which differs between the runners; the
+        # about the whole video (its name, its description) are embedded when they are written, the
+        # names in one batch in the order the videos were stored, which differs between the runners; the
         # embedder's CPU kernels round a little differently by a text's place in a batch (about 0.02
         # per component): those are the same direction.
         whole = np.array([t[1] in ("name", "description") for t in w["texts"]], dtype=bool)

@@ -12,7 +12,7 @@ from vidsearch.indexer.signals import (
 )
 from vidsearch.media.frames import SampledFrame
 from vidsearch.media.subtitles import Cue
-from vidsearch.media.windows import plan_windows
+from vidsearch.media.windows import Window, plan_windows
 from vidsearch.models.base import FrameLabel, ModelSpec, SpokenWord, TextLine
 
 
@@ -39,6 +39,39 @@ def test_cues_go_to_every_window_they_overlap_once():
         0: ("long cue", "stream:2"),
         1: ("long cue", "stream:2, a.srt"),
         2: ("late", "a.srt"),
+    }
+
+
+def test_a_cue_that_only_grazes_a_window_is_not_its_text():
+    # Shot-aware windows start on a cut, where a cue often ends a frame or a few milliseconds later.
+    windows = [Window(0, 0.0, 7.96), Window(1, 7.96, 12.0), Window(2, 12.0, 20.0)]
+    cues = [
+        Cue(2.0, 8.0, "ends on the cut", "stream:2"),  # 0.04 s into window 1
+        Cue(8.0, 12.3, "runs past the edge", "stream:2"),  # 0.3 s into window 2
+        Cue(11.8, 12.2, "short cue over an edge", "stream:2"),  # 0.2 s each side: half of it in both
+        Cue(11.9, 12.0, "a blink", "stream:2"),  # all of it in window 1: half of a cue is enough
+    ]
+    assert cues_by_window(cues, windows) == {
+        0: ("ends on the cut", "stream:2"),
+        1: ("runs past the edge short cue over an edge a blink", "stream:2"),
+        2: ("short cue over an edge", "stream:2"),
+    }
+
+
+def test_a_cue_lies_in_the_window_it_overlaps_most_when_none_holds_enough_of_it():
+    windows = [Window(0, 0.0, 0.4), Window(1, 0.4, 0.8), Window(2, 0.8, 5.0)]
+    # 1.1 s long: a window would need 0.5 s of it; none has that, the middle one holds the most (0.4 s).
+    assert cues_by_window([Cue(0.05, 1.15, "over three windows", "a.srt")], windows) == {
+        1: ("over three windows", "a.srt")
+    }
+    # Past the video's end it overlaps no window at all: no window's text.
+    assert cues_by_window([Cue(6.0, 7.0, "after the end", "a.srt")], windows) == {}
+
+
+def test_a_cue_of_several_lines_is_one_line_of_a_window_text():
+    windows = plan_windows(10, 10, 10)
+    assert cues_by_window([Cue(1, 3, "first line\nsecond  line", "a.srt")], windows) == {
+        0: ("first line second line", "a.srt")
     }
 
 

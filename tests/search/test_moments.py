@@ -133,3 +133,25 @@ def test_undisputed_and_imported_boundaries_never_snap():
     given = [hit(1, 1, 2, 11, 0.9, delimited=True), hit(2, 1, 0, 10, 0.8)]
     assert spans(merge_into_moments(given, shot_cuts=cuts))[0] == (1, 1, 10.5)
     assert asked == []
+
+
+def test_a_hit_on_the_whole_video_is_a_moment_of_its_own():
+    # A short video: its first window overlaps the whole video by more than the IoU that would merge them.
+    whole = hit(1, 1, 0, 12, 0.6, ("description",), delimited=True)._replace(whole_video=True, text_ids={99})
+    moments = merge_into_moments([hit(1, 1, 0, 10, 0.9), hit(2, 1, 10, 12, 0.88), whole])
+    assert [(m.start, m.end, m.whole_video) for m in moments] == [(0, 12, False), (0, 12, True)]
+    assert moments[1].window_ids == [1] and moments[1].matched == {"description"}
+
+
+def test_a_stretch_does_not_say_the_description_and_the_whole_video_says_only_it():
+    texts = {1: [(10, "speech", "the rocket"), (11, "description", "A launch."), (12, "name", "launch day")]}
+    assert moment_texts([1], texts) == {"speech": "the rocket"}
+    assert moment_texts([1], texts, {11}) == {"speech": "the rocket", "description": "A launch."}  # all of it
+    assert moment_texts([1], texts, {11}, whole_video=True) == {"description": "A launch."}
+
+
+def test_a_stretch_that_is_the_whole_video_is_the_same_moment_as_the_whole_video():
+    # A video known by a key with one imported span: its description's hit spans the same seconds.
+    whole = hit(1, 1, 0, 5, 0.6, ("description",), delimited=True)._replace(whole_video=True)
+    [moment] = merge_into_moments([hit(1, 1, 0, 5, 0.9, ("annotation",), delimited=True), whole])
+    assert (moment.start, moment.end, moment.matched) == (0, 5, {"annotation", "description"})

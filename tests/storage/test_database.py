@@ -204,6 +204,7 @@ def test_a_database_made_before_keyword_search_gets_it_on_open(database_url):
     from sqlalchemy import text
 
     from vidsearch.storage.database import Database
+    from vidsearch.storage.migrate import HEAD
 
     old = Database(database_url)
     _store(old)
@@ -226,7 +227,7 @@ def test_a_database_made_before_keyword_search_gets_it_on_open(database_url):
         assert reopened.video_detail(1).recorded_at is None
         assert reopened.window_tags([1]) == {}
         with reopened.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
     finally:
         reopened.close()
 

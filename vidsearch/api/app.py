@@ -92,7 +92,7 @@ _STATUS: list[tuple[type[VidsearchError], int]] = [
 _ERROR_MEANINGS = {
     401: "A missing or wrong API key.",
     403: "The video's file resolves outside the library roots.",
-    404: "No such id, or its file is gone.",
+    404: "No such id, its file is gone, or nothing of it to export (subtitles of a video that has none).",
     413: "The request body is larger than the server accepts.",
     422: "A parameter is missing or invalid; the detail names it and what was expected, e.g. "
     '`{"detail": "q: String should have at most 1000 characters"}`.',

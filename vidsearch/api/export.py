@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from vidsearch.api.security import MAX_ID
 from vidsearch.config import Settings
-from vidsearch.export import exporter, file_name, format_names, render, zip_export
+from vidsearch.errors import NothingToExportError
+from vidsearch.export import exporter, file_name, format_names, nothing_for, render, zip_export
 from vidsearch.storage import Database
 
 router = APIRouter(tags=["export"])
@@ -67,11 +68,15 @@ async def export_video(
     format: FormatQuery = JSONL,
 ) -> Response:
     """One video in an export format, as a file to download: its catalogue lines (jsonl, csv), its
-    transcript or subtitles (vtt, srt), its chapters (chapters-vtt, ffmetadata) or its PBCore record."""
+    transcript or subtitles (vtt, srt), its chapters (chapters-vtt, ffmetadata) or its PBCore record. A
+    transcript or subtitles of a video that has none is a 404 that says so."""
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
     chosen = exporter(format.value, settings)
     video = await run_in_threadpool(db.catalogue_entry, video_id)
+    why = await run_in_threadpool(nothing_for, chosen, video)
+    if why is not None:  # subtitles of a video with none: 404 saying so, not an empty file
+        raise NothingToExportError(why)
     body = await run_in_threadpool(lambda: "".join(chosen.render([video])))
     return Response(body, media_type=_media_type(chosen.media_type), headers=_attachment(file_name(video, chosen)))
 
@@ -86,7 +91,8 @@ async def export_catalogue(
     ] = None,
 ) -> Response:
     """The whole catalogue (or the videos given): jsonl and csv as one streamed file; a per-video
-    format as a ZIP holding one file per video."""
+    format as a ZIP holding one file per video that has something to write (no empty subtitle files:
+    a 404 when no video asked for has any)."""
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
     chosen = exporter(format.value, settings)

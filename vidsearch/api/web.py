@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vidsearch.api.security import MAX_ID, ApiKeyStore, resolve_media, token_from
 from vidsearch.errors import ForbiddenError, InvalidQueryError, NotFoundError
+from vidsearch.export import exporter, nothing_for
 from vidsearch.export.formats import ChapterSettings
 from vidsearch.indexer import progress as index_progress
 from vidsearch.kinds import MATCH_KINDS
@@ -286,7 +287,12 @@ def video_page(request: Request, video_id: Annotated[int, PathParam(ge=1, le=MAX
         "chapters": ChapterSettings.of(request.app.state.settings).chapters(entry),
         "description": description,
         "description_by": (description.model.label if description.model else "imported") if description else "",
-        "export_formats": EXPORT_FORMATS,
+        # Only what there is: no "Subtitles" for a video without any (the route would say 404).
+        "export_formats": [
+            (name, label)
+            for name, label in EXPORT_FORMATS
+            if nothing_for(exporter(name, request.app.state.settings), entry) is None
+        ],
         "shots": shots,
         "shot_of_window": _shot_of_each_window(video, [shot for shot, _, _ in shots]),
     }

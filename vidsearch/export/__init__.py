@@ -9,11 +9,12 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-from vidsearch.errors import ConfigError, InvalidQueryError, StorageError
-from vidsearch.export.formats import EXPORTERS, Exporter
+from vidsearch.errors import ConfigError, InvalidQueryError, NothingToExportError, StorageError
+from vidsearch.export.formats import EXPORTERS, Exporter, nothing_to_write
 from vidsearch.storage.catalogue import VideoEntry
 
 if TYPE_CHECKING:
@@ -55,21 +56,43 @@ def render(db: Database, chosen: Exporter, video_ids: Iterable[int]) -> Iterator
     return chosen.render(db.catalogue_entries(video_ids))
 
 
-def write_export(db: Database, chosen: Exporter, out: Path, video_ids: list[int] | None = None) -> list[Path]:
+@dataclass
+class WrittenExport:
+    files: list[Path] = field(default_factory=list)
+    # The videos a per-video format had nothing to write for, each as "video ID (PATH) has no ...".
+    skipped: list[str] = field(default_factory=list)
+
+
+def nothing_for(chosen: Exporter, video: VideoEntry) -> str | None:
+    """ "video ID (PATH) has no subtitles ..." when the format has nothing to write for the video."""
+    why = nothing_to_write(chosen, video)
+    return None if why is None else f"video {video.id} ({video.path}) {why}"
+
+
+def write_export(db: Database, chosen: Exporter, out: Path, video_ids: list[int] | None = None) -> WrittenExport:
     """Write the export under the folder `out` (made if missing): one file for a catalogue format, one
     per video for a per-video format. Each file is written under a temporary name and renamed, so a
-    file there is always whole. Returns the files written."""
+    file there is always whole. A video the format has nothing to write for (subtitles of a video with
+    none) gets no file: it is listed in `skipped`, or, when it is the one video asked for, an error
+    (NothingToExportError)."""
     ids = db.catalogue_video_ids() if video_ids is None else video_ids
     prepare_folder(out)
     if not chosen.per_video:
         target = out / file_name(None, chosen)
         _write(target, render(db, chosen, ids))
-        return [target]
-    written = []
+        return WrittenExport([target])
+    written = WrittenExport()
     for video in db.catalogue_entries(ids):
+        why = nothing_for(chosen, video)
+        if why is not None:
+            if video_ids is not None and len(ids) == 1:  # asked for by name: an empty file would hide it
+                raise NothingToExportError(why)
+            log.info("no %s file: %s", chosen.name, why)
+            written.skipped.append(why)
+            continue
         target = out / file_name(video, chosen, with_id=len(ids) > 1)
         _write(target, chosen.render([video]))
-        written.append(target)
+        written.files.append(target)
     return written
 
 
@@ -112,19 +135,33 @@ def _write(target: Path, pieces: Iterable[str]) -> None:
     log.info("wrote %s", target)
 
 
-def zip_export(db: Database, chosen: Exporter, video_ids: list[int], target: Path) -> None:
-    """A per-video format over many videos as one ZIP file of their files (the API's bulk export)."""
+def zip_export(db: Database, chosen: Exporter, video_ids: list[int], target: Path) -> list[str]:
+    """A per-video format over many videos as one ZIP file of their files (the API's bulk export).
+    Videos the format has nothing to write for get no file; they are returned ("video ID (PATH) has no
+    ..."), and when that is every video, it is an error (NothingToExportError)."""
+    skipped = []
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for video in db.catalogue_entries(video_ids):
+            why = nothing_for(chosen, video)
+            if why is not None:
+                log.info("no %s file: %s", chosen.name, why)
+                skipped.append(why)
+                continue
             archive.writestr(file_name(video, chosen, with_id=True), "".join(chosen.render([video])))
+    if skipped and len(skipped) == len(video_ids):
+        more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        raise NothingToExportError(f"nothing to export as {chosen.name}: " + "; ".join(skipped[:3]) + more)
+    return skipped
 
 
 __all__ = [
     "EXPORTERS",
     "Exporter",
+    "WrittenExport",
     "exporter",
     "file_name",
     "format_names",
+    "nothing_for",
     "prepare_folder",
     "render",
     "write_export",

@@ -16,7 +16,7 @@ from vidsearch import __version__
 from vidsearch.errors import ModelError
 from vidsearch.export.chapters import TITLE_KINDS, Chapter, central_window, video_chapters
 from vidsearch.kinds import TextKind
-from vidsearch.models.base import ModelSpec, MomentClip, VideoAnswerer
+from vidsearch.models.base import Embedder, ModelSpec, MomentClip, VideoAnswerer
 from vidsearch.storage.catalogue import VideoEntry, WindowEntry
 
 if TYPE_CHECKING:
@@ -128,18 +128,30 @@ def written_description(video: VideoEntry, answerer: VideoAnswerer) -> Descripti
 
 
 def describe_videos(
-    db: Database, settings: Settings, answerer: Callable[[], VideoAnswerer | None] = lambda: None
+    db: Database,
+    settings: Settings,
+    answerer: Callable[[], VideoAnswerer | None] = lambda: None,
+    *,
+    embedder: Callable[[], Embedder],
 ) -> int:
     """Describe every video that has windows but no description yet (new, re-indexed or imported
     since), stored as a text of kind `description` with the model record of what wrote it: the video
     language model `answerer()` gives (asked only when a video has captions), from the window captions;
-    else extractive, from the indexed texts. Returns how many were described (their vectors come with
-    the next generation)."""
+    else extractive, from the indexed texts. Each is stored with its vector under `embedder()` (asked
+    for only when a video is described) in one transaction. Returns how many were described."""
     pending = db.videos_without_description()
     if not pending:
         return 0
     extractive_id: int | None = None
     described = 0
+    embedder_id: int | None = None
+
+    def store(video_id: int, text: str, model_id: int | None, source: str) -> None:
+        nonlocal embedder_id
+        model = embedder()
+        embedder_id = embedder_id or db.model_record(model.spec)
+        db.set_description(video_id, text, model_id, source, model.embed([text])[0], embedder_id)
+
     for video in db.catalogue_entries(pending):
         has_captions = any(w.texts_of(TextKind.CAPTION) for w in video.windows)
         model = answerer() if has_captions else None
@@ -150,7 +162,7 @@ def describe_videos(
             except ModelError as exc:  # the extractive one stands in; the next run tries again
                 log.warning("%s: the video language model could not describe it: %s", video.path, exc)
             if description is not None:
-                db.set_description(video.id, description.text, db.model_record(model.spec), WRITTEN)
+                store(video.id, description.text, db.model_record(model.spec), WRITTEN)
                 described += 1
                 continue
         chapters = video_chapters(
@@ -162,7 +174,7 @@ def describe_videos(
         description = extractive_description(video, chapters)
         if description is not None:
             extractive_id = extractive_id or db.model_record(extractive_spec(settings))
-            db.set_description(video.id, description.text, extractive_id, EXTRACTIVE)
+            store(video.id, description.text, extractive_id, EXTRACTIVE)
             described += 1
     log.info("described %d videos", described)
     return described

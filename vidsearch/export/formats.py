@@ -79,9 +79,10 @@ def _iso(value: Any) -> str | None:
 
 
 class JsonLinesExporter:
-    """One line per video (`record: video`: its facts, streams and chapters), then one per window
-    (`record: window`: span, tags, and every text with the model that wrote it). `vidsearch import`
-    reads it back: the same windows with the same texts and models."""
+    """One line per video (`record: video`: its facts, streams, shots, subtitle cues, chapters and the
+    pipeline that indexed it), then one per window (`record: window`: span, tags, and every text with
+    the model that wrote it). `vidsearch import` reads it back: the same videos, windows, texts and
+    models."""
 
     name = "jsonl"
     suffix = ".jsonl"
@@ -111,7 +112,13 @@ class JsonLinesExporter:
                     "indexed_at": _iso(video.indexed_at),
                     "streams": (video.probe or {}).get("streams", []),
                     "shots": [{"start": start, "end": end} for start, end in video.shots],
+                    "subtitle_cues": [
+                        {"start": c.start, "end": c.end, "text": c.text, "source": c.source}
+                        for c in video.subtitle_cues
+                    ],
                     "chapters": [c.to_dict() for c in self.chapters.chapters(video)],
+                    "pipeline_fingerprint": video.pipeline_fingerprint,
+                    "pipeline_settings": video.pipeline_settings,
                 }
             )
             for window in video.windows:
@@ -219,6 +226,17 @@ def cues(windows: Iterable[WindowEntry], kind: str) -> list[tuple[float, float, 
     return out
 
 
+def subtitles_as_found(video: VideoEntry) -> list[tuple[float, float, str]]:
+    """The video's subtitle cues as its tracks and sidecar files have them (own times, own text, lines
+    kept), in time order, with the subtitles imported as descriptions (each window a cue as given). A
+    video indexed before cues were stored has only its windows' texts: those, merged as `cues` does."""
+    if not video.subtitle_cues:
+        return cues(video.windows, TextKind.SUBTITLE)
+    found = [(c.start, c.end, c.text) for c in video.subtitle_cues]
+    given = cues([w for w in video.windows if w.imported], TextKind.SUBTITLE)
+    return sorted(found + given, key=lambda cue: (cue[0], cue[1]))
+
+
 def _subtitle_file(timed: Iterable[tuple[float, float, str]], fmt: str) -> str:
     subs = pysubs2.SSAFile()
     for start, end, text in timed:
@@ -228,21 +246,39 @@ def _subtitle_file(timed: Iterable[tuple[float, float, str]], fmt: str) -> str:
     return str(subs.to_string(fmt))
 
 
+def nothing_to_write(chosen: Exporter, video: VideoEntry) -> str | None:
+    """Why a per-video format has nothing to write for this video ("has no subtitles ..."), or None. A
+    format says so with a `nothing_for(video)` method; one without it always has something to write."""
+    nothing_for = getattr(chosen, "nothing_for", None)
+    return nothing_for(video) if callable(nothing_for) else None
+
+
 class TranscriptExporter:
     """A video's texts of one kind as timed cues (WebVTT or SRT, written by pysubs2): what is said
-    (speech) or the subtitles as found."""
+    (speech, a cue per window) or the subtitles as found (a cue per cue of the file's). A video with no
+    such text has no file (`nothing_for`), not an empty one."""
 
     media_types: ClassVar[dict[str, str]] = {"vtt": "text/vtt", "srt": "application/x-subrip"}
     per_video = True
+    _NOTHING: ClassVar[dict[str, str]] = {
+        TextKind.SUBTITLE: "has no subtitles (no text subtitle track or sidecar file, none imported)",
+        TextKind.SPEECH: "has no transcript (no speech was transcribed)",
+    }
 
     def __init__(self, name: str, kind: str, fmt: str) -> None:
         self.name, self.kind, self.fmt = name, kind, fmt
         self.suffix = ("" if kind == TextKind.SPEECH else f".{kind}") + f".{fmt}"
         self.media_type = self.media_types[fmt]
 
+    def timed(self, video: VideoEntry) -> list[tuple[float, float, str]]:
+        return subtitles_as_found(video) if self.kind == TextKind.SUBTITLE else cues(video.windows, self.kind)
+
+    def nothing_for(self, video: VideoEntry) -> str | None:
+        return None if self.timed(video) else self._NOTHING.get(self.kind, f"has no texts of kind {self.kind}")
+
     def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
         for video in videos:
-            yield _subtitle_file(cues(video.windows, self.kind), self.fmt)
+            yield _subtitle_file(self.timed(video), self.fmt)
 
 
 class ChaptersVttExporter:

@@ -11,7 +11,9 @@ again brings the library to what the file says now, so nothing is ever imported 
 says (video, span, kind, text, tags), so an edited row replaces the old one.
 
 A catalogue written by `vidsearch export --format jsonl` imports as it was: each window line becomes one
-window with all its texts, each recorded with the model that wrote it (the video lines are read past)."""
+window with all its texts, each recorded with the model that wrote it (a window an indexer cut still
+says so), and each video line gives a video known here only through imports its facts and status
+(`Database.restore_catalogue_video`); a video this library indexed itself keeps its own windows."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,16 @@ from vidsearch.errors import ConfigError, NotFoundError
 from vidsearch.media.subtitles import SIDECAR_EXTENSIONS, read_sidecar
 from vidsearch.models.base import ModelSpec
 from vidsearch.storage.database import Database
-from vidsearch.storage.imports import VIDEO_RECORD, WINDOW_RECORD, ImportChanges, ImportRow, ImportText
-from vidsearch.storage.schema import TEXT_KINDS, TextKind
+from vidsearch.storage.imports import (
+    VIDEO_RECORD,
+    WINDOW_RECORD,
+    CatalogueVideo,
+    ImportChanges,
+    ImportRow,
+    ImportText,
+)
+from vidsearch.storage.schema import TEXT_KINDS, TextKind, VideoStatus
+from vidsearch.storage.videos import SubtitleCue
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +75,17 @@ class Annotation:
     where: str = ""  # "file:line", for messages
     # A window of an exported catalogue: all its texts (the first is `kind`/`text`), each with its model.
     texts: tuple[AnnotatedText, ...] = ()
+    cut_by_indexer: bool = False  # a catalogue's window that an indexer cut (not one a person gave)
+
+
+@dataclass(frozen=True)
+class VideoLine:
+    """An exported catalogue's line about a video: its facts, restored where the library knows the
+    video only through imports."""
+
+    video: str
+    facts: CatalogueVideo
+    where: str
 
 
 @dataclass
@@ -78,6 +100,10 @@ class ImportReport:
     # most likely a typo or a file on another machine.
     external: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
+    # Videos of a catalogue whose facts (probe data, shots, subtitle cues, status) were restored, and
+    # those this library has indexed itself, which keep theirs and their own windows.
+    restored: int = 0
+    indexed_here: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         c = self.changes
@@ -86,6 +112,8 @@ class ImportReport:
             f"from {_count(self.files, 'file')}",
             f"{c.added} new, {c.replaced} changed, {c.unchanged} unchanged, {c.removed} removed",
         ]
+        if self.restored:
+            parts.append(f"{_count(self.restored, 'video')} as catalogued (status, probe data, shots, subtitles)")
         return "imported " + "; ".join(parts)
 
 
@@ -97,8 +125,9 @@ class _BadRow(ValueError):
     """A row that cannot be imported; the message names the field and what was expected."""
 
 
-def read_annotations(path: Path, report: ImportReport) -> Iterator[Annotation]:
-    """The file's descriptions; a bad row is reported (file:line, field, what was expected) and skipped."""
+def read_annotations(path: Path, report: ImportReport) -> Iterator[Annotation | VideoLine]:
+    """The file's descriptions (and an exported catalogue's video lines); a bad row is reported
+    (file:line, field, what was expected) and skipped."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         with path.open(encoding="utf-8") as f:
@@ -119,7 +148,8 @@ def read_annotations(path: Path, report: ImportReport) -> Iterator[Annotation]:
     elif suffix in SIDECAR_EXTENSIONS:
         video = _video_beside(path)
         for number, cue in enumerate(read_sidecar(path), 1):
-            yield Annotation(video, cue.start, cue.end, cue.text, TextKind.SUBTITLE, where=f"{path}: cue {number}")
+            text = " ".join(cue.text.split())  # a description is one line
+            yield Annotation(video, cue.start, cue.end, text, TextKind.SUBTITLE, where=f"{path}: cue {number}")
     else:
         raise ConfigError(f"{path}: unknown annotation format {suffix or '(no extension)'!r} (use {FORMATS})")
 
@@ -134,11 +164,12 @@ def _json_object(line: str) -> dict[str, Any]:
     return row
 
 
-def _parse(load: Any, where: str, report: ImportReport) -> Iterator[Annotation]:
+def _parse(load: Any, where: str, report: ImportReport) -> Iterator[Annotation | VideoLine]:
     try:
         row = load()
         record = row.get("record")
         if record == VIDEO_RECORD:  # an exported catalogue's line about the video: its windows follow
+            yield VideoLine(_required(row, "video", "the video's path or key"), _catalogue_video(row), where)
             return
         if record not in (None, "", WINDOW_RECORD):
             raise _BadRow(f"'record' is {record!r}: expected {WINDOW_RECORD!r} or {VIDEO_RECORD!r}")
@@ -156,9 +187,94 @@ def _parse(load: Any, where: str, report: ImportReport) -> Iterator[Annotation]:
             raise _BadRow(f"'id' is longer than {MAX_KEY_CHARS} characters")
         first = texts[0]
         more = tuple(texts) if len(texts) > 1 or first.model is not None else ()
-        yield Annotation(video, start, end, first.text, first.kind, duration, _tags(row.get("tags")), key, where, more)
+        cut = record == WINDOW_RECORD and row.get("imported") is False
+        tags = _tags(row.get("tags"))
+        yield Annotation(video, start, end, first.text, first.kind, duration, tags, key, where, more, cut)
     except _BadRow as exc:
         report.skipped.append(f"{where}: {exc}")
+
+
+def _catalogue_video(row: Mapping[str, Any]) -> CatalogueVideo:
+    """The facts a catalogue's video line carries, checked field by field."""
+    streams = row.get("streams") or []
+    if not isinstance(streams, list) or not all(isinstance(stream, dict) for stream in streams):
+        raise _BadRow("'streams' must be a list of objects (index, kind, codec, language)")
+    shots = tuple((_seconds(shot, "start"), _seconds(shot, "end")) for shot in _objects(row, "shots"))
+    cues = tuple(
+        SubtitleCue(
+            _seconds(cue, "start"), _seconds(cue, "end"), str(cue.get("text") or ""), str(cue.get("source") or "")
+        )
+        for cue in _objects(row, "subtitle_cues")
+    )
+    recorded_at = _moment(row, "recorded_at")
+    fps, width, height = _optional_number(row, "fps"), _optional_number(row, "width"), _optional_number(row, "height")
+    duration, start_time = _optional_number(row, "duration"), _optional_number(row, "start_time")
+    title = row.get("title")
+    probe: dict[str, Any] = {
+        "duration": duration,
+        "start_time": start_time,
+        "width": int(width) if width is not None else None,
+        "height": int(height) if height is not None else None,
+        "fps": fps,
+        "streams": streams,
+        "recorded_at": recorded_at.isoformat() if recorded_at else None,
+        # The line gives the title exports show (the file's name where the file had no title tag).
+        "title": str(title) if title and str(title) != _default_title(str(row["video"]), row.get("status")) else None,
+    }
+    settings = row.get("pipeline_settings")
+    if settings is not None and not isinstance(settings, dict):
+        raise _BadRow("'pipeline_settings' must be an object")
+    size = _optional_number(row, "size_bytes")
+    return CatalogueVideo(
+        status=str(row.get("status") or ""),
+        duration=duration,
+        start_time=start_time,
+        fps=fps,
+        width=probe["width"],
+        height=probe["height"],
+        size_bytes=int(size or 0),
+        content_hash=str(row["content_hash"]) if row.get("content_hash") else None,
+        recorded_at=recorded_at,
+        indexed_at=_moment(row, "indexed_at"),
+        probe=probe,
+        shots=shots,
+        subtitle_cues=cues,
+        pipeline_fingerprint=str(row["pipeline_fingerprint"]) if row.get("pipeline_fingerprint") else None,
+        pipeline_settings=settings,
+    )
+
+
+def _default_title(video: str, status: Any) -> str:
+    """The title exports give a video whose file has no title tag (export/formats.py: video_title)."""
+    return video if status == VideoStatus.EXTERNAL else Path(video).stem
+
+
+def _objects(row: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    value = row.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise _BadRow(f"{name!r} must be a list of objects with start and end")
+    return value
+
+
+def _optional_number(row: Mapping[str, Any], name: str) -> float | None:
+    value = row.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _BadRow(f"{name!r} is {value!r}: expected a number") from None
+
+
+def _moment(row: Mapping[str, Any], name: str) -> datetime | None:
+    value = row.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise _BadRow(f"{name!r} is {value!r}: expected an ISO 8601 date and time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _texts(row: Mapping[str, Any]) -> list[AnnotatedText]:
@@ -194,15 +310,7 @@ def _model(value: Any, number: int) -> ModelSpec | None:
     if not isinstance(value, dict):
         raise _BadRow(f"'texts' item {number}: 'model' must be an object (kind, name, model_id, revision)")
     try:
-        dimension = value.get("dimension")
-        return ModelSpec(
-            kind=str(value["kind"]),
-            name=str(value["name"]),
-            model_id=str(value["model_id"]),
-            revision=str(value["revision"]),
-            dimension=int(dimension) if dimension is not None else None,
-            settings=dict(value.get("settings") or {}),
-        )
+        return ModelSpec.from_dict(value)
     except KeyError as exc:
         raise _BadRow(f"'texts' item {number}: 'model' lacks {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:
@@ -260,7 +368,7 @@ def import_annotations(
     """Import each file as its own import (or all of them as `source`). A file that cannot be read is
     reported and the others go on; a bad row is reported and the rest of its file goes on."""
     report = ImportReport()
-    per_source: dict[str, list[Annotation]] = defaultdict(list)
+    per_source: dict[str, list[Annotation | VideoLine]] = defaultdict(list)
     for path in files:
         try:
             if not path.exists():
@@ -282,23 +390,52 @@ def import_annotations(
     videos: set[int] = set()
     resolved: dict[str, int] = {}
     models: dict[str, int] = {}  # model fingerprint: its record's id
-    for name, rows in per_source.items():
-        durations: dict[str, float] = defaultdict(float)
-        for row in rows:
-            durations[row.video] = max(durations[row.video], row.duration or 0.0)
-        by_video: dict[int, list[ImportRow]] = defaultdict(list)
-        for annotation, key in _keyed(rows, report):
-            if annotation.video not in resolved:
-                duration = durations[annotation.video] or None
-                resolved[annotation.video] = _resolve_video(db, annotation.video, report, duration)
-            video_id = resolved[annotation.video]
-            by_video[video_id].append(_import_row(db, annotation, key, models))
-            report.annotations += 1
-        report.changes += db.sync_import(name, by_video, replace=replace)
-        videos |= set(by_video)
+    for name, read in per_source.items():
+        videos |= _import_one(db, name, read, report, resolved, models, replace=replace)
     report.videos = len(videos)
     log.info("%s", report.summary())
     return report
+
+
+def _import_one(
+    db: Database,
+    name: str,
+    read: list[Annotation | VideoLine],
+    report: ImportReport,
+    resolved: dict[str, int],
+    models: dict[str, int],
+    *,
+    replace: bool,
+) -> set[int]:
+    """One import's rows (and an exported catalogue's video lines); returns the videos it names."""
+    rows = [row for row in read if isinstance(row, Annotation)]
+    lines = {line.video: line for line in read if isinstance(line, VideoLine)}
+    durations: dict[str, float] = defaultdict(float)
+    for row in rows:
+        durations[row.video] = max(durations[row.video], row.duration or 0.0)
+    for line in lines.values():
+        durations[line.video] = max(durations[line.video], line.facts.duration or 0.0)
+    for key in [*lines, *(row.video for row in rows)]:
+        if key not in resolved:
+            resolved[key] = _resolve_video(db, key, report, durations[key] or None)
+    # A video this library indexed itself keeps its own windows: a catalogue's indexer windows of it are
+    # not imported (the descriptions people imported are).
+    indexed_here = {resolved[key]: db.indexed_here(resolved[key]) for key in lines}
+    by_video: dict[int, list[ImportRow]] = defaultdict(list)
+    for annotation, key in _keyed(rows, report):
+        target = resolved[annotation.video]
+        if annotation.cut_by_indexer and indexed_here.get(target):
+            continue
+        by_video[target].append(_import_row(db, annotation, key, models))
+        report.annotations += 1
+    report.changes += db.sync_import(name, by_video, replace=replace)
+    for key, line in lines.items():  # after the windows: a video is never done without them
+        target = resolved[key]
+        if indexed_here[target]:
+            report.indexed_here.append(key)
+        elif db.restore_catalogue_video(target, line.facts, file_here=Path(db.video_path(target)).is_file()):
+            report.restored += 1
+    return set(by_video) | {resolved[key] for key in lines}
 
 
 def _import_row(db: Database, annotation: Annotation, key: str, models: dict[str, int]) -> ImportRow:
@@ -321,6 +458,7 @@ def _import_row(db: Database, annotation: Annotation, key: str, models: dict[str
         annotation.tags,
         model_id(first.model),
         tuple(ImportText(t.kind, t.text, model_id(t.model)) for t in more),
+        annotation.cut_by_indexer,
     )
 
 

@@ -30,7 +30,7 @@ from vidsearch.indexer import progress as index_progress
 from vidsearch.indexer import totals as index_totals
 from vidsearch.indexer.generations import publish_generations
 from vidsearch.indexer.scan import NO_SUCH_PATH, content_hash, find_videos
-from vidsearch.indexer.signals import PooledVector
+from vidsearch.indexer.signals import SUBTITLE_ATTACHMENT_VERSION, PooledVector
 from vidsearch.indexer.work import Extracted, StageClock, VideoWork
 from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, LABEL_VOCABULARY_VERSIONS, ModelSpec
 from vidsearch.models.loader import ModelSet
@@ -40,7 +40,7 @@ from vidsearch.storage.library import name_text
 from vidsearch.storage.schema import VideoRecord, VideoStatus
 from vidsearch.storage.thumbnails import ThumbnailStore
 from vidsearch.storage.vectors import read_manifest
-from vidsearch.storage.videos import FrameVector
+from vidsearch.storage.videos import FrameVector, SubtitleCue
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,8 @@ class Indexer:
         self.new_failures: list[str] = []  # reasons of the files a run tried and failed (for the totals)
         pipeline = settings.pipeline_settings()
         pipeline["packages"] = {name: _version(name) for name in _VERSIONED_PACKAGES}
+        # Which window a subtitle cue is the text of changed (signals.cues_by_window): index again.
+        pipeline["subtitle_attachment"] = SUBTITLE_ATTACHMENT_VERSION
         if settings.captioner in CAPTION_PROMPT_VERSIONS:
             pipeline["caption_prompt_version"] = CAPTION_PROMPT_VERSIONS[settings.captioner]
         if settings.visual_labels in LABEL_VOCABULARY_VERSIONS:
@@ -220,9 +222,14 @@ class Indexer:
         try:
             self._index_files(files, report, job, progress)
             self._find_missing([*roots, *(str(p) for p in gone)], files, report)
-            names = self.db.sync_name_texts(functools.partial(name_text, roots=self.db.library_roots()))
+            # Texts about whole videos are stored with their vectors; the embedder loads only if one is new.
+            names = self.db.sync_name_texts(
+                functools.partial(name_text, roots=self.db.library_roots()), lambda: self.models.embedder
+            )
             if self.settings.video_descriptions:
-                names += describe_videos(self.db, self.settings, lambda: self.models.answerer)
+                names += describe_videos(
+                    self.db, self.settings, lambda: self.models.answerer, embedder=lambda: self.models.embedder
+                )
             changed = report.indexed or report.moved or report.restored or report.missing or report.reembedded or names
             if changed or self._index_is_stale():
                 job.current = "building the vector index"
@@ -429,6 +436,7 @@ class Indexer:
                     ],
                     visual_embedder_id=self.db.model_record(extracted.visual_spec) if extracted.visual_spec else None,
                     shots=[(shot.start, shot.end) for shot in extracted.shots],
+                    subtitle_cues=[SubtitleCue(c.start, c.end, c.text, c.source) for c in extracted.cues],
                 )
         except Exception as exc:
             self._fail(job.state, job.digest, failure_reason(job.path, exc), report)

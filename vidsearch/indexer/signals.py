@@ -37,15 +37,30 @@ def words_by_window(words: Sequence[SpokenWord], windows: Sequence[Window]) -> d
     return {i: " ".join(parts) for i, parts in out.items()}
 
 
+# A cue belongs to a window it overlaps by at least min(this, half the cue): a cue that ends on a cut
+# (where a shot-aware window starts) or runs a few milliseconds past a window's edge is not the next
+# window's text. The version is part of the pipeline fingerprint: a change re-indexes.
+CUE_MIN_OVERLAP_SECONDS = 0.5
+SUBTITLE_ATTACHMENT_VERSION = 2
+
+
 def cues_by_window(cues: Sequence[Cue], windows: Sequence[Window]) -> dict[int, tuple[str, str]]:
-    """(text, sources) per window, from every cue that overlaps it; repeated cue texts appear once."""
+    """(text, sources) per window, from every cue that overlaps it by at least
+    min(CUE_MIN_OVERLAP_SECONDS, half the cue's length); a cue that overlaps no window that much is in
+    the window it overlaps most. Repeated cue texts appear once; a cue's lines are one line here."""
     out: dict[int, list[Cue]] = {}
     for cue in sorted(cues, key=lambda c: (c.start, c.end)):
-        for window in windows:
-            if window.overlap(cue.start, cue.end) > 0:
-                out.setdefault(window.index, []).append(cue)
+        needed = min(CUE_MIN_OVERLAP_SECONDS, (cue.end - cue.start) / 2)
+        overlaps = [(window.overlap(cue.start, cue.end), window) for window in windows]
+        # (A microsecond of slack: half of a cue that sits evenly on an edge is half, whatever the floats say.)
+        chosen = [window for overlap, window in overlaps if overlap > 0 and overlap >= needed - 1e-6]
+        if not chosen:
+            best = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
+            chosen = [best[1]] if best[1] is not None and best[0] > 0 else []
+        for window in chosen:
+            out.setdefault(window.index, []).append(cue)
     return {
-        i: (" ".join(_unique(c.text for c in group)), ", ".join(_unique(c.source for c in group)))
+        i: (" ".join(_unique(" ".join(c.text.split()) for c in group)), ", ".join(_unique(c.source for c in group)))
         for i, group in out.items()
     }
 

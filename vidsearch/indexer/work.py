@@ -96,6 +96,8 @@ class Extracted:
     ocr_lines_kept: int = 0  # text lines found again unchanged, their last reading kept
     ocr_glanced: int = 0  # frames a glance at low resolution found no text in (not searched in full)
     shots: list[Shot] = field(default_factory=list)  # hard cuts found (shot-aware windows), else none
+    # The subtitle cues as found (tracks, then sidecars): the windows' subtitle texts come from these.
+    cues: list[subtitles.Cue] = field(default_factory=list)
 
     def add_captions(self, captions: dict[int, str], errors: dict[int, str], spec: ModelSpec | None) -> None:
         self.texts += [WindowText(i, TextKind.CAPTION, text) for i, text in captions.items()]
@@ -163,6 +165,7 @@ class VideoWork:
         extracted.ocr_lines_read, extracted.ocr_lines_kept = seen.ocr_lines_read, seen.ocr_lines_kept
         extracted.ocr_glanced = seen.ocr_glanced
         extracted.shots = seen.shots
+        extracted.cues = cues
         if models.visual_embedder is not None:
             extracted.visual_spec = models.visual_embedder.spec
         captioner = models.captioner if captions else None

@@ -24,7 +24,7 @@ _BITMAP_CODECS = {"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle", "xsub"}
 class Cue:
     start: float
     end: float
-    text: str
+    text: str  # its lines, each with its spacing evened out
     source: str  # "stream:2" or the sidecar file name
 
 
@@ -103,7 +103,8 @@ def _cues(subs: pysubs2.SSAFile, source: str) -> list[Cue]:
     for event in subs:
         if event.is_comment:
             continue
-        text = " ".join(event.plaintext.split())
+        # Each line's spacing evened out, the lines kept: the cue as found (windows join them into one line).
+        text = "\n".join(" ".join(line.split()) for line in event.plaintext.splitlines() if line.strip())
         if text and event.end > event.start:
             cues.append(Cue(event.start / 1000, event.end / 1000, text, source))
     return cues

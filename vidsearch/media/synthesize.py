@@ -58,9 +58,12 @@ def make_video(
     audio: bool = True,
     subtitles: bool = True,
     recorded_at: str | None = None,
+    subtitle_cues: Sequence[tuple[float, float, str]] | None = None,
 ) -> list[SceneSpan]:
     """Write an mp4 of the scenes back to back; returns where each scene lies in it. `recorded_at`
-    (ISO 8601) is written as the container's creation_time, as a camera would."""
+    (ISO 8601) is written as the container's creation_time, as a camera would. `subtitle_cues`: the soft
+    subtitle track's cues (start and end in seconds, text with its lines split by newlines) instead of
+    one cue over each scene that has a `subtitle`."""
     require_tools()
     out.parent.mkdir(parents=True, exist_ok=True)
     spans: list[SceneSpan] = []
@@ -79,14 +82,15 @@ def make_video(
         joined = tmp / "joined.mp4"
         stamp = ["-metadata", f"creation_time={recorded_at}"] if recorded_at else []
         _ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *stamp, str(joined)])
-        cues = [s for s in spans if s.scene.subtitle]
-        if subtitles and cues:
+        if subtitle_cues is None:
+            subtitle_cues = [(s.start, s.end, s.scene.subtitle) for s in spans if s.scene.subtitle]
+        if subtitles and subtitle_cues:
             srt = tmp / "subs.srt"
             subs = pysubs2.SSAFile()
-            for span in cues:
-                subs.append(
-                    pysubs2.SSAEvent(start=int(span.start * 1000), end=int(span.end * 1000), text=span.scene.subtitle)
-                )
+            for start, end, text in subtitle_cues:
+                event = pysubs2.SSAEvent(start=int(start * 1000), end=int(end * 1000))
+                event.plaintext = text
+                subs.append(event)
             subs.save(str(srt))
             final = tmp / "final.mp4"
             _ffmpeg(

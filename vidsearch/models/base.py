@@ -31,15 +31,36 @@ class ModelSpec:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(
-            {
-                "kind": self.kind,
-                "name": self.name,
-                "model_id": self.model_id,
-                "revision": self.revision,
-                "dimension": self.dimension,
-                "settings": self.settings,
-            }
+        return fingerprint(self.to_dict())
+
+    @property
+    def label(self) -> str:
+        """How exports name it: model id and revision."""
+        return f"{self.model_id}@{self.revision}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, as the model records and exported catalogues hold them."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "model_id": self.model_id,
+            "revision": self.revision,
+            "dimension": self.dimension,
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> ModelSpec:
+        """The spec `to_dict` wrote (an exported catalogue's); KeyError names a missing field, TypeError or
+        ValueError a malformed one."""
+        dimension = value.get("dimension")
+        return cls(
+            kind=str(value["kind"]),
+            name=str(value["name"]),
+            model_id=str(value["model_id"]),
+            revision=str(value["revision"]),
+            dimension=int(dimension) if dimension is not None else None,
+            settings=dict(value.get("settings") or {}),
         )
 
 

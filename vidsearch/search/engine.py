@@ -24,7 +24,14 @@ from vidsearch.errors import IndexMismatchError, InvalidQueryError, NotFoundErro
 from vidsearch.kinds import VISUAL, TextKind
 from vidsearch.models.base import Embedder, Reranker
 from vidsearch.models.loader import ModelSet
-from vidsearch.search.moments import Moment, Snippet, WindowHit, merge_into_moments, moment_texts
+from vidsearch.search.moments import (
+    WHOLE_VIDEO_HIT_KINDS,
+    Moment,
+    Snippet,
+    WindowHit,
+    merge_into_moments,
+    moment_texts,
+)
 from vidsearch.search.visual import Background, ServedVisual, VisualSpace, background_of, nearest_windows, on_text_scale
 from vidsearch.storage import keywords
 from vidsearch.storage.context import VideoContext
@@ -218,7 +225,8 @@ class Searcher:
                 timings["keyword_search"] = (time.perf_counter() - t2) * 1e3
                 text_scores = self._fuse(dense, keyword, lambda ids: self._cosines(index, vector, ids))
                 found = self._locate(served, list(text_scores))
-        hits = _window_hits(found, text_scores, self.settings.kind_weights)
+        described = {hit.video_id for hit in found.values() if hit.kind in WHOLE_VIDEO_HIT_KINDS}
+        hits = _window_hits(found, text_scores, self.settings.kind_weights, self.db.whole_video_spans(described))
         t3 = time.perf_counter()
         if visual is not None:
             picture_query = self.visual.text_vector(query)
@@ -509,7 +517,10 @@ class Searcher:
     def _rerank(self, reranker: Reranker, query: str, moments: list[Moment]) -> list[Moment]:
         head, tail = moments[: self.settings.rerank_depth], moments[self.settings.rerank_depth :]
         texts = self.db.window_texts([w for m in head for w in m.window_ids])
-        passages = [" ".join(moment_texts(m.window_ids, texts).values()) for m in head]
+        passages = [
+            " ".join(moment_texts(m.window_ids, texts, m.text_ids if m.whole_video else (), whole_video=m.whole_video))
+            for m in head
+        ]
         for moment, score in zip(head, reranker.score(query, passages), strict=True):
             moment.score = score
         return sorted(head, key=lambda m: -m.score) + tail
@@ -521,18 +532,21 @@ class Searcher:
         and its tags."""
         window_ids = [w for m in page for w in m.window_ids]
         texts = self.db.window_texts(window_ids)
-        starts = {hit.window_id: hit.start for hit in hits}
+        starts = {hit.window_id: hit.start for hit in hits if not hit.whole_video}
         marks = self.db.highlights(query, {t: body for w in window_ids for t, _, body in texts.get(w, [])})
         tags = self.db.window_tags(window_ids) if tagged else {}
         for moment in page:
             moment.window_ids.sort(key=lambda w: starts.get(w, 0.0))
-            moment.texts = moment_texts(moment.window_ids, texts, moment.text_ids)
+            moment.texts = moment_texts(moment.window_ids, texts, moment.text_ids, whole_video=moment.whole_video)
             moment.tags = sorted({t for w in moment.window_ids for t in tags.get(w, [])})
+            # A moment's snippets are what it says (a stretch does not say the video's description; the
+            # whole video says only that).
             candidates = [
                 (text_id, kind, body)
                 for w in moment.window_ids
                 for text_id, kind, body in texts.get(w, [])
-                if text_id in moment.text_ids or text_id in marks
+                if text_id in moment.text_ids
+                or (text_id in marks and not moment.whole_video and kind not in WHOLE_VIDEO_HIT_KINDS)
             ]
             candidates.sort(key=lambda c: (-scores.get(c[0], -1.0), c[0]))
             seen: set[str] = set()
@@ -590,28 +604,52 @@ def _in_context(
 
 
 def _merge_hits(text: list[WindowHit], visual: list[WindowHit]) -> list[WindowHit]:
-    """One hit per window from both spaces: the better score, and every kind that matched."""
-    merged = {hit.window_id: hit for hit in text}
+    """One hit per window from both spaces: the better score, and every kind that matched (a hit on
+    the whole video stays apart from its first window's)."""
+    merged = {(hit.window_id, hit.whole_video): hit for hit in text}
     for hit in visual:
-        prior = merged.get(hit.window_id)
+        key = (hit.window_id, False)
+        prior = merged.get(key)
         if prior is None:
-            merged[hit.window_id] = hit
+            merged[key] = hit
             continue
         best = hit if hit.score > prior.score else prior
-        merged[hit.window_id] = best._replace(kinds=prior.kinds | hit.kinds, text_ids=prior.text_ids)
+        merged[key] = best._replace(kinds=prior.kinds | hit.kinds, text_ids=prior.text_ids)
     return list(merged.values())
 
 
 def _window_hits(
-    found: dict[int, TextHit], scores: dict[int, float], kind_weights: dict[str, float]
+    found: dict[int, TextHit],
+    scores: dict[int, float],
+    kind_weights: dict[str, float],
+    whole_video_spans: dict[int, tuple[float, float]],
 ) -> list[WindowHit]:
     """One hit per window: its best text's score (times that text kind's weight), with every kind and
-    text that matched."""
+    text that matched. A text about the whole video (its description, kept on its first window) is a
+    hit of its own over the whole video (`whole_video_spans`)."""
     best: dict[int, tuple[float, TextHit]] = {}
     kinds: dict[int, set[str]] = {}
     text_ids: dict[int, set[int]] = {}
+    whole: list[WindowHit] = []
     for text_id, hit in found.items():
         score = scores[text_id] * kind_weights.get(hit.kind, 1.0)
+        if hit.kind in WHOLE_VIDEO_HIT_KINDS and hit.video_id in whole_video_spans:
+            start, end = whole_video_spans[hit.video_id]
+            whole.append(
+                WindowHit(
+                    hit.window_id,
+                    hit.video_id,
+                    hit.path,
+                    start,
+                    end,
+                    score,
+                    frozenset({hit.kind}),
+                    frozenset({text_id}),
+                    delimited=True,
+                    whole_video=True,
+                )
+            )
+            continue
         prior = best.get(hit.window_id)
         if prior is None or score > prior[0]:
             best[hit.window_id] = (score, hit)
@@ -630,4 +668,4 @@ def _window_hits(
             delimited=hit.imported,
         )
         for window_id, (score, hit) in best.items()
-    ]
+    ] + whole

@@ -27,6 +27,12 @@ from typing import Any, NamedTuple
 from vidsearch.storage.schema import TextKind
 
 _TOUCH = 1e-3  # seconds: windows that meet end to start touch
+_SAME_SPAN = 0.999  # temporal IoU of two spans that are the same (up to float rounding)
+
+
+# Texts about the whole video whose hits are the whole video (a video's name, on its first window too,
+# keeps pointing there: "holidays" finds where each video in that folder starts).
+WHOLE_VIDEO_HIT_KINDS = (TextKind.DESCRIPTION,)
 
 
 class WindowHit(NamedTuple):
@@ -41,6 +47,9 @@ class WindowHit(NamedTuple):
     kinds: frozenset[str]  # which kinds of text matched
     text_ids: frozenset[int] = frozenset()  # which texts matched
     delimited: bool = False  # a span given whole (imported), not cut by the indexer
+    # A text about the whole video matched (its description): the hit is the video from start to end,
+    # a moment of its own that window hits neither join nor support.
+    whole_video: bool = False
 
 
 @dataclass
@@ -70,6 +79,7 @@ class Moment:
     tags: list[str] = field(default_factory=list)
     text_ids: set[int] = field(default_factory=set)
     best_window_id: int = 0  # the best-scoring window: its thumbnail stands for the moment
+    whole_video: bool = False  # the video as a whole (its description matched), not a stretch of it
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape of a moment (search results, answer evidence)."""
@@ -107,7 +117,10 @@ class _Building:
     def overlap(self, hit: WindowHit) -> float:
         if hit.video_id != self.first.video_id:
             return 0.0
-        return temporal_iou(self.first.start, self.first.end, hit.start, hit.end)
+        iou = temporal_iou(self.first.start, self.first.end, hit.start, hit.end)
+        if hit.whole_video != self.first.whole_video:  # the whole video and a stretch of it are the same
+            return iou if iou >= _SAME_SPAN else 0.0  # moment only where the stretch is all of it
+        return iou
 
     def score(self, support_weight: float) -> float:
         if not self.support:
@@ -144,6 +157,7 @@ class _Building:
             set().union(*(h.kinds for h in members)),
             text_ids=set().union(*(h.text_ids for h in members)),
             best_window_id=self.first.window_id,
+            whole_video=self.first.whole_video,
         )
 
 
@@ -179,8 +193,8 @@ def merge_into_moments(
         if same is not None:
             same.support.append(hit)
             continue
-        if not hit.delimited:
-            near = next((b for b in mine if not b.first.delimited and b.touches(hit)), None)
+        if not hit.delimited and not hit.whole_video:
+            near = next((b for b in mine if not b.first.delimited and not b.first.whole_video and b.touches(hit)), None)
             if near is not None:
                 if hit.score >= join_ratio * near.first.score:
                     near.start, near.end = min(near.start, hit.start), max(near.end, hit.end)
@@ -199,15 +213,24 @@ def merge_into_moments(
 
 
 def moment_texts(
-    window_order: Sequence[int], texts: dict[int, list[tuple[int, str, str]]], matched: Container[int] = ()
+    window_order: Sequence[int],
+    texts: dict[int, list[tuple[int, str, str]]],
+    matched: Container[int] = (),
+    *,
+    whole_video: bool = False,
 ) -> dict[str, str]:
     """Each kind's texts across the moment's windows in time order; repeats (a title on screen across
-    windows) appear once. A video's name is not something the moment says: it is shown only when it
-    is among the `matched` text ids."""
+    windows) appear once. A video's name and description are not something a stretch of it says: they
+    are shown only when among the `matched` text ids (a stretch that is the whole video, a one-window
+    video's). A moment of the `whole_video` (its description matched) says what matched and nothing
+    else of its first window."""
     by_kind: dict[str, dict[str, None]] = {}
     for window_id in window_order:
         for text_id, kind, text in texts.get(window_id, []):
-            if kind == TextKind.NAME and text_id not in matched:
+            if whole_video:
+                if text_id not in matched:
+                    continue
+            elif kind in (TextKind.NAME, *WHOLE_VIDEO_HIT_KINDS) and text_id not in matched:
                 continue
             by_kind.setdefault(kind, {})[text] = None
     return {kind: " ".join(parts) for kind, parts in sorted(by_kind.items())}

@@ -14,9 +14,11 @@ from sqlalchemy import delete, func, select
 
 from vidsearch.errors import NotFoundError
 from vidsearch.kinds import TextKind
+from vidsearch.models.base import ModelSpec
 from vidsearch.storage.schema import (
     ModelRecord,
     ShotRecord,
+    SubtitleCueRecord,
     TextEmbedding,
     VideoRecord,
     VideoStatus,
@@ -24,33 +26,8 @@ from vidsearch.storage.schema import (
     WindowTag,
     WindowTextRecord,
 )
-from vidsearch.storage.store import StoreBase
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """What produced a text: enough to record the same model again on import (same fingerprint)."""
-
-    kind: str
-    name: str
-    model_id: str
-    revision: str
-    dimension: int | None
-    settings: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return f"{self.model_id}@{self.revision}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "model_id": self.model_id,
-            "revision": self.revision,
-            "dimension": self.dimension,
-            "settings": self.settings,
-        }
+from vidsearch.storage.store import StoreBase, to_blob
+from vidsearch.storage.videos import SubtitleCue
 
 
 @dataclass(frozen=True)
@@ -59,7 +36,7 @@ class TextEntry:
     kind: str
     text: str
     source: str
-    model: ModelEntry | None
+    model: ModelSpec | None  # what wrote it, as recorded (None: read from the file, or given by a person)
 
 
 @dataclass
@@ -71,7 +48,7 @@ class WindowEntry:
     texts: list[TextEntry] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     error: str | None = None
-    imported: bool = False
+    imported: bool = False  # given by a person (an import), not cut by an indexer (here or where exported)
     # The mean of its texts' vectors under the video's embedder, L2-normalised (None: no vectors).
     vector: np.ndarray | None = None
 
@@ -98,6 +75,12 @@ class VideoEntry:
     # The shots as the shot detector found them, (start, end) in order; none where the video was cut
     # into windows on the fixed grid or was imported.
     shots: list[tuple[float, float]] = field(default_factory=list)
+    # The subtitle cues as found in its tracks and sidecars (indexed videos; carried by a catalogue import).
+    subtitle_cues: list[SubtitleCue] = field(default_factory=list)
+    # What indexed it (None for a video only imported): a library the catalogue is imported into
+    # leaves the video alone while its own pipeline is the same.
+    pipeline_fingerprint: str | None = None
+    pipeline_settings: dict[str, Any] | None = None
 
     @property
     def has_file(self) -> bool:
@@ -147,9 +130,12 @@ class CatalogueMixin(StoreBase):
                 )
             )
 
-    def set_description(self, video_id: int, text: str, model_id: int | None, source: str) -> None:
+    def set_description(
+        self, video_id: int, text: str, model_id: int | None, source: str, vector: np.ndarray, embedder_id: int
+    ) -> None:
         """The video's description, on its first live window (the indexer's first where it has windows
-        of its own), replacing any it had; it gets a vector with the next generation."""
+        of its own), replacing any it had, stored with its vector under the embedder `embedder_id` in one
+        transaction, like the rest of the video's texts."""
         with self.session() as s:
             live = select(WindowRecord.id).where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
             first = s.scalar(live.where(WindowRecord.import_key.is_(None)).order_by(WindowRecord.start).limit(1))
@@ -163,11 +149,12 @@ class CatalogueMixin(StoreBase):
             ):
                 s.execute(delete(TextEmbedding).where(TextEmbedding.text_id == old.id))
                 s.delete(old)
-            s.add(
-                WindowTextRecord(
-                    window_id=first, kind=TextKind.DESCRIPTION, text=text, model_id=model_id, source=source
-                )
+            row = WindowTextRecord(
+                window_id=first, kind=TextKind.DESCRIPTION, text=text, model_id=model_id, source=source
             )
+            s.add(row)
+            s.flush()
+            s.add(TextEmbedding(text_id=row.id, embedder_id=embedder_id, vector=to_blob(vector)))
 
     def catalogue_video_ids(self) -> list[int]:
         """Every video an export takes, by path (not those taken out with `remove`)."""
@@ -202,9 +189,18 @@ class CatalogueMixin(StoreBase):
                 recorded_at=_utc(video.recorded_at),
                 indexed_at=_utc(video.indexed_at),
                 probe=video.probe,
+                pipeline_fingerprint=video.pipeline_fingerprint,
+                pipeline_settings=video.pipeline_settings,
             )
             windows = {
-                w.id: WindowEntry(w.id, w.idx, w.start, w.end, error=w.error, imported=w.import_key is not None)
+                w.id: WindowEntry(
+                    w.id,
+                    w.idx,
+                    w.start,
+                    w.end,
+                    error=w.error,
+                    imported=w.import_key is not None and not w.cut_by_indexer,
+                )
                 for w in s.scalars(
                     select(WindowRecord)
                     .where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
@@ -220,10 +216,20 @@ class CatalogueMixin(StoreBase):
                     .order_by(ShotRecord.idx)
                 )
             ]
+            entry.subtitle_cues = [
+                SubtitleCue(float(start), float(end), text, source)
+                for start, end, text, source in s.execute(
+                    select(
+                        SubtitleCueRecord.start, SubtitleCueRecord.end, SubtitleCueRecord.text, SubtitleCueRecord.source
+                    )
+                    .where(SubtitleCueRecord.video_id == video_id)
+                    .order_by(SubtitleCueRecord.idx)
+                )
+            ]
             if not windows:
                 return entry
             live = select(WindowRecord.id).where(WindowRecord.video_id == video_id, WindowRecord.retired.is_(False))
-            models: dict[int, ModelEntry] = {}
+            models: dict[int, ModelSpec] = {}
             for record in s.scalars(
                 select(ModelRecord).where(
                     ModelRecord.id.in_(
@@ -231,7 +237,7 @@ class CatalogueMixin(StoreBase):
                     )
                 )
             ):
-                models[record.id] = ModelEntry(
+                models[record.id] = ModelSpec(
                     record.kind, record.name, record.model_id, record.revision, record.dimension, record.settings or {}
                 )
             for text in s.scalars(

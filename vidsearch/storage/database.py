@@ -86,15 +86,7 @@ class Database(VideosMixin, RetrievalMixin, EmbeddingsMixin, ImportedWindowsMixi
             found = s.scalar(select(ModelRecord.id).where(ModelRecord.fingerprint == spec.fingerprint))
             if found is not None:
                 return found
-            record = ModelRecord(
-                fingerprint=spec.fingerprint,
-                kind=spec.kind,
-                name=spec.name,
-                model_id=spec.model_id,
-                revision=spec.revision,
-                dimension=spec.dimension,
-                settings=spec.settings,
-            )
+            record = ModelRecord(fingerprint=spec.fingerprint, **spec.to_dict())
             s.add(record)
             s.flush()
             return record.id

@@ -11,13 +11,17 @@ them until the next one is published."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from vidsearch.storage.schema import (
     IMPORT_SOURCE,
+    ShotRecord,
+    SubtitleCueRecord,
     VideoRecord,
     VideoStatus,
     WindowRecord,
@@ -26,6 +30,7 @@ from vidsearch.storage.schema import (
     utcnow,
 )
 from vidsearch.storage.store import StoreBase
+from vidsearch.storage.videos import SubtitleCue
 
 # The lines of an exported catalogue (`vidsearch export --format jsonl`): one about each video, then one
 # per window with all its texts. A line without `record` is a description row.
@@ -59,18 +64,42 @@ class ImportRow:
     tags: tuple[str, ...] = ()
     model_id: int | None = None
     more: tuple[ImportText, ...] = ()
+    cut_by_indexer: bool = False  # a window an indexer cut, as an exported catalogue lists it
 
     @property
     def texts(self) -> tuple[ImportText, ...]:
         return (ImportText(self.kind, self.text, self.model_id), *self.more)
 
     def same_as(self, other: ImportRow) -> bool:
-        return (self.start, self.end, self.texts, sorted(self.tags)) == (
+        return (self.start, self.end, self.texts, sorted(self.tags), self.cut_by_indexer) == (
             other.start,
             other.end,
             other.texts,
             sorted(other.tags),
+            other.cut_by_indexer,
         )
+
+
+@dataclass(frozen=True)
+class CatalogueVideo:
+    """What the video line of an exported catalogue says about a video, as the library that exported it
+    knew it: restored on import to a video this library knows only through imports."""
+
+    status: str
+    duration: float | None = None
+    start_time: float | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int = 0
+    content_hash: str | None = None
+    recorded_at: datetime | None = None
+    indexed_at: datetime | None = None
+    probe: dict[str, Any] = field(default_factory=dict)  # what the probe said that the line carries
+    shots: tuple[tuple[float, float], ...] = ()
+    subtitle_cues: tuple[SubtitleCue, ...] = ()
+    pipeline_fingerprint: str | None = None
+    pipeline_settings: dict[str, Any] | None = None
 
 
 @dataclass
@@ -168,6 +197,48 @@ class ImportedWindowsMixin(StoreBase):
             _retire(s, ids)
             return len(ids)
 
+    def indexed_here(self, video_id: int) -> bool:
+        """Whether this library's indexer has cut live windows of the video."""
+        with self.session() as s:
+            return _indexed_here(s, video_id)
+
+    def restore_catalogue_video(self, video_id: int, facts: CatalogueVideo, *, file_here: bool) -> bool:
+        """Give a video this library knows only through imports the facts its catalogue line carries (its
+        probe data, size, hash, dates, shots, subtitle cues), and the status it had where it was exported
+        when its file is here (`done`: searchable, and `vidsearch index` leaves it alone while the file's
+        hash and the pipeline are the same). A video this library indexed itself keeps its own facts.
+        Returns whether the facts were restored."""
+        with self.session() as s:
+            video = s.get(VideoRecord, video_id)
+            restorable = (VideoStatus.PENDING, VideoStatus.EXTERNAL, VideoStatus.DONE)
+            if video is None or video.status not in restorable or _indexed_here(s, video_id):
+                return False
+            video.duration, video.start_time, video.fps = facts.duration, facts.start_time, facts.fps
+            video.width, video.height = facts.width, facts.height
+            video.size_bytes, video.content_hash = facts.size_bytes, facts.content_hash
+            video.recorded_at, video.probe = facts.recorded_at, facts.probe or None
+            s.execute(delete(ShotRecord).where(ShotRecord.video_id == video_id))
+            s.add_all(
+                ShotRecord(video_id=video_id, idx=i, start=start, end=end) for i, (start, end) in enumerate(facts.shots)
+            )
+            s.execute(delete(SubtitleCueRecord).where(SubtitleCueRecord.video_id == video_id))
+            s.add_all(
+                SubtitleCueRecord(video_id=video_id, idx=i, start=c.start, end=c.end, text=c.text, source=c.source)
+                for i, c in enumerate(facts.subtitle_cues)
+            )
+            if not file_here:
+                video.status = VideoStatus.EXTERNAL
+            elif facts.status == VideoStatus.DONE:
+                video.status, video.error = VideoStatus.DONE, None
+                video.pipeline_fingerprint, video.pipeline_settings = (
+                    facts.pipeline_fingerprint,
+                    facts.pipeline_settings,
+                )
+                video.indexed_at = facts.indexed_at
+            else:  # indexed there but not finished: this library indexes it
+                video.status = VideoStatus.PENDING
+            return True
+
     def import_sources(self) -> dict[str, int]:
         """Every import with how many live windows it has."""
         with self.session() as s:
@@ -180,20 +251,34 @@ class ImportedWindowsMixin(StoreBase):
             return {source or "": int(n) for source, n in rows}
 
 
+def _indexed_here(s: Session, video_id: int) -> bool:
+    live = select(WindowRecord.id).where(
+        WindowRecord.video_id == video_id, WindowRecord.retired.is_(False), WindowRecord.import_key.is_(None)
+    )
+    return s.scalar(live.limit(1)) is not None
+
+
 def _stored_rows(s: Session, source: str) -> Iterator[tuple[str, _Stored]]:
     windows = s.execute(
-        select(WindowRecord.id, WindowRecord.video_id, WindowRecord.import_key, WindowRecord.start, WindowRecord.end)
+        select(
+            WindowRecord.id,
+            WindowRecord.video_id,
+            WindowRecord.import_key,
+            WindowRecord.start,
+            WindowRecord.end,
+            WindowRecord.cut_by_indexer,
+        )
         .where(WindowRecord.import_source == source, WindowRecord.retired.is_(False))
         .order_by(WindowRecord.id)
     ).all()
     if not windows:
         return
     texts, tags = _texts_and_tags(s, [w[0] for w in windows])
-    for window_id, video_id, key, start, end in windows:
+    for window_id, video_id, key, start, end, cut in windows:
         key = key or ""
         first, *more = texts.get(window_id) or [ImportText("", "")]
         row = ImportRow(
-            key, start, end, first.kind, first.text, tuple(tags.get(window_id, ())), first.model_id, tuple(more)
+            key, start, end, first.kind, first.text, tuple(tags.get(window_id, ())), first.model_id, tuple(more), cut
         )
         yield key, _Stored(window_id, video_id, row)
 
@@ -249,7 +334,13 @@ def _adopt(s: Session, window_id: int, source: str, row: ImportRow) -> None:
 
 def _add(s: Session, video_id: int, idx: int, source: str, row: ImportRow) -> None:
     window = WindowRecord(
-        video_id=video_id, idx=idx, start=row.start, end=row.end, import_source=source, import_key=row.key
+        video_id=video_id,
+        idx=idx,
+        start=row.start,
+        end=row.end,
+        import_source=source,
+        import_key=row.key,
+        cut_by_indexer=row.cut_by_indexer,
     )
     s.add(window)
     s.flush()

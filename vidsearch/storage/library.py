@@ -13,16 +13,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
 
+from vidsearch.models.base import Embedder
 from vidsearch.storage.schema import (
+    TextEmbedding,
     TextKind,
     VideoRecord,
     VideoStatus,
     WindowRecord,
     WindowTextRecord,
 )
-from vidsearch.storage.store import StoreBase
+from vidsearch.storage.store import StoreBase, to_blob
 
 NAME_SOURCE = "path"
 # Statuses of videos that are files here (a scan can find them missing).
@@ -165,47 +169,82 @@ class LibraryMixin(StoreBase):
                 )
             )
 
-    def sync_name_texts(self, name_for: Callable[[str], str]) -> int:
+    def sync_name_texts(self, name_for: Callable[[str], str], embedder: Callable[[], Embedder]) -> int:
         """Give every file video a text of kind `name` (its file name and folders, from `name_for(path)`)
         on its first live window (the indexer's first where it has windows of its own); replace stale
-        ones. Returns how many were added or replaced: they get vectors with the next generation."""
-        changed = 0
+        ones. Each is stored with its vector under `embedder()` (asked for only when a name changed), in
+        one transaction: a name is never stored without its vector. The caller holds the writer lock, so
+        what is read first still holds when the names are written. Returns how many changed."""
         with self.session() as s:
-            videos = s.execute(
-                select(VideoRecord.id, VideoRecord.path).where(
-                    VideoRecord.status.in_((*_FILE_STATUSES, VideoStatus.MISSING))
+            changes = _name_changes(s, name_for)
+        if not changes:
+            return 0
+        named = [change for change in changes if change.wanted]
+        vectors: np.ndarray | None = None
+        embedder_id: int | None = None
+        if named:
+            model = embedder()
+            vectors, embedder_id = model.embed([change.wanted for change in named]), self.model_record(model.spec)
+        with self.session() as s:
+            for change in changes:
+                if change.stale:
+                    s.execute(delete(TextEmbedding).where(TextEmbedding.text_id.in_(change.stale)))
+                    s.execute(delete(WindowTextRecord).where(WindowTextRecord.id.in_(change.stale)))
+            added = [
+                WindowTextRecord(
+                    window_id=change.window_id,
+                    kind=TextKind.NAME,
+                    text=change.wanted,
+                    model_id=None,
+                    source=NAME_SOURCE,
                 )
-            ).all()
-            if not videos:
-                return 0
-            current: dict[int, list[tuple[int, int, str]]] = {}
-            for text_id, window_id, video_id, body in s.execute(
-                select(WindowTextRecord.id, WindowTextRecord.window_id, WindowRecord.video_id, WindowTextRecord.text)
-                .join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
-                .where(WindowTextRecord.kind == TextKind.NAME, WindowRecord.retired.is_(False))
-            ):
-                current.setdefault(video_id, []).append((text_id, window_id, body))
-            # Windows are stored in time order, so a video's lowest live window id is its first.
-            live = select(WindowRecord.video_id, func.min(WindowRecord.id)).where(WindowRecord.retired.is_(False))
-            firsts: dict[int, int] = dict(
-                s.execute(live.where(WindowRecord.import_key.is_(None)).group_by(WindowRecord.video_id)).all()
-            )
-            for video_id, lowest in s.execute(live.group_by(WindowRecord.video_id)):
-                firsts.setdefault(video_id, lowest)
-            for video_id, path in videos:
-                first, wanted, have = firsts.get(video_id), name_for(path), current.get(video_id, [])
-                if first is None or [(w, body) for _, w, body in have] == [(first, wanted)]:
-                    continue
-                for text_id, _, _ in have:
-                    s.execute(delete(WindowTextRecord).where(WindowTextRecord.id == text_id))
-                if wanted:
-                    s.add(
-                        WindowTextRecord(
-                            window_id=first, kind=TextKind.NAME, text=wanted, model_id=None, source=NAME_SOURCE
-                        )
-                    )
-                changed += 1
-        return changed
+                for change in named
+            ]
+            s.add_all(added)
+            s.flush()
+            if vectors is not None and embedder_id is not None:
+                s.add_all(
+                    TextEmbedding(text_id=row.id, embedder_id=embedder_id, vector=to_blob(vector))
+                    for row, vector in zip(added, vectors, strict=True)
+                )
+        return len(changes)
+
+
+@dataclass(frozen=True)
+class _NameChange:
+    window_id: int  # the video's first live window: where its name goes
+    wanted: str  # its name now ("" when the path has no words)
+    stale: list[int]  # its name texts to replace
+
+
+def _name_changes(s: Session, name_for: Callable[[str], str]) -> list[_NameChange]:
+    """The file videos whose name text is missing or stale."""
+    videos = s.execute(
+        select(VideoRecord.id, VideoRecord.path).where(VideoRecord.status.in_((*_FILE_STATUSES, VideoStatus.MISSING)))
+    ).all()
+    if not videos:
+        return []
+    current: dict[int, list[tuple[int, int, str]]] = {}
+    for text_id, window_id, video_id, body in s.execute(
+        select(WindowTextRecord.id, WindowTextRecord.window_id, WindowRecord.video_id, WindowTextRecord.text)
+        .join(WindowRecord, WindowTextRecord.window_id == WindowRecord.id)
+        .where(WindowTextRecord.kind == TextKind.NAME, WindowRecord.retired.is_(False))
+    ):
+        current.setdefault(video_id, []).append((text_id, window_id, body))
+    # Windows are stored in time order, so a video's lowest live window id is its first.
+    live = select(WindowRecord.video_id, func.min(WindowRecord.id)).where(WindowRecord.retired.is_(False))
+    firsts: dict[int, int] = dict(
+        s.execute(live.where(WindowRecord.import_key.is_(None)).group_by(WindowRecord.video_id)).all()
+    )
+    for video_id, lowest in s.execute(live.group_by(WindowRecord.video_id)):
+        firsts.setdefault(video_id, lowest)
+    changes = []
+    for video_id, path in videos:
+        first, wanted, have = firsts.get(video_id), name_for(path), current.get(video_id, [])
+        if first is None or [(w, body) for _, w, body in have] == [(first, wanted)]:
+            continue
+        changes.append(_NameChange(first, wanted, [text_id for text_id, _, _ in have]))
+    return changes
 
 
 def name_text(path: str, roots: Sequence[str] = ()) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -185,6 +185,25 @@ class RetrievalMixin(StoreBase):
         )
         with self.reading() as s:
             return {int(row[0]): WindowPlace(*row) for row in s.execute(stmt)}
+
+    def whole_video_spans(self, video_ids: Collection[int]) -> dict[int, tuple[float, float]]:
+        """Each video as one moment (what a hit on a text about the whole video points at): from 0 to its
+        duration, or to its last live window's end where the duration is unknown (a video known by key)."""
+        if not video_ids:
+            return {}
+        last = (
+            select(WindowRecord.video_id, func.max(WindowRecord.end).label("end"))
+            .where(WindowRecord.retired.is_(False), WindowRecord.video_id.in_(list(video_ids)))
+            .group_by(WindowRecord.video_id)
+            .subquery()
+        )
+        stmt = (
+            select(VideoRecord.id, VideoRecord.duration, last.c.end)
+            .outerjoin(last, last.c.video_id == VideoRecord.id)
+            .where(VideoRecord.id.in_(list(video_ids)))
+        )
+        with self.reading() as conn:
+            return {int(i): (0.0, float(duration or end or 0.0)) for i, duration, end in conn.execute(stmt)}
 
     def indexer_window_over(self, video_id: int, start: float, end: float) -> int | None:
         """The live window the indexer cut that overlaps this span of a video the most, if any."""

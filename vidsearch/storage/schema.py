@@ -144,6 +144,9 @@ class WindowRecord(Base):
     # import they came from (a file's resolved path, or the name given) and their key within it.
     import_source: Mapped[str | None] = mapped_column(String(1024))
     import_key: Mapped[str | None] = mapped_column(String(128))
+    # An imported window that an indexer cut (a window of a catalogue `vidsearch export` wrote): exports
+    # list it as the indexer's, as the catalogue did, and indexing the video here replaces it.
+    cut_by_indexer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     video: Mapped[VideoRecord] = relationship()
     texts: Mapped[list[WindowTextRecord]] = relationship(back_populates="window", order_by="WindowTextRecord.id")
@@ -164,6 +167,22 @@ class ShotRecord(Base):
     idx: Mapped[int] = mapped_column(Integer)
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
+
+
+class SubtitleCueRecord(Base):
+    """A subtitle cue of an indexed video as found in its text subtitle tracks and sidecar files: its own
+    times, text (line breaks kept) and source ("stream:2", "talk.en.srt"). Windows hold the cues' texts
+    for search; the subtitle exports write these. Replaced whenever the video's windows are."""
+
+    __tablename__ = "subtitle_cues"
+    __table_args__ = (Index("ix_subtitle_cues_video_idx", "video_id", "idx", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(512), default="")
 
 
 class WindowTag(Base):

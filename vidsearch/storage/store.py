@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from vidsearch.models.base import ModelSpec
 
 
 class StoreBase:
@@ -22,6 +26,10 @@ class StoreBase:
 
     def reading(self) -> AbstractContextManager[Connection]:
         """A plain connection for reads."""
+        raise NotImplementedError
+
+    def model_record(self, spec: ModelSpec) -> int:
+        """The id of the row describing this model, created on first use."""
         raise NotImplementedError
 
 

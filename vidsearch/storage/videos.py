@@ -9,13 +9,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from vidsearch.errors import NotFoundError, StorageError
 from vidsearch.storage.schema import (
     LibraryRoot,
     ShotRecord,
+    SubtitleCueRecord,
     TextEmbedding,
     VideoRecord,
     VideoStatus,
@@ -47,6 +48,16 @@ class FrameVector:
     vector: np.ndarray
     frame_time: float
     frames: int
+
+
+@dataclass(frozen=True)
+class SubtitleCue:
+    """A subtitle cue as found in a video's subtitle track or sidecar file (seconds from the start)."""
+
+    start: float
+    end: float
+    text: str
+    source: str  # "stream:2", "talk.en.srt"
 
 
 @dataclass(frozen=True)
@@ -121,21 +132,23 @@ class VideosMixin(StoreBase):
         frame_vectors: Sequence[FrameVector] = (),
         visual_embedder_id: int | None = None,
         shots: Sequence[tuple[float, float]] = (),
+        subtitle_cues: Sequence[SubtitleCue] = (),
     ) -> list[int]:
         """Replace a video's windows, texts and vectors (and the windows' frame vectors under an
-        image-text model, and its shots) and mark it done, all in one transaction. Returns the new
-        windows' ids, in window order."""
+        image-text model, its shots and its subtitle cues) and mark it done, all in one transaction.
+        Returns the new windows' ids, in window order."""
         if len(texts) != len(vectors):
             raise StorageError(f"{len(texts)} texts but {len(vectors)} vectors")
         with self.session() as s:
             # Retire, not delete: the generation being served still resolves its hits to these rows.
-            # Imported windows are not the indexer's to replace: they stay as they are.
+            # Imported windows are not the indexer's to replace: they stay as they are, but for the
+            # indexer's windows a catalogue brought (this indexing is their replacement).
             s.execute(
                 update(WindowRecord)
                 .where(
                     WindowRecord.video_id == video_id,
                     WindowRecord.retired.is_(False),
-                    WindowRecord.import_key.is_(None),
+                    or_(WindowRecord.import_key.is_(None), WindowRecord.cut_by_indexer.is_(True)),
                 )
                 .values(retired=True)
             )
@@ -172,6 +185,11 @@ class VideosMixin(StoreBase):
             s.execute(delete(ShotRecord).where(ShotRecord.video_id == video_id))
             s.add_all(
                 ShotRecord(video_id=video_id, idx=i, start=start, end=end) for i, (start, end) in enumerate(shots)
+            )
+            s.execute(delete(SubtitleCueRecord).where(SubtitleCueRecord.video_id == video_id))
+            s.add_all(
+                SubtitleCueRecord(video_id=video_id, idx=i, start=c.start, end=c.end, text=c.text, source=c.source)
+                for i, c in enumerate(subtitle_cues)
             )
             video = s.get(VideoRecord, video_id)
             if video is None:
