@@ -20,7 +20,7 @@ from vidsearch.media.windows import Window
 from vidsearch.models.base import WindowClip
 
 # Why JPEG and not the decoded arrays: an hour of video at Apollo's 2 frames a second is 7,200 frames; at
-# caption_max_side 448 a 16:9 frame is 448x250x3 bytes, 330 KB, so 2.3 GB an hour as arrays (1.2 GB at
+# caption_max_side 448 a 16:9 frame is 448x252x3 bytes, 330 KB, so 2.3 GB an hour as arrays (1.2 GB at
 # 1 fps), held by every video being indexed. As JPEG at quality 90 (4:2:0, as the video's own chroma
 # already is) a frame of detailed 720p footage is about 35 KB (bigbuckbunny; 18 KB for bikes): about
 # 250 MB an hour at 2 fps. Encoding and decoding cost about 1 ms each a frame at that size, and a pixel
