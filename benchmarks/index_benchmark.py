@@ -13,6 +13,12 @@ what each cost, peak memory, then search latency.
     .venv/bin/python benchmarks/index_benchmark.py --library footage --minutes 5   # the README's figure
     .venv/bin/python benchmarks/index_benchmark.py --minutes 10 --out benchmarks/results/index.json
     .venv/bin/python benchmarks/index_benchmark.py --library footage --minutes 4 --no-labels
+    .venv/bin/python benchmarks/index_benchmark.py --library footage --minutes 5 --captioner tiny
+
+    --captioner tiny        also caption every window on the CPU with the transformers-native adapter on a
+                            tiny RANDOM-WEIGHT Idefics3 (tests/models/tiny_vlm.py; no video language model
+                            ships offline): its frames are decoded, kept and batched as for a real model,
+                            and its captions are noise; --caption-fps sets its rate (2: Apollo's)
 
 Compare labels on and off by timing the two commands in turn, e.g. `/usr/bin/time -v` on each, or
 `hyperfine '... --labels' '... --no-labels'`."""
@@ -29,6 +35,7 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -128,6 +135,9 @@ def main() -> None:
     parser.add_argument("--labels", action=argparse.BooleanOptionalAction, default=True, help="frame labels on/off")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/index_benchmark.json"))
     parser.add_argument("--search-repeats", type=int, default=25)
+    parser.add_argument("--captioner", choices=["none", "tiny"], default="none")
+    parser.add_argument("--caption-fps", type=float, default=2.0)
+    parser.add_argument("--caption-tokens", type=int, default=8, help="tokens the tiny captioner writes a window")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -144,10 +154,22 @@ def main() -> None:
         (data / "models").mkdir(parents=True)
         onnx.mkdir(parents=True, exist_ok=True)
         (data / "models" / "onnx").symlink_to(onnx.resolve())
-        settings = Settings(data_dir=data, visual_labels=Settings().visual_labels if args.labels else "none")
+        captioning = {}
+        if args.captioner == "tiny":
+            captioning = {
+                "captioner": "hf-video",
+                "captioner_model": str(tiny_captioner(data / "tiny-idefics3")),
+                "device": "cpu",
+                "captioner_allow_cpu": True,
+                "caption_fps": args.caption_fps,
+                "caption_max_new_tokens": args.caption_tokens,
+            }
+        settings = Settings(
+            data_dir=data, visual_labels=Settings().visual_labels if args.labels else "none", **captioning
+        )
         t0 = time.perf_counter()
         models = ModelSet(settings)
-        _ = models.embedder, models.speech, models.ocr, models.labeler
+        _ = models.embedder, models.speech, models.ocr, models.labeler, models.captioner
         load_seconds = time.perf_counter() - t0
         cpu_before = os.times()
         report = Indexer(settings, models=models).run([folder])
@@ -183,6 +205,7 @@ def main() -> None:
             "failed": report.failed,
         },
         "visual_labels": settings.visual_labels,
+        "captioner": f"{args.captioner} at {args.caption_fps:g} fps" if args.captioner != "none" else "none",
         "model_load_seconds": round(load_seconds, 2),
         "index_wall_seconds": round(report.wall_seconds, 2),
         "realtime_factor": round(media / report.wall_seconds, 2),
@@ -223,6 +246,14 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+
+
+def tiny_captioner(folder: Path) -> Path:
+    """The tests' tiny random-weight Idefics3, saved to `folder` (built offline in a second or two)."""
+    sys.path.append(str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.models
+    from tests.models.tiny_vlm import build_tiny_vlm
+
+    return build_tiny_vlm(folder)
 
 
 def _objects_texts(settings: Settings, limit: int = 12) -> list[str]:

@@ -11,6 +11,7 @@ from vidsearch.media.frames import (
     DecordFrameSource,
     PyAVFrameSource,
     SampledFrame,
+    Sampling,
     frame_at,
     iter_window_frames,
     open_frames,
@@ -18,7 +19,7 @@ from vidsearch.media.frames import (
     scaled_size,
 )
 from vidsearch.media.probe import probe
-from vidsearch.media.synthesize import Scene, make_video
+from vidsearch.media.synthesize import Scene, make_video, sample_clip
 from vidsearch.media.windows import plan_windows
 
 
@@ -140,6 +141,54 @@ def test_decoders_agree(two_scenes):
     b = list(PyAVFrameSource(two_scenes, info, 320).iter_frames(times))
     for x, y in zip(a, b, strict=True):
         assert np.abs(x.image.astype(float) - y.image.astype(float)).mean() < 8
+
+
+def _same_frames(a, b, *, tolerance=0.0):
+    assert [f.time for f in a] == pytest.approx([f.time for f in b], abs=1e-6)
+    for x, y in zip(a, b, strict=True):
+        assert x.image.shape == y.image.shape
+        assert np.abs(x.image.astype(float) - y.image.astype(float)).mean() <= tolerance
+
+
+@pytest.mark.parametrize("reference_only", [False, True])
+def test_several_samplings_from_one_pass_are_each_as_their_own_pass(reference_only):
+    """Real moving footage (bikes.mp4, 25 fps, cuts): a 1 fps grid at 320 px and a denser 2 fps grid at
+    448 px (their times meet nowhere; a third sampling repeats times of the first) from one decoding pass
+    give, frame for frame, the pixels each gets from a pass of its own: each decoded frame is converted at
+    each size."""
+    path = sample_clip("bikes.mp4")
+    info = probe(path)
+    readers, captions = sample_grid(info.duration, 1.0), sample_grid(info.duration, 2.0)
+    samplings = [Sampling(readers, 320), Sampling(captions, 448), Sampling(readers[:3], 320)]
+    source = PyAVFrameSource(path, info, 320, reference_only=reference_only, threads=False)
+    decoded: list[float] = []
+    items = list(source.iter_samplings(samplings, lambda t, _frame: decoded.append(t)))
+    assert [f.time for _, f in items] == sorted(f.time for _, f in items)  # one pass, in time order
+    assert len(decoded) == len(set(decoded))  # no frame decoded twice
+    for which, sampling in enumerate(samplings):
+        alone = PyAVFrameSource(path, info, sampling.max_side, reference_only=reference_only, threads=False)
+        _same_frames([f for k, f in items if k == which], list(alone.iter_frames(sampling.times)))
+
+
+def test_a_sparse_pass_that_must_be_exact_decodes_every_frame(two_scenes):
+    info = probe(two_scenes)
+    for decoder in ("auto", "pyav"):
+        sparse = open_frames(two_scenes, info, 320, decoder, sparse=True)
+        exact = open_frames(two_scenes, info, 320, decoder, sparse=True, exact=True)
+        assert isinstance(sparse, PyAVFrameSource) and sparse.reference_only
+        assert isinstance(exact, PyAVFrameSource) and not exact.reference_only
+
+
+def test_decord_samplings_at_a_smaller_size_are_scaled_down_from_its_frames():
+    """decord sizes frames as it decodes: opened at the larger size, the smaller sampling is scaled down,
+    close to decord's own frames at that size and at the very same times."""
+    path = sample_clip("bikes.mp4")
+    info = probe(path)
+    readers, captions = sample_grid(info.duration, 1.0), sample_grid(info.duration, 2.0)
+    items = list(DecordFrameSource(path, info, 448).iter_samplings([Sampling(readers, 320), Sampling(captions, 448)]))
+    _same_frames([f for k, f in items if k == 1], list(DecordFrameSource(path, info, 448).iter_frames(captions)))
+    smaller = list(DecordFrameSource(path, info, 320).iter_frames(readers))
+    _same_frames([f for k, f in items if k == 0], smaller, tolerance=3.0)
 
 
 def test_open_frames_falls_back_to_pyav_when_decord_cannot_open(two_scenes, tmp_path):

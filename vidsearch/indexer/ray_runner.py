@@ -1,7 +1,7 @@
 """The Ray runner: the local pipeline's model work spread over a Ray cluster with Ray Data.
 
     signals (CPU actors)     probe, speech, on-screen text, frame labels, subtitles, thumbnails, and the captioner's
-                             frames decoded into clip batches
+                             frames, taken by the same decoding pass and sent on in batches of windows (JPEG)
     captions (GPU actors)    the video language model over each clip batch (only with a captioner)
     embeddings (GPU actors)  sentence embeddings of every text
 
@@ -27,9 +27,10 @@ from rich.progress import Progress
 from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelLoadError
 from vidsearch.indexer import progress as index_progress
+from vidsearch.indexer.caption_frames import CaptionBatch
 from vidsearch.indexer.pipeline import Indexer, IndexReport, VideoJob, VideoResult, failure_reason
 from vidsearch.indexer.work import Extracted, StageClock, VideoWork, WindowText
-from vidsearch.models.base import ModelSpec, WindowClip
+from vidsearch.models.base import ModelSpec
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.database import Database
 
@@ -51,7 +52,7 @@ class _Signals:
 class _Clips:
     key: int
     batch: int
-    clips: list[WindowClip]
+    frames: CaptionBatch  # still JPEG: decoded on the caption worker, so rows stay small
 
 
 @dataclass
@@ -110,11 +111,13 @@ class SignalStage(_Stage):
             yield _pack(signals)
             return
         try:
+            # The captioner's frames come from extract's one decoding pass; captions come back per
+            # batch, and the captioner's spec is the GPU stage's to report.
             extracted = work.extract(job.path, captions=False)
-            # Captions come back per batch; the captioner's spec is the GPU stage's to report.
-            for batch, clips in enumerate(work.caption_clips(job.path, extracted.info, extracted.windows)):
-                yield _pack(_Clips(key, batch, clips))
+            for batch, frames in enumerate(extracted.caption_batches(self.settings.caption_batch_size)):
+                yield _pack(_Clips(key, batch, frames))
                 signals.caption_batches = batch + 1
+            extracted.caption_frames = None  # sent: not pickled again to the driver
             signals.result.extracted = extracted
         except Exception as exc:
             signals.result.error = failure_reason(job.path, exc)
@@ -136,12 +139,12 @@ class CaptionStage(_Stage):
         clock = StageClock()
         work = VideoWork(self.settings, self.models, clock)
         try:
-            captions, out.errors = work.caption(part.clips)
+            captions, out.errors = work.caption_batch(part.frames)
             out.texts = [WindowText(i, "caption", text) for i, text in captions.items()]
             assert self.models.captioner is not None
             out.spec = self.models.captioner.spec
         except Exception as exc:
-            out.error = failure_reason(part.clips[0].video_path, exc)
+            out.error = failure_reason(part.frames.video_path, exc)
         out.stage_seconds = dict(clock.seconds)
         yield _pack(out)
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -23,8 +24,9 @@ from rich.progress import Progress, TaskID
 from vidsearch.config import Settings
 from vidsearch.errors import MediaError, ModelError
 from vidsearch.indexer import signals
+from vidsearch.indexer.caption_frames import CaptionBatch, CaptionFrames
 from vidsearch.media import subtitles
-from vidsearch.media.frames import SampledFrame, iter_window_frames, open_frames, sample_grid
+from vidsearch.media.frames import SampledFrame, Sampling, open_frames, sample_grid
 from vidsearch.media.probe import MediaInfo, probe
 from vidsearch.media.shots import Shot, ShotDetector
 from vidsearch.media.windows import Window, plan_shot_windows, plan_windows
@@ -34,6 +36,9 @@ from vidsearch.storage.schema import TextKind
 from vidsearch.storage.thumbnails import THUMBNAIL_SIDE, encode_thumbnail
 
 log = logging.getLogger(__name__)
+
+_Item = TypeVar("_Item")
+_CAPTIONS = 1  # the captioner's sampling in the frame pass (the readers' and thumbnails' is 0)
 
 # Frames decoded for the labeler alone (on-screen text off) need no more than this: it looks at 224 px.
 LABEL_FRAME_SIDE = 448
@@ -98,6 +103,14 @@ class Extracted:
     shots: list[Shot] = field(default_factory=list)  # hard cuts found (shot-aware windows), else none
     # The subtitle cues as found (tracks, then sidecars): the windows' subtitle texts come from these.
     cues: list[subtitles.Cue] = field(default_factory=list)
+    # The captioner's frames from the decoding pass, left for the caller to caption (extract with
+    # captions=False and a captioner configured: the Ray runner); None otherwise. Never stored.
+    caption_frames: CaptionFrames | None = None
+
+    def caption_batches(self, batch_size: int) -> Iterator[CaptionBatch]:
+        """The windows' captioner input, `batch_size` windows a batch (none without caption frames)."""
+        if self.caption_frames is not None:
+            yield from self.caption_frames.batches(self.windows, batch_size)
 
     def add_captions(self, captions: dict[int, str], errors: dict[int, str], spec: ModelSpec | None) -> None:
         self.texts += [WindowText(i, TextKind.CAPTION, text) for i, text in captions.items()]
@@ -117,26 +130,36 @@ class VideoWork:
         self.clock = clock or StageClock()
 
     def extract(self, path: Path, *, captions: bool = True, progress: Progress | None = None) -> Extracted:
-        """The texts of every window. With captions=False the captioner is left to the caller
-        (the Ray runner captions on GPU workers from `caption_clips`)."""
+        """The texts of every window. With captions=False the captioner is left to the caller: the
+        captioner's frames come back in `Extracted.caption_frames` (the Ray runner captions them on GPU
+        workers, `Extracted.caption_batches`)."""
         with self.clock("probe"):
             info = probe(path)
         # Shot-aware windows are planned once the frames have shown where the cuts are.
         grid = None if self.settings.shot_windows else self._grid_windows(info)
         models = self.models
         speech = models.speech if info.has_audio else None
+        captioner = models.captioner
         # The audio and the picture are independent: transcribe while frames are decoded and read.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech") as pool:
             words_future = pool.submit(self._transcribe, path) if speech is not None else None
-            seen = self._frame_signals(path, info, grid, progress, thumbnails=self.settings.thumbnails)
+            seen = self._frame_signals(
+                path,
+                info,
+                grid,
+                progress,
+                thumbnails=self.settings.thumbnails,
+                caption_fps=captioner.sample_fps if captioner is not None else None,
+            )
             windows = seen.windows
             caption_texts: dict[int, str] = {}
             window_errors: dict[int, str] = {}
-            if captions and models.captioner is not None:
-                for clips in self.caption_clips(path, info, windows):
-                    batch_captions, batch_errors = self.caption(clips)
+            if captions and seen.caption_frames is not None:
+                for batch in seen.caption_frames.batches(windows, self.settings.caption_batch_size):
+                    batch_captions, batch_errors = self.caption_batch(batch)
                     caption_texts.update(batch_captions)
                     window_errors.update(batch_errors)
+                seen.caption_frames = None  # captioned: let the frames go before embedding
             thumbnails = seen.thumbnails
             words = words_future.result() if words_future is not None else []
         with self.clock("subtitles"):
@@ -166,31 +189,22 @@ class VideoWork:
         extracted.ocr_glanced = seen.ocr_glanced
         extracted.shots = seen.shots
         extracted.cues = cues
+        extracted.caption_frames = seen.caption_frames
         if models.visual_embedder is not None:
             extracted.visual_spec = models.visual_embedder.spec
-        captioner = models.captioner if captions else None
-        extracted.add_captions(caption_texts, {}, captioner.spec if captioner is not None else None)
+        extracted.add_captions(caption_texts, {}, captioner.spec if captions and captioner is not None else None)
         extracted.sort_texts()
         return extracted
 
     def _grid_windows(self, info: MediaInfo) -> list[Window]:
         return plan_windows(info.duration, self.settings.window_length, self.settings.stride)
 
-    def caption_clips(self, path: Path, info: MediaInfo, windows: list[Window]) -> Iterator[list[WindowClip]]:
-        """The captioner's frames, `caption_batch_size` windows at a time, decoded as they are needed."""
-        captioner = self.models.captioner
-        if captioner is None or not windows:
-            return
-        source = open_frames(path, info, self.settings.caption_max_side, self.settings.frame_decoder)
-        frames = _timed(self.clock, "decode", source.iter_frames(sample_grid(info.duration, captioner.sample_fps)))
-        batch: list[WindowClip] = []
-        for window, window_frames in iter_window_frames(frames, windows):
-            batch.append(WindowClip(path, window, window_frames))
-            if len(batch) == self.settings.caption_batch_size or window is windows[-1]:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+    def caption_batch(self, batch: CaptionBatch) -> tuple[dict[int, str], dict[int, str]]:
+        """`caption` over a batch of windows whose frames are still compact (decoding them is clocked
+        as "caption_frames", apart from the model's "caption")."""
+        with self.clock("caption_frames"):
+            clips = batch.clips()
+        return self.caption(clips)
 
     def caption(self, clips: Sequence[WindowClip]) -> tuple[dict[int, str], dict[int, str]]:
         """(caption per window index, error per window index that could not be captioned)."""
@@ -238,12 +252,19 @@ class VideoWork:
         *,
         only_visual: bool = False,
         thumbnails: bool = False,
+        caption_fps: float | None = None,
     ) -> FrameSignals:
         """On-screen text, what the frames show (labels), the windows' frame vectors and thumbnails, from
         one decoding pass: frames sampled at `ocr_fps`, plus each window's middle frame for its thumbnail,
         decoded once at the size the most demanding reader needs. Each reader runs in a thread of its own
         fed from that pass, so decoding, text, labels and vectors (and speech, in the caller's thread)
         keep the cores busy together. No decoding when every such signal is off.
+
+        `caption_fps` (a captioner is configured): the same pass also takes the frames on the captioner's
+        grid (`caption_fps`, `caption_max_side`), decoding every frame so that each is the frame on screen
+        at its time, as a pass of the captioner's own took it (reference frames only would land a few
+        frames early); each decoded frame is converted once per size asked of it. They are kept as JPEG
+        (caption_frames.py says why) until the windows exist, and come back in `caption_frames`.
 
         `windows` None: shot-aware windows. The same pass shows every decoded frame to the shot detector,
         the windows are planned from the shots it found, and each window's thumbnail is the sampled frame
@@ -258,7 +279,8 @@ class VideoWork:
         )
         thumbnails = thumbnails and not only_visual and (windows is None or bool(windows))
         reading = reader is not None or labeler is not None or visual is not None
-        if not reading and not thumbnails and detector is None:
+        captioning = caption_fps is not None and not only_visual and (windows is None or bool(windows))
+        if not reading and not thumbnails and detector is None and not captioning:
             return FrameSignals(windows=windows or [])
         threshold = self.settings.ocr_dedup_threshold
         screen = (
@@ -302,10 +324,26 @@ class VideoWork:
             side = min(self.settings.ocr_max_side, LABEL_FRAME_SIDE)
         else:
             side = THUMBNAIL_SIDE
+        samplings = [Sampling(times, side)]
+        caption_frames: CaptionFrames | None = None
+        if captioning:
+            assert caption_fps is not None
+            caption_frames = CaptionFrames(path)
+            samplings.append(Sampling(sample_grid(info.duration, caption_fps), self.settings.caption_max_side))
         task: TaskID | None = progress.add_task(f"  frames · {path.name}", total=info.duration) if progress else None
-        # Frames a second apart: reference frames only, decoded in this thread (the readers and speech
-        # have the other cores).
-        source = open_frames(path, info, side, self.settings.frame_decoder, sparse=True, threads=False)
+        # Frames a second apart: reference frames only (every frame for a captioner's), decoded in this
+        # thread (the readers and speech have the other cores). A decoder that sizes frames as it decodes
+        # (decord, asked for by name) decodes at the larger size and scales down for the smaller.
+        source = open_frames(
+            path,
+            info,
+            max(s.max_side for s in samplings),
+            self.settings.frame_decoder,
+            sparse=True,
+            threads=False,
+            exact=captioning,
+        )
+        asked_times = iter(times)
         try:
             for consumer in readers:
                 consumer.start()
@@ -319,9 +357,15 @@ class VideoWork:
 
             # Decoding for thumbnails alone is charged to them, as when they had a pass of their own. The
             # shot detector's time is spent inside decoding, and also clocked apart as "shots".
-            stage = "thumbnails" if thumbnails and not reading else "decode"
-            frames = _timed(self.clock, stage, source.iter_frames(times, watch))
-            for asked, frame in zip(times, frames, strict=False):
+            stage = "thumbnails" if thumbnails and not reading and not captioning else "decode"
+            frames = _timed(self.clock, stage, source.iter_samplings(samplings, watch))
+            for which, frame in frames:
+                if which == _CAPTIONS:
+                    assert caption_frames is not None
+                    with self.clock("caption_frames"):
+                        caption_frames.add(frame)
+                    continue
+                asked = next(asked_times)
                 if asked in middles:
                     with self.clock("thumbnails"):
                         picture = encode_thumbnail(frame.image)
@@ -336,7 +380,7 @@ class VideoWork:
                 if progress and task is not None:
                     progress.update(task, completed=frame.time)
         except MediaError as exc:
-            if reading:
+            if reading or captioning:
                 raise
             log.info("%s: no thumbnails or shots: %s", path, exc.reason)  # pictures and shots are niceties
             pictures_by_window, sampled_pictures, detector = {}, [], None
@@ -377,6 +421,7 @@ class VideoWork:
             screen.glanced if screen is not None else 0,
             windows,
             shots,
+            caption_frames,
         )
 
 
@@ -436,6 +481,7 @@ class FrameSignals:
     ocr_glanced: int = 0  # frames a glance found no text in
     windows: list[Window] = field(default_factory=list)  # as given, or planned from the shots found
     shots: list[Shot] = field(default_factory=list)
+    caption_frames: CaptionFrames | None = None  # the captioner's frames, when one was asked for
 
 
 def _pictures_inside(windows: Sequence[Window], pictures: Sequence[tuple[float, bytes]]) -> dict[int, bytes]:
@@ -452,7 +498,7 @@ def _pictures_inside(windows: Sequence[Window], pictures: Sequence[tuple[float, 
     return out
 
 
-def _timed(clock: StageClock, stage: str, frames: Iterator[SampledFrame]) -> Iterator[SampledFrame]:
+def _timed(clock: StageClock, stage: str, frames: Iterator[_Item]) -> Iterator[_Item]:
     """Charge the time spent producing each frame to `stage`, not to the consumer."""
     while True:
         with clock(stage):

@@ -43,6 +43,14 @@ class SampledFrame:
     image: np.ndarray  # H x W x 3, uint8, RGB
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """One consumer's share of a decoding pass: the times it wants (in order) at the size it wants."""
+
+    times: Sequence[float]
+    max_side: int
+
+
 def sample_grid(duration: float, fps: float) -> list[float]:
     """Sample times at `fps` over the whole video, each in the middle of its interval."""
     count = max(1, math.floor(duration * fps))
@@ -87,13 +95,25 @@ class FrameSource(Protocol):
         that seeks decodes only the frames asked for)."""
         ...
 
+    def iter_samplings(
+        self, samplings: Sequence[Sampling], watch: FrameWatch | None = None
+    ) -> Iterator[tuple[int, SampledFrame]]:
+        """Several samplings from one decoding pass: (which sampling, its frame at that sampling's size),
+        in time order (a time asked by several comes to each, in the order of `samplings`)."""
+        ...
+
+
+def _schedule(samplings: Sequence[Sampling]) -> list[tuple[float, int]]:
+    """Every sampling's times merged into one ordered list of (time, which sampling)."""
+    return sorted((float(t), k) for k, sampling in enumerate(samplings) for t in sampling.times)
+
 
 class DecordFrameSource:
     def __init__(self, path: Path, info: MediaInfo, max_side: int) -> None:
         import decord  # imported here: decord is optional on platforms without a wheel
 
         self.path, self.info = path, info
-        width, height = scaled_size(info.width, info.height, max_side)
+        width, height = self._size = scaled_size(info.width, info.height, max_side)
         try:
             self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height)
             # (start, end) presentation seconds of every frame, from the packets' timestamps.
@@ -104,11 +124,26 @@ class DecordFrameSource:
         self._offset = info.start_time if self._starts.size and self._starts[0] >= info.start_time else 0.0
 
     def iter_frames(self, times: Sequence[float], watch: FrameWatch | None = None) -> Iterator[SampledFrame]:
+        for _, frame in self._iter_schedule([(float(t), 0) for t in times], [None], watch):
+            yield frame
+
+    def iter_samplings(
+        self, samplings: Sequence[Sampling], watch: FrameWatch | None = None
+    ) -> Iterator[tuple[int, SampledFrame]]:
+        """decord decodes at the one size its reader was opened with: a sampling asking for a smaller one
+        gets that frame scaled down (open the source at the largest size asked for)."""
+        sizes = [scaled_size(self.info.width, self.info.height, s.max_side) for s in samplings]
+        wanted: list[tuple[int, int] | None] = [None if size == self._size else size for size in sizes]
+        yield from self._iter_schedule(_schedule(samplings), wanted, watch)
+
+    def _iter_schedule(
+        self, schedule: Sequence[tuple[float, int]], sizes: Sequence[tuple[int, int] | None], watch: FrameWatch | None
+    ) -> Iterator[tuple[int, SampledFrame]]:
         import decord
 
-        if not len(self._starts):
+        if not len(self._starts) or not schedule:
             return
-        wanted = np.asarray(times, dtype=np.float64) + self._offset
+        wanted = np.asarray([t for t, _ in schedule], dtype=np.float64) + self._offset
         # The frame on screen at t is the last one whose start is <= t.
         indices = np.clip(np.searchsorted(self._starts, wanted, side="right") - 1, 0, len(self._starts) - 1)
         for lo in range(0, len(indices), _DECORD_BATCH):
@@ -116,13 +151,14 @@ class DecordFrameSource:
             try:
                 batch = self._reader.get_batch(chunk.tolist()).asnumpy()
             except decord.DECORDError as exc:
-                where = f"decoding failed near {times[lo]:.1f}s ({_decord_reason(exc)})"
+                where = f"decoding failed near {schedule[lo][0]:.1f}s ({_decord_reason(exc)})"
                 raise DecodeError(self.path, f"video data is damaged or truncated: {where}") from exc
-            for idx, image in zip(chunk, batch, strict=True):
-                frame = SampledFrame(float(self._starts[idx] - self._offset), image)
+            for (_, which), idx, image in zip(schedule[lo : lo + _DECORD_BATCH], chunk, batch, strict=True):
+                time = float(self._starts[idx] - self._offset)
                 if watch is not None:
-                    watch(frame.time, image)
-                yield frame
+                    watch(time, image)
+                size = sizes[which]
+                yield which, SampledFrame(time, image if size is None else _scale_down(image, size))
 
 
 class PyAVFrameSource:
@@ -134,32 +170,47 @@ class PyAVFrameSource:
         self, path: Path, info: MediaInfo, max_side: int, *, reference_only: bool = False, threads: bool = True
     ) -> None:
         self.path, self.info = path, info
-        self._size = scaled_size(info.width, info.height, max_side)
+        self.max_side = max_side
         self.reference_only = reference_only
         self.threads = threads
 
     def iter_frames(self, times: Sequence[float], watch: FrameWatch | None = None) -> Iterator[SampledFrame]:
-        if not times:
+        for _, frame in self.iter_samplings([Sampling(times, self.max_side)], watch):
+            yield frame
+
+    def iter_samplings(
+        self, samplings: Sequence[Sampling], watch: FrameWatch | None = None
+    ) -> Iterator[tuple[int, SampledFrame]]:
+        """Each decoded frame is converted to RGB at the size of each sampling that takes it: the same
+        pixels as a pass of that sampling's own would give, for one decoding."""
+        schedule = _schedule(samplings)
+        if not schedule:
             return
+        sizes = [scaled_size(self.info.width, self.info.height, s.max_side) for s in samplings]
         if not self.reference_only:
-            yield from self._iter_frames(times, skip_nonref=False, watch=watch)
+            yield from self._iter_frames(schedule, sizes, skip_nonref=False, watch=watch)
             return
         emitted = False
         try:
-            for frame in self._iter_frames(times, skip_nonref=True, watch=watch):
+            for item in self._iter_frames(schedule, sizes, skip_nonref=True, watch=watch):
                 emitted = True
-                yield frame
+                yield item
         except DecodeError:
             if emitted:
                 raise
             # A codec whose frames all count as non-reference would yield none: decode them all.
             log.info("%s: no reference frames decoded; decoding every frame", self.path)
-            yield from self._iter_frames(times, skip_nonref=False, watch=watch)
+            yield from self._iter_frames(schedule, sizes, skip_nonref=False, watch=watch)
 
     def _iter_frames(
-        self, times: Sequence[float], *, skip_nonref: bool, watch: FrameWatch | None = None
-    ) -> Iterator[SampledFrame]:
-        targets = iter(times)
+        self,
+        schedule: Sequence[tuple[float, int]],
+        sizes: Sequence[tuple[int, int]],
+        *,
+        skip_nonref: bool,
+        watch: FrameWatch | None = None,
+    ) -> Iterator[tuple[int, SampledFrame]]:
+        targets = iter(schedule)
         target = next(targets, None)
         previous: av.VideoFrame | None = None
         video_end: float | None = None  # where the video stream's header says its frames end
@@ -179,8 +230,8 @@ class PyAVFrameSource:
                     if watch is not None:
                         watch(t, frame)
                     # Emit every target that lies before this frame: the previous frame was on screen.
-                    while target is not None and t > target:
-                        yield self._convert(previous or frame)
+                    while target is not None and t > target[0]:
+                        yield target[1], self._convert(previous or frame, sizes[target[1]])
                         target = next(targets, None)
                     if target is None:
                         return
@@ -198,7 +249,7 @@ class PyAVFrameSource:
         # is must reach nearly that far (a few frames short at most: the last frames decoded may be
         # reference frames before B-frames left undecoded).
         short_of_stream = video_end is not None and video_end - last > max(_STREAM_END_TOLERANCE, 8 / self._fps())
-        if float(times[-1]) - last > _END_TOLERANCE or short_of_stream:
+        if schedule[-1][0] - last > _END_TOLERANCE or short_of_stream:
             # The header promised more than the data holds: a truncated or damaged file, not a short one.
             raise DecodeError(
                 self.path,
@@ -206,16 +257,23 @@ class PyAVFrameSource:
                 "(damaged or truncated)",
             )
         while target is not None:
-            yield self._convert(previous)
+            yield target[1], self._convert(previous, sizes[target[1]])
             target = next(targets, None)
 
     def _fps(self) -> float:
         return self.info.fps if self.info.fps and self.info.fps > 0 else 25.0
 
-    def _convert(self, frame: av.VideoFrame) -> SampledFrame:
-        width, height = self._size
+    def _convert(self, frame: av.VideoFrame, size: tuple[int, int]) -> SampledFrame:
+        width, height = size
         image = frame.to_ndarray(width=width, height=height, format="rgb24")
         return SampledFrame(float(frame.time - self.info.start_time), image)
+
+
+def _scale_down(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An RGB frame at (width, height), no larger than it is (Pillow's box filter: an area average)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
 
 
 def _declared_end(stream: av.video.stream.VideoStream, start_time: float) -> float | None:
@@ -290,15 +348,18 @@ def open_frames(
     *,
     sparse: bool = False,
     threads: bool = True,
+    exact: bool = False,
 ) -> FrameSource:
     """The frame source for a file: decord for indexed containers when available, else PyAV.
     `sparse`: the samples lie far apart compared with the frame rate (a frame a second, say) and a
     reference frame a few frames early will do: then "auto" and "pyav" decode straight through with
     PyAV, reference frames only, which costs a third to a half less than decoding every frame (decord
-    has no such mode; asked for by name, it is used as it is). `threads`: FFmpeg's own decoding
+    has no such mode; asked for by name, it is used as it is). `exact` (with `sparse`): straight through
+    with PyAV all the same, but every frame decoded, so each sample is the frame on screen at its time,
+    as decord or a full PyAV pass gives it (a captioner's frames). `threads`: FFmpeg's own decoding
     threads for PyAV (see `PyAVFrameSource`)."""
     if sparse and decoder != "decord":
-        return PyAVFrameSource(path, info, max_side, reference_only=True, threads=threads)
+        return PyAVFrameSource(path, info, max_side, reference_only=not exact, threads=threads)
     if decoder == "decord" or (decoder == "auto" and info.format in DECORD_FORMATS):
         try:
             return DecordFrameSource(path, info, max_side)
