@@ -5,11 +5,14 @@ import dataclasses
 import json
 import logging
 
+import numpy as np
 import pytest
 
 from vidsearch.config import Settings
 from vidsearch.indexer.generations import rebuild_vector_index
 from vidsearch.search import Searcher
+from vidsearch.search.engine import _in_context
+from vidsearch.search.moments import WindowHit
 from vidsearch.storage.database import FileState, NewText
 from vidsearch.storage.vectors import MANIFEST, read_manifest
 
@@ -82,3 +85,17 @@ def test_a_generation_without_context_or_with_a_damaged_one_still_searches(libra
     with caplog.at_level(logging.WARNING, logger="vidsearch.search.engine"):
         assert _first(library, db, real_models)[0] == "He cuts some bread."
     assert "without video context" in caplog.text and "reindex" in caplog.text
+
+
+def test_blending_changes_only_the_score_and_leaves_unknown_videos_alone():
+    hits = [
+        WindowHit(1, 7, "/a.mp4", 0.0, 10.0, 0.8, frozenset({"speech"}), frozenset({3}), True, True),
+        WindowHit(2, 8, "/b.mp4", 0.0, 10.0, 0.6, frozenset({"ocr"}), frozenset({4})),
+    ]
+
+    def known_for_video_7(query, video_ids, starts, ends):  # a test double of VideoContext.similarities
+        return np.array([0.3 if v == 7 else np.nan for v in video_ids], dtype=np.float32)
+
+    blended = _in_context(hits, known_for_video_7, np.zeros(4, dtype=np.float32), 0.4)
+    assert blended[0] == hits[0]._replace(score=pytest.approx(0.6 * 0.8 + 0.4 * 0.3))
+    assert blended[1] == hits[1]  # no context known for its video: its own score

@@ -598,9 +598,7 @@ def _in_context(
     scores = np.fromiter((h.score for h in hits), dtype=np.float64, count=len(hits))
     blended = np.where(np.isnan(context), scores, (1.0 - weight) * scores + weight * context).tolist()
     # Built whole rather than with _replace, which costs twice as much for the few hundred hits a search has.
-    return [
-        WindowHit(h[0], h[1], h[2], h[3], h[4], score, h[6], h[7], h[8]) for h, score in zip(hits, blended, strict=True)
-    ]
+    return [WindowHit(*h[:5], score, *h[6:]) for h, score in zip(hits, blended, strict=True)]
 
 
 def _merge_hits(text: list[WindowHit], visual: list[WindowHit]) -> list[WindowHit]:
