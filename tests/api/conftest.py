@@ -65,6 +65,13 @@ def serving(settings: Settings, embedder: object) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def demo_server(indexed_demo, real_models) -> Iterator[str]:
+    """A real server over the indexed demo library, as configured (one per test module)."""
+    with serving(indexed_demo.settings, real_models.embedder) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM):
         pytest.fail(f"chromium not found at {CHROMIUM}: apt-get install chromium (scripts/test.sh does)")

@@ -7,19 +7,13 @@ import pysubs2
 import pytest
 from lxml import etree
 
-from tests.api.conftest import ARTIFACTS, serving
+from tests.api.conftest import ARTIFACTS
 from tests.export.test_export import SCHEMA
 from vidsearch.api.web import EXPORT_FORMATS
 from vidsearch.export import format_names
 from vidsearch.storage import Database
 
 pytestmark = pytest.mark.models
-
-
-@pytest.fixture(scope="module")
-def server(indexed_demo, real_models):
-    with serving(indexed_demo.settings, real_models.embedder) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +30,8 @@ def test_the_menu_offers_every_format():
     assert sorted(name for name, _ in EXPORT_FORMATS) == format_names()
 
 
-def test_a_video_page_shows_its_description_and_chapters_and_exports(page, server, launch, tmp_path):
-    page.goto(f"{server}/library/{launch.id}")
+def test_a_video_page_shows_its_description_and_chapters_and_exports(page, demo_server, launch, tmp_path):
+    page.goto(f"{demo_server}/library/{launch.id}")
     description = page.locator("section.description")
     assert description.locator(".model").inner_text().startswith("vidsearch/extractive-description@vidsearch==")
     # Quoted with its window's time (shot-aware windows: the first scene's window, 0:00 to its cut).

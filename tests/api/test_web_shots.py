@@ -4,16 +4,10 @@ from its own frames, and a shot plays from its cut."""
 
 import pytest
 
-from tests.api.conftest import ARTIFACTS, serving
+from tests.api.conftest import ARTIFACTS
 from vidsearch.storage import Database
 
 pytestmark = pytest.mark.models
-
-
-@pytest.fixture(scope="module")
-def server(indexed_demo, real_models):
-    with serving(indexed_demo.settings, real_models.embedder) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +19,10 @@ def launch(indexed_demo):
         db.close()
 
 
-def test_the_video_page_shows_the_shots_and_plays_one_from_its_cut(page, server, launch):
+def test_the_video_page_shows_the_shots_and_plays_one_from_its_cut(page, demo_server, launch):
     shots = sorted(launch.shots, key=lambda s: s.start)
     assert len(shots) >= 2  # the demo video has scenes with hard cuts between them
-    page.goto(f"{server}/library/{launch.id}")
+    page.goto(f"{demo_server}/library/{launch.id}")
     section = page.locator("section.shots")
     assert f"{len(shots)} ·" in section.locator("h2").inner_text()
     segments = section.locator(".timeline .segment")

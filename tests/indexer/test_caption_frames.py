@@ -24,7 +24,7 @@ from vidsearch.indexer.work import StageClock, VideoWork
 from vidsearch.media import frames as frames_module
 from vidsearch.media.frames import SampledFrame, iter_window_frames, open_frames, sample_grid
 from vidsearch.media.probe import probe
-from vidsearch.media.synthesize import Scene, make_video, sample_clip
+from vidsearch.media.synthesize import sample_clip
 from vidsearch.media.windows import Window, plan_windows
 from vidsearch.models.base import Caption, ModelSpec, WindowClip
 from vidsearch.models.loader import ModelSet
@@ -97,21 +97,7 @@ def assert_same_batches(got: list[list[WindowClip]], want: list[list[WindowClip]
     return compared
 
 
-@pytest.fixture(scope="module")
-def titled_scenes(tmp_path_factory):
-    """8 s of synthesised video: a rocket under a title (0-4 s), then a cup of coffee (4-8 s); no sound."""
-    path = tmp_path_factory.mktemp("caption-frames") / "two.mp4"
-    make_video(
-        [Scene("rocket", 4, title="LAUNCH DAY"), Scene("coffee", 4)],
-        path,
-        size=(960, 540),
-        audio=False,
-        subtitles=False,
-    )
-    return path
-
-
-def test_the_captioner_gets_its_own_pass_frames_on_overlapping_grid_windows(titled_scenes, tmp_path, real_models):
+def test_the_captioner_gets_its_own_pass_frames_on_overlapping_grid_windows(two_scenes, tmp_path, real_models):
     settings = Settings(
         data_dir=tmp_path,
         speech="none",
@@ -124,11 +110,11 @@ def test_the_captioner_gets_its_own_pass_frames_on_overlapping_grid_windows(titl
     )
     models = sharing_models(settings, real_models)
     captioner = models.captioner = RecordingCaptioner(sample_fps=2.0)
-    extracted = VideoWork(settings, models).extract(titled_scenes)
+    extracted = VideoWork(settings, models).extract(two_scenes)
 
     windows = extracted.windows
     assert [(w.start, w.end) for w in windows] == [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0)]
-    want = separate_pass_batches(titled_scenes, settings, windows, 2.0)
+    want = separate_pass_batches(two_scenes, settings, windows, 2.0)
     assert [len(batch) for batch in captioner.calls] == [2, 1]
     assert assert_same_batches(captioner.calls, want) == 24  # 8 frames in each window
     first = captioner.calls[0][0].frames[0]
@@ -166,7 +152,7 @@ def tiny_vlm(tmp_path_factory):
     return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm") / "tiny-idefics3")
 
 
-def test_a_real_captioner_through_the_shared_pass(titled_scenes, tiny_vlm, tmp_path, real_models):
+def test_a_real_captioner_through_the_shared_pass(two_scenes, tiny_vlm, tmp_path, real_models):
     """The transformers-native adapter (tiny random weights, greedy) captions every window from frames of
     the shared pass, and those frames are the ones its own pass gave it."""
     settings = Settings(
@@ -185,16 +171,16 @@ def test_a_real_captioner_through_the_shared_pass(titled_scenes, tiny_vlm, tmp_p
     real = ModelSet(settings).captioner
     assert real is not None and real.spec.name == "hf-video"
     models.captioner = recorder = RecordingRealCaptioner(real)
-    extracted = VideoWork(settings, models).extract(titled_scenes)
+    extracted = VideoWork(settings, models).extract(two_scenes)
 
     captions = {t.window_index: t.text for t in extracted.texts if t.kind == "caption"}
     assert sorted(captions) == [w.index for w in extracted.windows] and extracted.window_errors == {}
     assert extracted.specs["caption"].name == "hf-video"
-    want = separate_pass_batches(titled_scenes, settings, extracted.windows, real.sample_fps)
+    want = separate_pass_batches(two_scenes, settings, extracted.windows, real.sample_fps)
     assert assert_same_batches(recorder.calls, want) == 8  # 1 fps (caption_fps) over 8 s
 
 
-def test_one_container_is_opened_for_frames_when_captioning(titled_scenes, tmp_path, real_models, monkeypatch):
+def test_one_container_is_opened_for_frames_when_captioning(two_scenes, tmp_path, real_models, monkeypatch):
     """Spies (test doubles around the real functions) count the frame sources the indexer opens and the
     containers the frame module opens: one each, for on-screen text, thumbnails, shots and captions."""
     opened_sources: list[dict] = []
@@ -217,14 +203,14 @@ def test_one_container_is_opened_for_frames_when_captioning(titled_scenes, tmp_p
     settings = Settings(data_dir=tmp_path, speech="none", visual_labels="none", window_length=4.0)
     models = sharing_models(settings, real_models)
     models.captioner = captioner = RecordingCaptioner(sample_fps=2.0)
-    extracted = VideoWork(settings, models).extract(titled_scenes)
+    extracted = VideoWork(settings, models).extract(two_scenes)
 
     assert len(opened_sources) == 1 and opened_sources[0]["exact"] is True
-    assert opened_containers == [str(titled_scenes)]
+    assert opened_containers == [str(two_scenes)]
     assert sum(len(batch) for batch in captioner.calls) == len(extracted.windows) == 2
 
 
-def test_with_no_captioner_the_pass_is_as_before(titled_scenes, tmp_path, real_models, monkeypatch):
+def test_with_no_captioner_the_pass_is_as_before(two_scenes, tmp_path, real_models, monkeypatch):
     """No captioner: reference frames only, one sampling, nothing kept for captions."""
     samplings_asked: list[list] = []
 
@@ -243,13 +229,13 @@ def test_with_no_captioner_the_pass_is_as_before(titled_scenes, tmp_path, real_m
     monkeypatch.setattr(work_module, "open_frames", spying_open_frames)
     settings = Settings(data_dir=tmp_path, speech="none", visual_labels="none", window_length=4.0)
     clock = StageClock()
-    extracted = VideoWork(settings, sharing_models(settings, real_models), clock).extract(titled_scenes)
+    extracted = VideoWork(settings, sharing_models(settings, real_models), clock).extract(two_scenes)
     assert len(samplings_asked) == 1 and len(samplings_asked[0]) == 1
     assert samplings_asked[0][0].max_side == settings.ocr_max_side
     assert extracted.caption_frames is None and "caption_frames" not in clock.seconds
 
 
-def test_left_to_the_caller_the_frames_travel_compact(titled_scenes, tmp_path, real_models):
+def test_left_to_the_caller_the_frames_travel_compact(two_scenes, tmp_path, real_models):
     """extract(captions=False), as the Ray runner's CPU workers call it: nothing is captioned, the frames
     come back as JPEG in batches that survive pickling and give the captioner the same clips."""
     settings = Settings(
@@ -262,13 +248,13 @@ def test_left_to_the_caller_the_frames_travel_compact(titled_scenes, tmp_path, r
     )
     models = sharing_models(settings, real_models)
     models.captioner = captioner = RecordingCaptioner(sample_fps=2.0)
-    extracted = VideoWork(settings, models).extract(titled_scenes, captions=False)
+    extracted = VideoWork(settings, models).extract(two_scenes, captions=False)
     assert captioner.calls == [] and not [t for t in extracted.texts if t.kind == "caption"]
     assert "caption" not in extracted.specs  # the caption worker's model reports its own
 
     batches = list(extracted.caption_batches(settings.caption_batch_size))
     travelled = [pickle.loads(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)) for b in batches]
-    want = separate_pass_batches(titled_scenes, settings, extracted.windows, 2.0)
+    want = separate_pass_batches(two_scenes, settings, extracted.windows, 2.0)
     assert assert_same_batches([b.clips() for b in travelled], want) > 0
     held = extracted.caption_frames
     assert held is not None and len(held) == 16
@@ -303,7 +289,7 @@ def test_frames_are_grouped_and_batched_as_the_window_grouping_does():
     assert [len(c.frames) for b in store.batches(windows, 5) for c in b.clips()] == [4, 3, 2, 0, 1]
 
 
-def test_the_ray_stages_send_the_frames_of_the_one_pass_to_the_caption_worker(titled_scenes, tmp_path):
+def test_the_ray_stages_send_the_frames_of_the_one_pass_to_the_caption_worker(two_scenes, tmp_path):
     """The Ray runner's stages called as its actors call them (no cluster needed): the CPU stage sends
     each batch's JPEG frames from extract's one pass and keeps them out of the row it sends the driver;
     the caption stage gives the captioner the frames its own pass gave it. The captioner is the
@@ -324,7 +310,7 @@ def test_the_ray_stages_send_the_frames_of_the_one_pass_to_the_caption_worker(ti
         caption_fps=2.0,
         caption_batch_size=1,
     )
-    job = VideoJob(FileState(str(titled_scenes), titled_scenes.stat().st_size, titled_scenes.stat().st_mtime), None)
+    job = VideoJob(FileState(str(two_scenes), two_scenes.stat().st_size, two_scenes.stat().st_mtime), None)
     parts = [_unpack(row) for row in SignalStage(settings)({"job": pickle.dumps((0, job))})]
     *clips, signals = parts
     assert isinstance(signals, _Signals) and signals.result.error is None
@@ -337,5 +323,5 @@ def test_the_ray_stages_send_the_frames_of_the_one_pass_to_the_caption_worker(ti
     stage = CaptionStage(settings)
     captions = [_unpack(next(iter(stage({"part": pickle.dumps(c)})))) for c in clips]
     assert all(isinstance(c, _Captions) and c.error is None and len(c.texts) == 1 for c in captions)
-    want = separate_pass_batches(titled_scenes, settings, extracted.windows, 2.0)
+    want = separate_pass_batches(two_scenes, settings, extracted.windows, 2.0)
     assert assert_same_batches(SeamCaptioner.calls, want) == 16

@@ -16,26 +16,11 @@ from vidsearch.indexer import work as work_module
 from vidsearch.indexer.work import StageClock, VideoWork
 from vidsearch.media.frames import PyAVFrameSource, open_frames, sample_grid
 from vidsearch.media.probe import probe
-from vidsearch.media.synthesize import Scene, make_video
 from vidsearch.models.base import ModelSpec
 from vidsearch.storage.schema import TextKind
 from vidsearch.storage.thumbnails import take_thumbnail
 
 from ..conftest import sharing_models
-
-
-@pytest.fixture(scope="module")
-def two_scenes(tmp_path_factory):
-    """8 s: a rocket with a title (0-4 s), then a cup of coffee (4-8 s); no sound."""
-    path = tmp_path_factory.mktemp("pass") / "two.mp4"
-    make_video(
-        [Scene("rocket", 4, title="LAUNCH DAY"), Scene("coffee", 4)],
-        path,
-        size=(960, 540),
-        audio=False,
-        subtitles=False,
-    )
-    return path
 
 
 def _picture(jpeg: bytes) -> np.ndarray:

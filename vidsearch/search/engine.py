@@ -227,6 +227,11 @@ class Searcher:
                 found = self._locate(served, list(text_scores))
         described = {hit.video_id for hit in found.values() if hit.kind in WHOLE_VIDEO_HIT_KINDS}
         hits = _window_hits(found, text_scores, self.settings.kind_weights, self.db.whole_video_spans(described))
+        # The context is a text-space fact: text hits are blended with it; picture hits keep the score
+        # their space's background put on the text scale (a silent video's pictures say what its texts
+        # cannot).
+        if served.context is not None and self.settings.video_context_weight > 0 and hits:
+            hits = _in_context(hits, served.context.similarities, vector, self.settings.video_context_weight)
         t3 = time.perf_counter()
         if visual is not None:
             picture_query = self.visual.text_vector(query)
@@ -236,8 +241,6 @@ class Searcher:
             hits = _merge_hits(hits, seen)
             timings["visual_search"] = (time.perf_counter() - t3) * 1e3
             t3 = time.perf_counter()
-        if served.context is not None and self.settings.video_context_weight > 0 and hits:
-            hits = _in_context(hits, served.context.similarities, vector, self.settings.video_context_weight)
         if exclude:
             hits = [hit for hit in hits if hit.window_id not in exclude]
         reranker = self.reranker
