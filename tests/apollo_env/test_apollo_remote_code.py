@@ -127,3 +127,12 @@ def test_index_and_ask_from_the_command_line_keep_json_on_stdout(snapshot, video
     answer = json.loads(ask.stdout)
     assert answer["mode"] == "generative" and answer["model"].startswith("tiny-random-apollo@")
     assert answer["evidence"], answer
+
+
+def test_the_frame_plan_read_from_the_config_is_the_loaded_models_rate(snapshot, apollo):
+    """The caption frame plan (config.json as plain JSON, nothing loaded) is the loaded model's rate."""
+    from vidsearch.models.base import CaptionFramePlan
+    from vidsearch.models.loader import ModelSet
+
+    settings = cpu(captioner="apollo", captioner_model=str(snapshot))
+    assert ModelSet(settings).caption_frame_plan == CaptionFramePlan(apollo.sample_fps, settings.caption_max_side)

@@ -325,3 +325,61 @@ def test_the_ray_stages_send_the_frames_of_the_one_pass_to_the_caption_worker(tw
     assert all(isinstance(c, _Captions) and c.error is None and len(c.texts) == 1 for c in captions)
     want = separate_pass_batches(two_scenes, settings, extracted.windows, 2.0)
     assert assert_same_batches(SeamCaptioner.calls, want) == 16
+
+
+def test_the_ray_signal_stage_plans_the_caption_frames_without_building_the_captioner(
+    titled_scenes, tmp_path, monkeypatch
+):
+    """The CPU stage decodes the captioner's frames by its plan (hf-video: caption_fps, caption_max_side)
+    and never builds the video language model, which only the caption stage loads. A spy stands in for
+    the registry's hf-video factory: it records each build and returns the recording test double."""
+    from vidsearch.indexer.pipeline import VideoJob
+    from vidsearch.indexer.ray_runner import CaptionStage, SignalStage, _Captions, _Clips, _Signals, _unpack
+    from vidsearch.models import base
+    from vidsearch.storage.videos import FileState
+
+    built: list[Settings] = []
+    sample_fps = {"value": 2.0}  # what the built double samples at (the plan says caption_fps)
+
+    def spy(s):  # test double (spy) for the registry's factory
+        built.append(s)
+        return RecordingCaptioner(sample_fps=sample_fps["value"])
+
+    monkeypatch.setitem(base.captioners._factories, "hf-video", spy)
+    settings = Settings(
+        data_dir=tmp_path,
+        speech="none",
+        ocr="none",
+        visual_labels="none",
+        window_length=4.0,
+        captioner="hf-video",
+        captioner_model=str(tmp_path / "never-loaded"),
+        caption_fps=2.0,
+        caption_max_side=224,
+        caption_batch_size=1,
+    )
+    job = VideoJob(FileState(str(titled_scenes), titled_scenes.stat().st_size, titled_scenes.stat().st_mtime), None)
+    *clips, signals = [_unpack(row) for row in SignalStage(settings)({"job": pickle.dumps((0, job))})]
+    assert built == []  # the CPU stage never built the captioner
+    assert isinstance(signals, _Signals) and signals.result.error is None and signals.result.model_load_error is None
+    extracted = signals.result.extracted
+    assert extracted is not None and signals.caption_batches == len(clips) == len(extracted.windows) == 2
+    assert all(isinstance(c, _Clips) for c in clips)
+    got = [c.frames.clips() for c in clips if isinstance(c, _Clips)]
+    # Each frame is the one on screen at its time on the 2-fps grid (0.25, 0.75, ...): at most a frame early.
+    info = probe(titled_scenes)
+    times = [f.time for batch in got for clip in batch for f in clip.frames]
+    grid = sample_grid(info.duration, 2.0)
+    assert len(times) == len(grid) == 16
+    assert all(want - 1 / info.fps < t <= want + 1e-6 for t, want in zip(times, grid, strict=True))
+    assert {max(f.image.shape[:2]) for batch in got for clip in batch for f in clip.frames} == {224}
+    want = separate_pass_batches(titled_scenes, settings, extracted.windows, 2.0)
+    assert assert_same_batches(got, want) == 16
+
+    # The caption stage builds the model, once; one whose rate is not the plan's is refused there.
+    stage = CaptionStage(settings)
+    captions = [_unpack(next(iter(stage({"part": pickle.dumps(c)})))) for c in clips]
+    assert len(built) == 1 and all(isinstance(c, _Captions) and c.error is None for c in captions)
+    sample_fps["value"] = 1.0
+    refused = _unpack(next(iter(CaptionStage(settings)({"part": pickle.dumps(clips[0])}))))
+    assert isinstance(refused, _Captions) and "planned 2 frames a second" in (refused.model_load_error or "")

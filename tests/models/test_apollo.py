@@ -346,3 +346,64 @@ def test_this_environments_transformers_is_judged_truthfully():
     else:  # vidsearch's main environment (transformers 5)
         with pytest.raises(ModelError, match=f"has transformers {transformers.__version__}"):
             check_apollo_environment()
+
+
+def _snapshot_config_class():
+    """The test snapshot's own config class (tests/models/apollo_remote, the remote code a load runs)."""
+    import importlib.util
+    from pathlib import Path
+
+    source = Path(__file__).parent / "apollo_remote" / "configuration_apollo.py"
+    spec = importlib.util.spec_from_file_location("test_apollo_snapshot_configuration", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ApolloConfig
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"clip_duration": 4, "frames_per_clip": 8}, {"clip_duration": 1}, {"frames_per_clip": None}],
+    ids=["as-built", "8-per-4s", "1s-clips", "no-frames-per-clip"],
+)
+def test_the_frame_plan_read_from_the_config_is_the_adapters_rate(tmp_path, monkeypatch, change):
+    """The caption frame plan reads the snapshot's config.json as plain JSON (no weights, no remote code)
+    and must give the rate the loaded adapter samples at. Without the Apollo environment (transformers
+    4.44, tests/apollo_env/ loads the snapshot for real) the adapter is built here over the test
+    double's model holding the config as the snapshot's own config class parses it."""
+    from tests.models.tiny_apollo_config import tiny_apollo_config
+    from vidsearch.models import base
+    from vidsearch.models.apollo import planned_sample_fps
+    from vidsearch.models.loader import ModelSet
+
+    config = {k: v for k, v in {**tiny_apollo_config("tiny-random-apollo"), **change}.items() if v is not None}
+    folder = _snapshot(tmp_path / "tiny-random-apollo", config)
+    model = FakeApollo()
+    model.config = _snapshot_config_class().from_pretrained(str(folder))
+    loaded = adapter(model)
+
+    settings = Settings(captioner="apollo", captioner_model=str(folder), caption_max_side=336)
+    assert planned_sample_fps(settings) == loaded.sample_fps
+    built: list[Settings] = []  # test double (spy) for the registry's factory: no model may be built
+
+    def spy(s):
+        built.append(s)
+        raise AssertionError("the plan must not load Apollo")
+
+    monkeypatch.setitem(base.captioners._factories, "apollo", spy)
+    plan = ModelSet(settings).caption_frame_plan
+    assert plan == base.CaptionFramePlan(loaded.sample_fps, 336) and built == []
+
+
+def test_a_snapshot_whose_config_cannot_say_is_loaded_to_learn_its_rate(tmp_path):
+    """No readable config.json: the plan falls back to loading, which says what is wrong."""
+    from vidsearch.errors import ModelLoadError
+    from vidsearch.models.apollo import planned_sample_fps
+    from vidsearch.models.loader import ModelSet
+
+    missing = Settings(captioner="apollo", captioner_model=str(tmp_path / "nope"), device="cpu")
+    assert planned_sample_fps(missing) is None
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        _ = ModelSet(missing).caption_frame_plan
+    no_rate = _snapshot(tmp_path / "no-rate", APOLLO_CONFIG)  # an Apollo config without clip_duration
+    assert planned_sample_fps(Settings(captioner="apollo", captioner_model=str(no_rate))) is None

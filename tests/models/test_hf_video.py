@@ -50,6 +50,33 @@ def test_loads_from_a_folder_and_records_its_identity(tiny_vlm):
     assert spec.settings["frames_as"] == "images" and model.video_input is None
 
 
+def test_the_frame_plan_is_the_loaded_models_rate_and_loads_nothing(tiny_vlm, monkeypatch):
+    """The caption frame plan comes from the settings alone and equals what the loaded adapter samples at;
+    a plan that disagreed with its model is refused when the model loads."""
+    from vidsearch.errors import ModelLoadError
+    from vidsearch.models import base
+    from vidsearch.models.loader import ModelSet
+
+    settings = cpu_settings(captioner="hf-video", captioner_model=str(tiny_vlm), caption_fps=1.5)
+    real_factory = base.captioners.resolve("hf-video")
+    built: list[Settings] = []
+
+    def spy(s):  # test double (spy) around the registry's real factory: counts the models built
+        built.append(s)
+        return real_factory(s)
+
+    monkeypatch.setitem(base.captioners._factories, "hf-video", spy)
+    models = ModelSet(settings)
+    plan = models.caption_frame_plan
+    assert plan == base.CaptionFramePlan(1.5, settings.caption_max_side) and built == []
+    loaded = models.captioner
+    assert loaded is not None and loaded.sample_fps == plan.sample_fps and len(built) == 1
+
+    monkeypatch.setitem(base.CAPTION_SAMPLE_RATES, "hf-video", lambda s: 3.0)
+    with pytest.raises(ModelLoadError, match=r"planned 3 frames a second but its model samples 1\.5"):
+        _ = ModelSet(settings).captioner
+
+
 def test_captions_a_batch_of_windows(tiny_vlm):
     model = load_transformers_video_lm(str(tiny_vlm), cpu_settings(caption_max_frames=2))
     clips = [

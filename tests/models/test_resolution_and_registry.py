@@ -75,3 +75,43 @@ def test_model_spec_fingerprint_depends_on_identity():
     assert a.fingerprint == ModelSpec("embedder", "st", "m", "r1", 384, {"normalized": True}).fingerprint
     assert a.fingerprint != ModelSpec("embedder", "st", "m", "r2", 384, {"normalized": True}).fingerprint
     assert a.fingerprint != ModelSpec("embedder", "st", "m", "r1", 384, {"normalized": False}).fingerprint
+
+
+class PlannedCaptioner:
+    """Test double for a dotted-path captioner plugin that says its frame rate without loading."""
+
+    built = 0
+
+    def __init__(self, settings: Settings) -> None:
+        PlannedCaptioner.built += 1
+        self.spec = ModelSpec("captioner", "planned", "test/planned", "1")
+        self.sample_fps = settings.caption_fps * 2
+
+    @classmethod
+    def planned_sample_fps(cls, settings: Settings) -> float:
+        return settings.caption_fps * 2
+
+    def caption(self, clips):
+        return []
+
+
+class UnplannedCaptioner(PlannedCaptioner):
+    """Test double for a dotted-path captioner that can tell its frame rate only once loaded."""
+
+    planned_sample_fps = None  # type: ignore[assignment]
+
+
+def test_a_dotted_captioner_plans_its_frames_by_its_own_classmethod_or_is_loaded_to_learn_them(caplog):
+    from vidsearch.models.base import CaptionFramePlan
+    from vidsearch.models.loader import ModelSet
+
+    PlannedCaptioner.built = 0
+    planned = Settings(captioner=f"{__name__}:PlannedCaptioner", caption_fps=1.5, caption_max_side=320)
+    assert ModelSet(planned).caption_frame_plan == CaptionFramePlan(3.0, 320) and PlannedCaptioner.built == 0
+
+    unplanned = Settings(captioner=f"{__name__}:UnplannedCaptioner", caption_fps=1.5)
+    with caplog.at_level("INFO", logger="vidsearch.models.loader"):
+        plan = ModelSet(unplanned).caption_frame_plan
+    assert plan == CaptionFramePlan(3.0, unplanned.caption_max_side) and PlannedCaptioner.built == 1
+    assert "cannot tell its frame rate without its model: loading it" in caplog.text
+    assert ModelSet(Settings()).caption_frame_plan is None  # no captioner: no frames

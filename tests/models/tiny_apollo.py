@@ -20,8 +20,9 @@ try:  # transformers 5 names the PIL processor apart from the torchvision one
 except ImportError:
     from transformers import SiglipImageProcessor as SiglipProcessor  # type: ignore[assignment,no-redef]
 
+from tests.models.tiny_apollo_config import NUM_OUTPUT_TOKENS, tiny_apollo_config
+
 REMOTE_CODE = Path(__file__).parent / "apollo_remote"
-NUM_OUTPUT_TOKENS = 4
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
@@ -127,20 +128,5 @@ def build_tiny_apollo(folder: Path, *, seed: int = 0, shape: dict | None = None)
 
     for name in ("configuration_apollo.py", "modeling_apollo.py"):
         shutil.copy(REMOTE_CODE / name, folder / name)
-    config = {
-        "_name_or_path": folder.name,
-        "architectures": ["ApolloForCausalLM"],
-        "auto_map": {
-            "AutoConfig": "configuration_apollo.ApolloConfig",
-            "AutoModelForCausalLM": "modeling_apollo.ApolloForCausalLM",
-        },
-        "model_type": "apollo",
-        "clip_duration": 2,
-        "frames_per_clip": 4,
-        "model_max_length": 2048,
-        "mm_connector_cfg": {"num_output_tokens": num_tokens},
-        "encode_batch_size": 15,
-        "use_mm_start_end": False,
-    }
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    (folder / "config.json").write_text(json.dumps(tiny_apollo_config(folder.name, num_tokens), indent=2))
     return folder

@@ -106,7 +106,8 @@ class SignalStage(_Stage):
         clock = StageClock()
         work = VideoWork(self.settings, self.models, clock)
         signals = _Signals(key, VideoResult(job))
-        if (error := self._load("speech", "ocr", "labeler", "visual_embedder", "captioner")) is not None:
+        # The captioner's frames are decoded here by its plan; its model (many GB) lives on the GPU stage.
+        if (error := self._load("speech", "ocr", "labeler", "visual_embedder", "caption_frame_plan")) is not None:
             signals.result.model_load_error = error
             yield _pack(signals)
             return

@@ -30,7 +30,7 @@ from vidsearch.media.frames import SampledFrame, Sampling, open_frames, sample_g
 from vidsearch.media.probe import MediaInfo, probe
 from vidsearch.media.shots import Shot, ShotDetector
 from vidsearch.media.windows import Window, plan_shot_windows, plan_windows
-from vidsearch.models.base import ModelSpec, SpokenWord, WindowClip
+from vidsearch.models.base import CaptionFramePlan, ModelSpec, SpokenWord, WindowClip
 from vidsearch.models.loader import ModelSet
 from vidsearch.storage.schema import TextKind
 from vidsearch.storage.thumbnails import THUMBNAIL_SIDE, encode_thumbnail
@@ -139,7 +139,10 @@ class VideoWork:
         grid = None if self.settings.shot_windows else self._grid_windows(info)
         models = self.models
         speech = models.speech if info.has_audio else None
-        captioner = models.captioner
+        # Only a pass that captions needs the model; the frames it wants are planned without it (the Ray
+        # runner's CPU workers decode them for GPU workers that hold the model).
+        captioner = models.captioner if captions else None
+        caption_plan = models.caption_frame_plan
         # The audio and the picture are independent: transcribe while frames are decoded and read.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech") as pool:
             words_future = pool.submit(self._transcribe, path) if speech is not None else None
@@ -149,7 +152,7 @@ class VideoWork:
                 grid,
                 progress,
                 thumbnails=self.settings.thumbnails,
-                caption_fps=captioner.sample_fps if captioner is not None else None,
+                caption_plan=caption_plan,
             )
             windows = seen.windows
             caption_texts: dict[int, str] = {}
@@ -192,7 +195,7 @@ class VideoWork:
         extracted.caption_frames = seen.caption_frames
         if models.visual_embedder is not None:
             extracted.visual_spec = models.visual_embedder.spec
-        extracted.add_captions(caption_texts, {}, captioner.spec if captions and captioner is not None else None)
+        extracted.add_captions(caption_texts, {}, captioner.spec if captioner is not None else None)
         extracted.sort_texts()
         return extracted
 
@@ -252,7 +255,7 @@ class VideoWork:
         *,
         only_visual: bool = False,
         thumbnails: bool = False,
-        caption_fps: float | None = None,
+        caption_plan: CaptionFramePlan | None = None,
     ) -> FrameSignals:
         """On-screen text, what the frames show (labels), the windows' frame vectors and thumbnails, from
         one decoding pass: frames sampled at `ocr_fps`, plus each window's middle frame for its thumbnail,
@@ -260,8 +263,8 @@ class VideoWork:
         fed from that pass, so decoding, text, labels and vectors (and speech, in the caller's thread)
         keep the cores busy together. No decoding when every such signal is off.
 
-        `caption_fps` (a captioner is configured): the same pass also takes the frames on the captioner's
-        grid (`caption_fps`, `caption_max_side`), decoding every frame so that each is the frame on screen
+        `caption_plan` (a captioner is configured): the same pass also takes the frames on the captioner's
+        grid (its `sample_fps`, at most `max_side` pixels), decoding every frame so that each is the frame on screen
         at its time, as a pass of the captioner's own took it (reference frames only would land a few
         frames early); each decoded frame is converted once per size asked of it. They are kept as JPEG
         (caption_frames.py says why) until the windows exist, and come back in `caption_frames`.
@@ -279,7 +282,7 @@ class VideoWork:
         )
         thumbnails = thumbnails and not only_visual and (windows is None or bool(windows))
         reading = reader is not None or labeler is not None or visual is not None
-        captioning = caption_fps is not None and not only_visual and (windows is None or bool(windows))
+        captioning = caption_plan is not None and not only_visual and (windows is None or bool(windows))
         if not reading and not thumbnails and detector is None and not captioning:
             return FrameSignals(windows=windows or [])
         threshold = self.settings.ocr_dedup_threshold
@@ -327,9 +330,9 @@ class VideoWork:
         samplings = [Sampling(times, side)]
         caption_frames: CaptionFrames | None = None
         if captioning:
-            assert caption_fps is not None
+            assert caption_plan is not None
             caption_frames = CaptionFrames(path)
-            samplings.append(Sampling(sample_grid(info.duration, caption_fps), self.settings.caption_max_side))
+            samplings.append(Sampling(sample_grid(info.duration, caption_plan.sample_fps), caption_plan.max_side))
         task: TaskID | None = progress.add_task(f"  frames · {path.name}", total=info.duration) if progress else None
         # Frames a second apart: reference frames only (every frame for a captioner's), decoded in this
         # thread (the readers and speech have the other cores). A decoder that sizes frames as it decodes

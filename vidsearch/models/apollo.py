@@ -37,7 +37,15 @@ import numpy as np
 
 from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelError, ModelNotFoundError
-from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, MomentClip, WindowClip, captioners
+from vidsearch.models.base import (
+    CAPTION_PROMPT_VERSIONS,
+    CAPTION_SAMPLE_RATES,
+    Caption,
+    ModelSpec,
+    MomentClip,
+    WindowClip,
+    captioners,
+)
 from vidsearch.models.batching import ItemFailure, captions_with_backoff, run_with_backoff
 from vidsearch.models.device import resolve_device
 from vidsearch.models.prompts import ANSWER_PROMPT, CAPTION_PROMPT, PROMPTS_VERSION
@@ -55,6 +63,29 @@ SYSTEM_PROMPT = "You are a helpful vision-language assistant."
 # Captions of two prompt versions never mix; ".2": the released clip sampling, labels and system turn.
 PROMPT_VERSION = f"apollo-{PROMPTS_VERSION}.2"
 SNAPSHOT_PARTS = ("llm", "vision_tower", "mm_connector")
+FRAMES_PER_CLIP = 4  # the released loader's, when a config names none
+
+
+def clip_sample_fps(frames_per_clip: int, clip_duration: float) -> float:
+    """The rate frames are sampled at inside a clip: the released 4 frames per 2-s clip are 2 fps."""
+    return frames_per_clip / clip_duration
+
+
+def planned_sample_fps(settings: Settings) -> float | None:
+    """The snapshot's frame rate from its config.json read as plain JSON (no weights, no remote code),
+    so workers that only decode frames need not load the model; None when the config cannot say (then
+    loading the snapshot does, or says what is wrong with it)."""
+    if not settings.captioner_model:
+        return None
+    config_file = Path(settings.captioner_model).expanduser() / "config.json"
+    try:
+        config = json.loads(config_file.read_text())
+        clip_duration = float(config["clip_duration"])
+        frames_per_clip = int(config.get("frames_per_clip", FRAMES_PER_CLIP) or FRAMES_PER_CLIP)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.debug("no frame rate from %s without loading Apollo: %r", config_file, exc)
+        return None
+    return clip_sample_fps(frames_per_clip, clip_duration) if clip_duration > 0 else None
 
 
 @dataclass(frozen=True)
@@ -191,12 +222,12 @@ class ApolloVideoLM:
         self.tokenizer = model.tokenizer
         self.processors = list(model.vision_tower.vision_processor)
         self.clip_duration = float(config.clip_duration)
-        self.frames_per_clip = int(getattr(config, "frames_per_clip", 4) or 4)
+        self.frames_per_clip = int(getattr(config, "frames_per_clip", FRAMES_PER_CLIP) or FRAMES_PER_CLIP)
         self.num_tokens = int(config.mm_connector_cfg["num_output_tokens"])
         self.clip_sampling_ratio = clip_sampling_ratio
         # The released examples keep video tokens under model_max_length x 0.65.
         self.max_clips = max(1, int(config.model_max_length * clip_sampling_ratio // self.num_tokens))
-        self.sample_fps = self.frames_per_clip / self.clip_duration
+        self.sample_fps = clip_sample_fps(self.frames_per_clip, self.clip_duration)
         # The model strips the prompt's padding and re-pads its merged embeddings on the side its LLM's
         # config names, "right" by default: generation after right padding continues from pad
         # positions, so batched rows would differ from the same rows alone. Left, always.
@@ -405,6 +436,7 @@ def load_apollo(snapshot: str, settings: Settings) -> ApolloVideoLM:
 
 
 CAPTION_PROMPT_VERSIONS["apollo"] = PROMPT_VERSION
+CAPTION_SAMPLE_RATES["apollo"] = planned_sample_fps
 
 
 @captioners.register("apollo")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from vidsearch.config import fingerprint
+from vidsearch.config import Settings, fingerprint
 from vidsearch.registry import Registry
 
 if TYPE_CHECKING:  # annotations only: importing media.frames loads PyAV
@@ -176,6 +176,16 @@ class Captioner(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CaptionFramePlan:
+    """The frames a captioner wants, known before (and without) loading it: the decoding pass takes
+    frames `sample_fps` a second, scaled to at most `max_side` pixels, so a worker that only decodes
+    (the Ray runner's CPU stage) need not hold the video language model."""
+
+    sample_fps: float
+    max_side: int
+
+
 @runtime_checkable
 class VideoAnswerer(Protocol):
     """A video language model that answers a question over numbered moments, citing them as [n]."""
@@ -246,6 +256,11 @@ captioners: Registry[Captioner] = Registry("captioner")
 # The prompt version of each built-in captioner: part of the pipeline fingerprint, so changing a
 # prompt re-captions instead of mixing captions written under two prompts.
 CAPTION_PROMPT_VERSIONS: dict[str, str] = {}
+# The frame rate each built-in captioner samples at, from the settings and the model's config alone
+# (None: it cannot tell without loading the model). A dotted-path captioner may offer the same as a
+# `planned_sample_fps(settings)` attribute of what the path names (e.g. a classmethod). Either way it
+# must equal the loaded model's `sample_fps` (ModelSet.captioner checks).
+CAPTION_SAMPLE_RATES: dict[str, Callable[[Settings], float | None]] = {}
 # The version of each built-in frame labeler's vocabulary (its words for the model's classes), read
 # when a pipeline is fingerprinted: changing the words re-labels.
 LABEL_VOCABULARY_VERSIONS: dict[str, Callable[[], str]] = {}

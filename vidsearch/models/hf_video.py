@@ -28,7 +28,15 @@ import numpy as np
 from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelError, ModelNotFoundError
 from vidsearch.models.apollo import number_in_words
-from vidsearch.models.base import CAPTION_PROMPT_VERSIONS, Caption, ModelSpec, MomentClip, WindowClip, captioners
+from vidsearch.models.base import (
+    CAPTION_PROMPT_VERSIONS,
+    CAPTION_SAMPLE_RATES,
+    Caption,
+    ModelSpec,
+    MomentClip,
+    WindowClip,
+    captioners,
+)
 from vidsearch.models.batching import ItemFailure, captions_with_backoff, run_with_backoff
 from vidsearch.models.device import resolve_device
 from vidsearch.models.prompts import ANSWER_PROMPT, CAPTION_PROMPT, PROMPTS_VERSION
@@ -355,7 +363,13 @@ def load_transformers_video_lm(model_ref: str, settings: Settings) -> Transforme
     )
 
 
+def planned_sample_fps(settings: Settings) -> float:
+    """The adapter samples at the configured rate whatever the model (its frames go in as sampled)."""
+    return settings.caption_fps
+
+
 CAPTION_PROMPT_VERSIONS["hf-video"] = PROMPT_VERSION
+CAPTION_SAMPLE_RATES["hf-video"] = planned_sample_fps
 
 
 @captioners.register("hf-video")

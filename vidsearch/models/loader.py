@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 from functools import cached_property
 from typing import TypeVar
@@ -9,7 +11,9 @@ from typing import TypeVar
 from vidsearch.config import Settings
 from vidsearch.errors import ConfigError, ModelLoadError, VidsearchError
 from vidsearch.models.base import (
+    CAPTION_SAMPLE_RATES,
     Captioner,
+    CaptionFramePlan,
     Embedder,
     FrameLabeler,
     ImageTextEmbedder,
@@ -25,6 +29,8 @@ from vidsearch.models.base import (
     text_readers,
 )
 from vidsearch.models.base import rerankers as reranker_registry
+
+log = logging.getLogger(__name__)
 
 OFF = "none"
 AUTO = "auto"
@@ -74,7 +80,33 @@ class ModelSet:
     def captioner(self) -> Captioner | None:
         if self.settings.captioner == OFF:
             return None
-        return _load("captioner", lambda: captioners.create(self.settings.captioner, self.settings))
+        captioner = _load("captioner", lambda: captioners.create(self.settings.captioner, self.settings))
+        # A plan that disagreed with its model would have other workers decode frames at another rate.
+        planned = planned_sample_fps(self.settings)
+        if planned is not None and not math.isclose(planned, captioner.sample_fps, rel_tol=1e-9):
+            raise ModelLoadError(
+                f"captioner {self.settings.captioner!r} planned {planned:g} frames a second but its model "
+                f"samples {captioner.sample_fps:g}"
+            )
+        return captioner
+
+    @cached_property
+    def caption_frame_plan(self) -> CaptionFramePlan | None:
+        """The frames the captioner wants (None: no captioner), without loading it when its factory can
+        say from the settings and the model's config; a captioner already here (loaded, or one a
+        caller put in place) says itself."""
+        if "captioner" not in self.__dict__ and self.settings.captioner != OFF:
+            fps = _load("captioner", lambda: planned_sample_fps(self.settings))
+            if fps is not None:
+                return CaptionFramePlan(fps, self.settings.caption_max_side)
+            log.info(
+                "captioner %r cannot tell its frame rate without its model: loading it to learn it",
+                self.settings.captioner,
+            )
+        captioner = self.captioner
+        if captioner is None:
+            return None
+        return CaptionFramePlan(captioner.sample_fps, self.settings.caption_max_side)
 
     @cached_property
     def visual_embedder(self) -> ImageTextEmbedder | None:
@@ -108,6 +140,17 @@ class ModelSet:
         if not isinstance(model, VideoAnswerer):
             raise ConfigError(f"{choice!r} cannot answer questions (it has no answer method)")
         return model
+
+
+def planned_sample_fps(settings: Settings) -> float | None:
+    """The configured captioner's frame rate as its factory plans it from the settings (no weights
+    loaded); None when it offers no plan or cannot tell without loading."""
+    if settings.captioner == OFF:
+        return None
+    planner = CAPTION_SAMPLE_RATES.get(settings.captioner)
+    if planner is None:  # a dotted path: the class or function it names may offer one
+        planner = getattr(captioners.resolve(settings.captioner), "planned_sample_fps", None)
+    return planner(settings) if planner is not None else None
 
 
 T = TypeVar("T")
