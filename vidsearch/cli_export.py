@@ -48,6 +48,15 @@ def export_command(
             "the original is not touched).",
         ),
     ] = False,
+    track: Annotated[
+        str | None,
+        typer.Option(
+            "--track",
+            metavar="TRACK",
+            help="subtitles-vtt/-srt: the subtitle track or sidecar file to write (e.g. stream:3, film.fr.srt); "
+            "default: the first found.",
+        ),
+    ] = None,
     list_formats: Annotated[bool, typer.Option("--list-formats", help="List the formats and stop.")] = False,
     data: DataOption = None,
 ) -> None:
@@ -66,7 +75,13 @@ def export_command(
 
     db = Database(settings.resolved_database_url)
     try:
-        chosen = [exporter(name, settings, plugins=True) for name in (formats or ["jsonl"])]
+        if track is not None and not any(name.startswith("subtitles-") for name in formats or []):
+            err.print("[red]error:[/] --track chooses the subtitle track of subtitles-vtt or subtitles-srt")
+            raise typer.Exit(2)
+        chosen = [
+            exporter(name, settings, plugins=True, track=track if name.startswith("subtitles-") else None)
+            for name in (formats or ["jsonl"])
+        ]
         ids = _video_ids(db, videos) if videos else None
         if str(out_dir) == "-":
             if len(chosen) != 1 or chosen[0].per_video or embed_chapters:

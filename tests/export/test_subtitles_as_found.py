@@ -134,3 +134,51 @@ def test_the_api_and_the_video_page_offer_no_empty_subtitles(subtitled, real_mod
         # The video page's export menu lists what there is.
         assert 'value="subtitles-vtt"' not in client.get(f"/library/{quiet}").text
         assert 'value="subtitles-vtt"' in client.get(f"/library/{crew}").text
+
+
+FRENCH = [(0.5, 6.0, "Compte à rebours"), (6.5, 12.0, "Pause café"), (20.0, 24.0, "Vérification")]
+
+
+def test_each_subtitle_track_is_exported_on_its_own(tmp_path, real_models):
+    """A video with its own track and a French sidecar: the export writes one track (the first found,
+    or the one asked for), never the two languages interleaved; an unknown track is an error listing
+    the video's tracks, through the command line and the API."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    make_video(SCENES, folder / "crew day.mp4", audio=False, subtitle_cues=CUES)
+    french = pysubs2.SSAFile()
+    for start, end, text in FRENCH:
+        french.append(pysubs2.SSAEvent(start=round(start * 1000), end=round(end * 1000), text=text))
+    french.save(str(folder / "crew day.fr.srt"))
+    settings = Settings(data_dir=tmp_path / "data", speech="none", ocr="none", visual_labels="none")
+    models = ModelSet(settings)
+    models.embedder = real_models.embedder
+    assert Indexer(settings, models=models).run([folder]).failed == []
+    data = ["--data", str(settings.data_dir)]
+
+    def exported(*extra: str) -> list[str]:
+        out = tmp_path / f"out{len(extra)}"
+        result = runner.invoke(app, ["export", *data, "-f", "subtitles-srt", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        return [e.plaintext for e in pysubs2.load(str(out / "crew day.subtitle.srt"))]
+
+    assert exported() == [text for _, _, text in CUES]  # the video's own track, found first
+    assert exported("--track", "crew day.fr.srt") == [text for _, _, text in FRENCH]
+    only = ["--video", str(folder / "crew day.mp4")]
+    result = runner.invoke(
+        app, ["export", *data, *only, "-f", "subtitles-srt", "-o", str(tmp_path / "x"), "--track", "de"]
+    )
+    assert result.exit_code == 1
+    assert "has no subtitle track 'de' (its tracks: stream:" in " ".join(result.stderr.split())
+    assert "crew day.fr.srt)" in " ".join(result.stderr.split())
+
+    searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
+    with TestClient(create_app(settings, searcher=searcher)) as client:
+        video_id = client.get("/videos").json()[0]["id"]
+        url = f"/videos/{video_id}/export"
+        french_vtt = client.get(url, params={"format": "subtitles-vtt", "track": "crew day.fr.srt"})
+        assert french_vtt.status_code == 200
+        assert [e.plaintext for e in pysubs2.SSAFile.from_string(french_vtt.text)] == [t for _, _, t in FRENCH]
+        assert client.get(url, params={"format": "subtitles-vtt", "track": "de"}).status_code == 404
+        wrong = client.get(url, params={"format": "pbcore", "track": "crew day.fr.srt"})
+        assert wrong.status_code == 422 and "subtitles only" in wrong.json()["detail"]

@@ -31,6 +31,14 @@ FormatQuery = Annotated[
     ExportFormat,
     Query(description="jsonl, csv, vtt, srt, subtitles-vtt, subtitles-srt, chapters-vtt, ffmetadata or pbcore"),
 ]
+TrackQuery = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="subtitles-vtt/-srt: which subtitle track or sidecar file (e.g. stream:3, film.fr.srt); "
+        "default: the first found",
+    ),
+]
 # What the export routes answer with (a test holds this to every registered format's media type).
 MEDIA_TYPES = (
     "application/x-ndjson",
@@ -66,13 +74,14 @@ async def export_video(
     request: Request,
     video_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     format: FormatQuery = JSONL,
+    track: TrackQuery = None,
 ) -> Response:
     """One video in an export format, as a file to download: its catalogue lines (jsonl, csv), its
     transcript or subtitles (vtt, srt), its chapters (chapters-vtt, ffmetadata) or its PBCore record. A
     transcript or subtitles of a video that has none is a 404 that says so."""
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
-    chosen = exporter(format.value, settings)
+    chosen = exporter(format.value, settings, track=track)
     video = await run_in_threadpool(db.catalogue_entry, video_id)
     why = await run_in_threadpool(nothing_for, chosen, video)
     if why is not None:  # subtitles of a video with none: 404 saying so, not an empty file
@@ -85,6 +94,7 @@ async def export_video(
 async def export_catalogue(
     request: Request,
     format: FormatQuery = JSONL,
+    track: TrackQuery = None,
     video: Annotated[
         list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
         Query(description="only these video ids (default: every video)"),
@@ -95,7 +105,7 @@ async def export_catalogue(
     a 404 when no video asked for has any)."""
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
-    chosen = exporter(format.value, settings)
+    chosen = exporter(format.value, settings, track=track)
     if video:
         for video_id in video:  # unknown ids are a 404 before anything is sent
             await run_in_threadpool(db.video_path_and_status, video_id)

@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from vidsearch.errors import ConfigError, InvalidQueryError, NothingToExportError, StorageError
 from vidsearch.export.formats import EXPORTERS, Exporter, nothing_to_write
@@ -30,15 +30,22 @@ def format_names() -> list[str]:
     return EXPORTERS.names()
 
 
-def exporter(name: str, settings: Settings, *, plugins: bool = False) -> Exporter:
+def exporter(name: str, settings: Settings, *, plugins: bool = False, track: str | None = None) -> Exporter:
     """The format registered under `name` (with `plugins`, a dotted class path too: the command line's
-    choice; a web request can only name a registered format)."""
+    choice; a web request can only name a registered format); `track`: which subtitle track or sidecar
+    file the subtitle formats write (default: the first found)."""
     if name not in EXPORTERS.names() and not plugins:
         raise InvalidQueryError(f"unknown export format {name!r}; known: {', '.join(EXPORTERS.names())}")
     try:
-        return EXPORTERS.create(name, settings)
+        chosen = EXPORTERS.create(name, settings)
     except ConfigError as exc:
         raise InvalidQueryError(str(exc)) from exc
+    if track is None:
+        return chosen
+    with_track = getattr(chosen, "with_track", None)
+    if not callable(with_track):
+        raise InvalidQueryError(f"a track is chosen for subtitles only, not for {name}")
+    return cast(Exporter, with_track(track))
 
 
 def file_name(video: VideoEntry | None, chosen: Exporter, *, with_id: bool = False) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -16,11 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pysubs2
 
+from vidsearch.errors import InvalidQueryError, NothingToExportError
 from vidsearch.export.chapters import SHOT, Boundary, Chapter, video_chapters
 from vidsearch.kinds import TextKind
 from vidsearch.registry import Registry
 from vidsearch.storage.catalogue import VideoEntry, WindowEntry
 from vidsearch.storage.imports import VIDEO_RECORD, WINDOW_RECORD
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from vidsearch.config import Settings
@@ -226,13 +230,32 @@ def cues(windows: Iterable[WindowEntry], kind: str) -> list[tuple[float, float, 
     return out
 
 
-def subtitles_as_found(video: VideoEntry) -> list[tuple[float, float, str]]:
-    """The video's subtitle cues as its tracks and sidecar files have them (own times, own text, lines
-    kept), in time order, with the subtitles imported as descriptions (each window a cue as given). A
-    video indexed before cues were stored has only its windows' texts: those, merged as `cues` does."""
-    if not video.subtitle_cues:
+def subtitle_tracks(video: VideoEntry) -> list[str]:
+    """The video's subtitle tracks and sidecar files ("stream:2", "film.fr.srt"), in the order found."""
+    return list(dict.fromkeys(c.source for c in video.subtitle_cues))
+
+
+def _missing_track(tracks: list[str], track: str | None) -> str | None:
+    if track is None or track in tracks:
+        return None
+    return f"has no subtitle track {track!r} (its tracks: {', '.join(tracks) or 'none'})"
+
+
+def subtitles_as_found(video: VideoEntry, track: str | None = None) -> list[tuple[float, float, str]]:
+    """One subtitle track's cues as the track or sidecar file has them (own times, own text, lines kept),
+    in time order: `track`, or the first found (two languages in one file would interleave), with the
+    subtitles imported as descriptions (each window a cue as given). A video indexed before cues were
+    stored has only its windows' texts: those, merged as `cues` does."""
+    tracks = subtitle_tracks(video)
+    if (missing := _missing_track(tracks, track)) is not None:
+        raise NothingToExportError(f"video {video.id} ({video.path}) {missing}")
+    if not tracks:
         return cues(video.windows, TextKind.SUBTITLE)
-    found = [(c.start, c.end, c.text) for c in video.subtitle_cues]
+    chosen = track or tracks[0]
+    if track is None and len(tracks) > 1:
+        others = ", ".join(tracks[1:])
+        log.info("%s: subtitle track %s exported; also has %s (--track / track= chooses)", video.path, chosen, others)
+    found = [(c.start, c.end, c.text) for c in video.subtitle_cues if c.source == chosen]
     given = cues([w for w in video.windows if w.imported], TextKind.SUBTITLE)
     return sorted(found + given, key=lambda cue: (cue[0], cue[1]))
 
@@ -265,15 +288,26 @@ class TranscriptExporter:
         TextKind.SPEECH: "has no transcript (no speech was transcribed)",
     }
 
-    def __init__(self, name: str, kind: str, fmt: str) -> None:
+    def __init__(self, name: str, kind: str, fmt: str, track: str | None = None) -> None:
         self.name, self.kind, self.fmt = name, kind, fmt
+        self.track = track  # subtitles: which track or sidecar file (None: the first found)
         self.suffix = ("" if kind == TextKind.SPEECH else f".{kind}") + f".{fmt}"
         self.media_type = self.media_types[fmt]
 
+    def with_track(self, track: str) -> TranscriptExporter:
+        """The same format for one subtitle track ("stream:3", "film.fr.srt")."""
+        if self.kind != TextKind.SUBTITLE:
+            raise InvalidQueryError(f"a track is chosen for subtitles only, not for {self.name}")
+        return TranscriptExporter(self.name, self.kind, self.fmt, track)
+
     def timed(self, video: VideoEntry) -> list[tuple[float, float, str]]:
-        return subtitles_as_found(video) if self.kind == TextKind.SUBTITLE else cues(video.windows, self.kind)
+        if self.kind == TextKind.SUBTITLE:
+            return subtitles_as_found(video, self.track)
+        return cues(video.windows, self.kind)
 
     def nothing_for(self, video: VideoEntry) -> str | None:
+        if self.kind == TextKind.SUBTITLE and (missing := _missing_track(subtitle_tracks(video), self.track)):
+            return missing
         return None if self.timed(video) else self._NOTHING.get(self.kind, f"has no texts of kind {self.kind}")
 
     def render(self, videos: Iterable[VideoEntry]) -> Iterator[str]:
