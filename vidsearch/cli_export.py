@@ -104,7 +104,7 @@ def export_command(
                 summary += f"; none for {len(written.skipped)} {'video' if len(written.skipped) == 1 else 'videos'}"
             out.print(summary)
             for why in written.skipped:
-                err.print(f"[yellow]no {one.name} file[/] {escape(why)}", soft_wrap=True)
+                err.print(f"[yellow]no {one.name} file:[/] {escape(why)}", soft_wrap=True)
         if embed_chapters:
             _embed(db, settings, ids, out_dir)
         if empty:

@@ -35,8 +35,8 @@ TrackQuery = Annotated[
     str | None,
     Query(
         max_length=500,
-        description="subtitles-vtt/-srt: which subtitle track or sidecar file (e.g. stream:3, film.fr.srt); "
-        "default: the first found",
+        description="subtitles-vtt/-srt only (other formats ignore it): which subtitle track or sidecar file "
+        "(e.g. stream:3, film.fr.srt); default: the first found",
     ),
 ]
 # What the export routes answer with (a test holds this to every registered format's media type).
@@ -63,6 +63,12 @@ _CATALOGUE: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _subtitle_track(format: ExportFormat, track: str | None) -> str | None:
+    """The track asked for, where the format writes subtitles; other formats have no tracks to choose
+    (the parameter is documented as theirs only, and a valid request is not refused for it)."""
+    return track if format.value.startswith("subtitles-") else None
+
+
 def _attachment(name: str) -> dict[str, str]:
     from urllib.parse import quote
 
@@ -81,7 +87,7 @@ async def export_video(
     transcript or subtitles of a video that has none is a 404 that says so."""
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
-    chosen = exporter(format.value, settings, track=track)
+    chosen = exporter(format.value, settings, track=_subtitle_track(format, track))
     video = await run_in_threadpool(db.catalogue_entry, video_id)
     why = await run_in_threadpool(nothing_for, chosen, video)
     if why is not None:  # subtitles of a video with none: 404 saying so, not an empty file
@@ -105,7 +111,7 @@ async def export_catalogue(
     a 404 when no video asked for has any)."""
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
-    chosen = exporter(format.value, settings, track=track)
+    chosen = exporter(format.value, settings, track=_subtitle_track(format, track))
     if video:
         for video_id in video:  # unknown ids are a 404 before anything is sent
             await run_in_threadpool(db.video_path_and_status, video_id)

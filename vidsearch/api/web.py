@@ -25,6 +25,7 @@ from vidsearch.kinds import MATCH_KINDS
 from vidsearch.media.images import IMAGE_TYPES, decode_image
 from vidsearch.search import Searcher
 from vidsearch.search.engine import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, SearchResponse
+from vidsearch.search.moments import WHOLE_VIDEO_HIT_KINDS
 from vidsearch.storage.database import Database
 from vidsearch.storage.filters import SearchFilters
 from vidsearch.storage.schema import IMPORT_SOURCE, ModelRecord, ShotRecord, VideoRecord, WindowRecord
@@ -327,6 +328,8 @@ def _texts_by_kind(window: WindowRecord) -> dict[str, list[tuple[str, str]]]:
     """A window's texts grouped by kind (in the page's order of kinds), each with what produced it."""
     groups: dict[str, list[tuple[str, str]]] = {}
     for text in sorted(window.texts, key=lambda t: (KINDS.index(t.kind) if t.kind in KINDS else len(KINDS), t.id)):
+        if text.kind in WHOLE_VIDEO_HIT_KINDS:  # about the whole video: the page's Description shows it
+            continue
         groups.setdefault(text.kind, []).append((text.text, model_label(text.model, text.source)))
     return groups
 

@@ -282,8 +282,10 @@ class Searcher:
         bodies = {
             text_id: body
             for texts in self.db.window_texts([w for m in moments for w in m.window_ids]).values()
-            for text_id, _, body in texts
-            if text_id in wanted
+            for text_id, kind, body in texts
+            # A description (about the whole video, many sentences long) holds a short query's words by
+            # chance: it is no sign the query names what it says.
+            if text_id in wanted and kind not in WHOLE_VIDEO_HIT_KINDS
         }
         covering = {
             text_id
