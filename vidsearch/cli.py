@@ -782,6 +782,12 @@ def import_(
                         + (f" and {len(report.external) - 10} more" if len(report.external) > 10 else "")
                     )
                 out.print(report.summary())
+                if report.restored and not db.library_roots():
+                    # Files are served and thumbnailed only under folders this library indexed.
+                    out.print(
+                        "[dim]to play these videos and see their thumbnails here, index their folders "
+                        "(`vidsearch index FOLDER`): files unchanged since the catalogue are not indexed again[/]"
+                    )
             manifest = _publish(settings, db) if changed else None
     except VidsearchError as exc:
         raise _fail(exc) from exc

@@ -29,6 +29,7 @@ from vidsearch.export.chapters import SHOT
 from vidsearch.export.formats import ChapterSettings
 from vidsearch.indexer import Indexer
 from vidsearch.kinds import TextKind
+from vidsearch.search import Searcher
 from vidsearch.storage import Database
 from vidsearch.storage.catalogue import WHOLE_VIDEO_KINDS, VideoEntry
 
@@ -243,6 +244,18 @@ def test_the_original_files_are_untouched(exported, indexed_demo):
         assert os.stat(video.path).st_size == video.size_bytes
 
 
+def _sources(window) -> list[tuple[str, str]]:
+    return sorted((t.kind, t.source) for t in window.texts if t.kind != TextKind.NAME)
+
+
+def _search(settings: Settings, real_models, query: str) -> list:
+    db = Database(settings.resolved_database_url)
+    try:
+        return Searcher(settings, db, real_models.embedder).search(query, 5).results
+    finally:
+        db.close()
+
+
 def test_jsonl_imports_back_into_an_empty_data_folder_with_the_same_windows_and_texts(
     exported, indexed_demo, real_models, tmp_path
 ):
@@ -250,6 +263,7 @@ def test_jsonl_imports_back_into_an_empty_data_folder_with_the_same_windows_and_
     result = runner.invoke(app, ["import", str(exported.out / "catalogue.jsonl"), "--data", str(data)])
     assert result.exit_code == 0, result.output
     assert "3 videos as catalogued" in result.output
+    assert "index their folders" in " ".join(result.output.split())  # to play them in this new library
     db = Database(f"sqlite:///{data / 'vidsearch.db'}")
     try:
         back = {v.path: v for v in db.catalogue_entries(db.catalogue_video_ids())}
@@ -264,6 +278,8 @@ def test_jsonl_imports_back_into_an_empty_data_folder_with_the_same_windows_and_
             assert _said(after) == _said(before)
             assert after.tags == before.tags
             assert after.imported == before.imported  # the indexer's windows are still listed as its own
+            # Each text keeps where it was read (a track, a sidecar, speech): not "import".
+            assert _sources(after) == _sources(before)
         # The video's name is made again from its path by the library it is in (its folders count from
         # that library's roots), on its first window.
         assert again.windows[0].texts_of(TextKind.NAME)
@@ -274,6 +290,16 @@ def test_jsonl_imports_back_into_an_empty_data_folder_with_the_same_windows_and_
             video.subtitle_cues,
             video.content_hash,
         )
+
+    # It searches the same: the same moments with the same spans, in the same order (the indexer's
+    # windows join and support as they did; they are not spans a person gave). Scores move a little: each
+    # video's name text is made by the library it is in, from that library's roots.
+    for query in ("the rocket on the launch pad", "harbor bridge closed", "grandma's apple pie"):
+        here, there = (
+            _search(settings, real_models, query) for settings in (indexed_demo.settings, Settings(data_dir=data))
+        )
+        assert here and [(m.path, m.start, m.end) for m in here] == [(m.path, m.start, m.end) for m in there]
+        assert [m.score for m in there] == pytest.approx([m.score for m in here], abs=0.05), query
 
     # Exported again from the new library: the same video lines, chapters and PBCore records.
     out = tmp_path / "again"

@@ -42,7 +42,7 @@ from vidsearch.storage.imports import (
     ImportRow,
     ImportText,
 )
-from vidsearch.storage.schema import TEXT_KINDS, TextKind, VideoStatus
+from vidsearch.storage.schema import IMPORT_SOURCE, TEXT_KINDS, TextKind, VideoStatus
 from vidsearch.storage.videos import SubtitleCue
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class AnnotatedText:
     kind: str
     text: str
     model: ModelSpec | None = None  # the model that wrote it, when the row says (exported catalogues do)
+    source: str = ""  # where the indexer read it ("stream:2", a sidecar's name), as a catalogue says
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,9 @@ def _texts(row: Mapping[str, Any]) -> list[AnnotatedText]:
         if item.get("kind") == TextKind.NAME:
             continue
         body = " ".join(_required(item, "text", f"texts item {number}'s text").split())
-        texts.append(AnnotatedText(_kind(item.get("kind")), body, _model(item.get("model"), number)))
+        source = item.get("source")
+        model = _model(item.get("model"), number)
+        texts.append(AnnotatedText(_kind(item.get("kind")), body, model, source if isinstance(source, str) else ""))
     return texts
 
 
@@ -449,6 +452,14 @@ def _import_row(db: Database, annotation: Annotation, key: str, models: dict[str
     if not annotation.texts:
         return ImportRow(key, annotation.start, annotation.end, annotation.kind, annotation.text, annotation.tags)
     first, *more = annotation.texts
+
+    def source(text: AnnotatedText) -> str:
+        # A window the indexer cut keeps where each text was read: it stays a window to search (joined,
+        # supported, snapped), not a span a person gave, and says so on the page and in the next export.
+        if annotation.cut_by_indexer and text.source != IMPORT_SOURCE:
+            return text.source
+        return IMPORT_SOURCE
+
     return ImportRow(
         key,
         annotation.start,
@@ -457,8 +468,9 @@ def _import_row(db: Database, annotation: Annotation, key: str, models: dict[str
         first.text,
         annotation.tags,
         model_id(first.model),
-        tuple(ImportText(t.kind, t.text, model_id(t.model)) for t in more),
+        tuple(ImportText(t.kind, t.text, model_id(t.model), source(t)) for t in more),
         annotation.cut_by_indexer,
+        source(first),
     )
 
 

@@ -10,7 +10,7 @@ them until the next one is published."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from vidsearch.storage.schema import (
     IMPORT_SOURCE,
     ShotRecord,
     SubtitleCueRecord,
+    TextKind,
     VideoRecord,
     VideoStatus,
     WindowRecord,
@@ -49,6 +50,7 @@ class ImportText:
     kind: str
     text: str
     model_id: int | None = None
+    source: str = IMPORT_SOURCE  # a window the indexer cut (an exported catalogue's) keeps its texts' own
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,11 @@ class ImportRow:
     model_id: int | None = None
     more: tuple[ImportText, ...] = ()
     cut_by_indexer: bool = False  # a window an indexer cut, as an exported catalogue lists it
+    source: str = IMPORT_SOURCE  # the first text's (see ImportText.source)
 
     @property
     def texts(self) -> tuple[ImportText, ...]:
-        return (ImportText(self.kind, self.text, self.model_id), *self.more)
+        return (ImportText(self.kind, self.text, self.model_id, self.source), *self.more)
 
     def same_as(self, other: ImportRow) -> bool:
         return (self.start, self.end, self.texts, sorted(self.tags), self.cut_by_indexer) == (
@@ -273,12 +276,21 @@ def _stored_rows(s: Session, source: str) -> Iterator[tuple[str, _Stored]]:
     ).all()
     if not windows:
         return
-    texts, tags = _texts_and_tags(s, [w[0] for w in windows])
+    texts, tags = _texts_and_tags(s, [w[0] for w in windows], {w[0] for w in windows if w[5]})
     for window_id, video_id, key, start, end, cut in windows:
         key = key or ""
         first, *more = texts.get(window_id) or [ImportText("", "")]
         row = ImportRow(
-            key, start, end, first.kind, first.text, tuple(tags.get(window_id, ())), first.model_id, tuple(more), cut
+            key,
+            start,
+            end,
+            first.kind,
+            first.text,
+            tuple(tags.get(window_id, ())),
+            first.model_id,
+            tuple(more),
+            cut,
+            first.source,
         )
         yield key, _Stored(window_id, video_id, row)
 
@@ -302,17 +314,29 @@ def _legacy_rows(s: Session, video_ids: list[int]) -> dict[tuple[int, float, flo
     return out
 
 
-def _texts_and_tags(s: Session, window_ids: list[int]) -> tuple[dict[int, list[ImportText]], dict[int, list[str]]]:
+def _texts_and_tags(
+    s: Session, window_ids: list[int], cut: Container[int] = ()
+) -> tuple[dict[int, list[ImportText]], dict[int, list[str]]]:
+    """The imported texts and tags of these windows: a window a person gave has its import's texts (an
+    indexer's window it adopted keeps the indexer's apart); a window an indexer cut (`cut`), imported
+    from a catalogue, has only the texts the import wrote, each with the source it was read from."""
     texts: dict[int, list[ImportText]] = {}
     tags: dict[int, list[str]] = {}
     for start in range(0, len(window_ids), 10_000):  # bounded IN lists
         chunk = window_ids[start : start + 10_000]
-        for window_id, kind, body, model_id in s.execute(
-            select(WindowTextRecord.window_id, WindowTextRecord.kind, WindowTextRecord.text, WindowTextRecord.model_id)
-            .where(WindowTextRecord.window_id.in_(chunk), WindowTextRecord.source == IMPORT_SOURCE)
+        for window_id, kind, body, model_id, source in s.execute(
+            select(
+                WindowTextRecord.window_id,
+                WindowTextRecord.kind,
+                WindowTextRecord.text,
+                WindowTextRecord.model_id,
+                WindowTextRecord.source,
+            )
+            .where(WindowTextRecord.window_id.in_(chunk))
             .order_by(WindowTextRecord.id)
         ):
-            texts.setdefault(window_id, []).append(ImportText(kind, body, model_id))
+            if source == IMPORT_SOURCE or (window_id in cut and kind != TextKind.NAME):  # the name is the library's
+                texts.setdefault(window_id, []).append(ImportText(kind, body, model_id, source))
         for window_id, tag in s.execute(
             select(WindowTag.window_id, WindowTag.tag).where(WindowTag.window_id.in_(chunk))
         ):
@@ -345,7 +369,7 @@ def _add(s: Session, video_id: int, idx: int, source: str, row: ImportRow) -> No
     s.add(window)
     s.flush()
     s.add_all(
-        WindowTextRecord(window_id=window.id, kind=t.kind, text=t.text, model_id=t.model_id, source=IMPORT_SOURCE)
+        WindowTextRecord(window_id=window.id, kind=t.kind, text=t.text, model_id=t.model_id, source=t.source)
         for t in row.texts
     )
     s.add_all(WindowTag(window_id=window.id, tag=tag) for tag in dict.fromkeys(row.tags))
