@@ -328,7 +328,7 @@ def test_the_ray_stages_send_the_frames_of_the_one_pass_to_the_caption_worker(tw
 
 
 def test_the_ray_signal_stage_plans_the_caption_frames_without_building_the_captioner(
-    titled_scenes, tmp_path, monkeypatch
+    two_scenes, tmp_path, monkeypatch
 ):
     """The CPU stage decodes the captioner's frames by its plan (hf-video: caption_fps, caption_max_side)
     and never builds the video language model, which only the caption stage loads. A spy stands in for
@@ -358,7 +358,7 @@ def test_the_ray_signal_stage_plans_the_caption_frames_without_building_the_capt
         caption_max_side=224,
         caption_batch_size=1,
     )
-    job = VideoJob(FileState(str(titled_scenes), titled_scenes.stat().st_size, titled_scenes.stat().st_mtime), None)
+    job = VideoJob(FileState(str(two_scenes), two_scenes.stat().st_size, two_scenes.stat().st_mtime), None)
     *clips, signals = [_unpack(row) for row in SignalStage(settings)({"job": pickle.dumps((0, job))})]
     assert built == []  # the CPU stage never built the captioner
     assert isinstance(signals, _Signals) and signals.result.error is None and signals.result.model_load_error is None
@@ -367,13 +367,13 @@ def test_the_ray_signal_stage_plans_the_caption_frames_without_building_the_capt
     assert all(isinstance(c, _Clips) for c in clips)
     got = [c.frames.clips() for c in clips if isinstance(c, _Clips)]
     # Each frame is the one on screen at its time on the 2-fps grid (0.25, 0.75, ...): at most a frame early.
-    info = probe(titled_scenes)
+    info = probe(two_scenes)
     times = [f.time for batch in got for clip in batch for f in clip.frames]
     grid = sample_grid(info.duration, 2.0)
     assert len(times) == len(grid) == 16
     assert all(want - 1 / info.fps < t <= want + 1e-6 for t, want in zip(times, grid, strict=True))
     assert {max(f.image.shape[:2]) for batch in got for clip in batch for f in clip.frames} == {224}
-    want = separate_pass_batches(titled_scenes, settings, extracted.windows, 2.0)
+    want = separate_pass_batches(two_scenes, settings, extracted.windows, 2.0)
     assert assert_same_batches(got, want) == 16
 
     # The caption stage builds the model, once; one whose rate is not the plan's is refused there.
