@@ -79,3 +79,15 @@ def test_extractive_answer_quotes_the_best_sentence_and_cites_it(indexed_demo, r
     data = answer.to_dict()
     assert set(data) == {"question", "answer", "citations", "evidence", "model", "mode", "dropped_citations", "note"}
     assert data["evidence"][0]["number"] == 1
+
+
+def test_the_readmes_question_is_answered_by_what_the_video_says(indexed_demo, real_models):
+    """README's `ask` example: the file's name ("council meeting") and the words for what the frames show
+    are not statements, so the answer quotes what was said, the transport decision among it."""
+    settings = indexed_demo.settings
+    searcher = Searcher(settings, Database(settings.resolved_database_url), real_models.embedder)
+    answer = Asker(settings, searcher, None).ask("what did the council decide about transport?")
+    assert "Spending on public transport will rise" in answer.answer
+    assert "council meeting (" not in answer.answer  # the name text
+    span = indexed_demo.truth["city/council_meeting.mp4"][1]  # the transport scene
+    assert any(c.start < span.end and c.end > span.start for c in answer.citations)

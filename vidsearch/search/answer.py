@@ -27,6 +27,7 @@ _CITATION = re.compile(r"\[(\d+)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s+/\s+")  # sentence ends, and OCR line breaks
 # An extractive answer keeps sentences scoring at least this share of the best one.
 _EXTRACT_RELATIVE = 0.8
+_NOT_SAID = (TextKind.DESCRIPTION, TextKind.NAME, TextKind.OBJECTS)
 EXTRACTIVE_NOTE = "No video language model is configured: this answer quotes the indexed texts of the moments."
 
 
@@ -162,7 +163,9 @@ class Asker:
         sentences: list[tuple[int, str]] = []
         for number, moment in enumerate(evidence, 1):
             for kind, text in moment.texts.items():
-                if kind == TextKind.DESCRIPTION:  # quotes other windows' texts with their times: not this moment's
+                # Only what the moment says: not its video's description (other windows' texts with their
+                # times), nor the file's name or the words for what its frames show (not statements).
+                if kind in _NOT_SAID:
                     continue
                 sentences += [(number, s.strip()) for s in _SENTENCE_END.split(text) if len(s.strip()) > 2]
         embedder = self.searcher.embedder
