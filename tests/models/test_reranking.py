@@ -64,7 +64,11 @@ def test_scores_pairs_and_records_what_it_is(tiny_cross_encoder):
 
 def test_search_orders_the_best_moments_by_the_rerankers_scores(tiny_cross_encoder, tmp_path, real_models):
     settings = Settings(
-        data_dir=tmp_path / "data", reranker="cross-encoder", reranker_model=str(tiny_cross_encoder), rerank_depth=4
+        data_dir=tmp_path / "data",
+        reranker="cross-encoder",
+        reranker_model=str(tiny_cross_encoder),
+        rerank_depth=4,
+        min_relevance=0,  # every moment, so that four are re-ranked
     )
     from vidsearch.storage.database import Database
 
@@ -90,8 +94,10 @@ def test_search_orders_the_best_moments_by_the_rerankers_scores(tiny_cross_encod
     reranker = searcher.reranker
     assert isinstance(reranker, CrossEncoderReranker)
     head = results[:4]
+    assert len(head) == 4
     expected = reranker.score("storm", [m.texts["speech"] for m in head])
-    assert [m.score for m in head] == pytest.approx(expected)
+    # fp32 inference: two calls over the same pair agree to ~1e-5 on a CPU (the kernels chosen can differ).
+    assert [m.score for m in head] == pytest.approx(expected, abs=1e-4)
     assert [m.score for m in head] == sorted((m.score for m in head), reverse=True)
     db.close()
 
