@@ -255,8 +255,10 @@ def test_indexes_a_synthesised_video_and_answers(family, tmp_path, real_models, 
     assert rendered.count(fam.video_marker) == len(answer.evidence)  # one video per moment
     for number, moment in enumerate(answer.evidence, 1):
         assert f"Moment [{number}] from clip.mp4, {moment.start:.1f}-{moment.end:.1f} s." in prompt
-        # Its frames at their absolute times: the 2 middle seconds of the 4 s window, at 1 fps.
-        first, second = (f"00:{int(moment.start + offset):02d}" for offset in (1.5, 2.5))
+        # Its frames at their absolute times: the 2 middle seconds of the moment (a 4 s window, or the
+        # whole video where its description matched), at 1 fps.
+        middle = (moment.start + moment.end) / 2
+        first, second = (f"00:{int(middle + offset):02d}" for offset in (-0.5, 0.5))
         if fam.writes_times:
             assert f"Frame from {first}:" in prompt and f"Frame from {second}:" in prompt
         else:
